@@ -1,0 +1,37 @@
+"""One exception tree for ``swarmseek.discovery``."""
+
+from __future__ import annotations
+
+
+class DhtError(Exception):
+    """Base class of every error raised by ``swarmseek.discovery``."""
+
+
+class KrpcError(DhtError, ValueError):
+    """A KRPC message is malformed or breaks a limit (the remote side's fault)."""
+
+
+class ItemError(DhtError, ValueError):
+    """A BEP 44 item is invalid: too large, bad signature, bad key or salt."""
+
+
+class PutError(DhtError):
+    """A BEP 44 put was refused or reached no node."""
+
+
+class CasConflict(PutError):
+    """BEP 44 error 301: the stored item's seq differs from the ``cas`` we sent."""
+
+    def __init__(self, message: str = "compare-and-swap conflict", current_seq: int | None = None):
+        super().__init__(message)
+        self.current_seq = current_seq
+
+
+class SeqTooLow(PutError):
+    """BEP 44 error 302: the stored item already has a higher (or equal) seq."""
+
+    def __init__(
+        self, message: str = "sequence number less than current", current_seq: int | None = None
+    ):
+        super().__init__(message)
+        self.current_seq = current_seq

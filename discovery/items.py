@@ -1,0 +1,114 @@
+"""BEP 44 items: targets, ed25519 key pairs, signing and verification. Pure.
+
+BEP 44: an immutable item's target is SHA-1 of its bencoded value; a mutable item's
+target is SHA-1(public key + salt); the signature covers the bencoded fragments
+``4:salt<n>:<salt>`` (only when a salt is present), ``3:seqi<seq>e`` and ``1:v<v>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from swarmseek.transfer import Value, encode
+
+from .errors import ItemError
+
+MAX_VALUE_SIZE = 1000  # BEP 44: "v" must be less than 1000 bytes, bencoded
+MAX_SALT_SIZE = 64  # BEP 44: the salt must not exceed 64 bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """An ed25519 key pair; ``seed`` is the 32-byte private key ``cryptography`` uses."""
+
+    seed: bytes
+    public_key: bytes
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> KeyPair:
+        if len(seed) != 32:
+            raise ItemError("an ed25519 seed is 32 bytes")
+        public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+        return cls(seed, public.public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+    @classmethod
+    def generate(cls) -> KeyPair:
+        private = Ed25519PrivateKey.generate()
+        seed = private.private_bytes_raw()
+        return cls.from_seed(seed)
+
+    def sign(self, message: bytes) -> bytes:
+        return Ed25519PrivateKey.from_private_bytes(self.seed).sign(message)
+
+    def __repr__(self) -> str:  # never print the private key
+        return f"KeyPair(public_key={self.public_key.hex()})"
+
+
+@dataclass(frozen=True, slots=True)
+class MutableItem:
+    """A signed BEP 44 mutable item as stored or fetched."""
+
+    value: Value
+    seq: int
+    public_key: bytes
+    salt: bytes
+    signature: bytes
+
+    @property
+    def target(self) -> bytes:
+        return mutable_target(self.public_key, self.salt)
+
+
+def encoded_value(value: Value) -> bytes:
+    data = encode(value)
+    if len(data) > MAX_VALUE_SIZE:
+        raise ItemError(f"value of {len(data)} bytes exceeds BEP 44's {MAX_VALUE_SIZE}")
+    return data
+
+
+def immutable_target(value: Value) -> bytes:
+    return hashlib.sha1(encoded_value(value)).digest()
+
+
+def mutable_target(public_key: bytes, salt: bytes = b"") -> bytes:
+    _check_key_and_salt(public_key, salt)
+    return hashlib.sha1(public_key + salt).digest()
+
+
+def signable(salt: bytes, seq: int, encoded: bytes) -> bytes:
+    """The byte string BEP 44 signs for a mutable item."""
+    prefix = b"4:salt%d:%s" % (len(salt), salt) if salt else b""
+    return prefix + b"3:seqi%de1:v" % seq + encoded
+
+
+def sign_item(keypair: KeyPair, value: Value, seq: int, salt: bytes = b"") -> MutableItem:
+    _check_key_and_salt(keypair.public_key, salt)
+    signature = keypair.sign(signable(salt, seq, encoded_value(value)))
+    return MutableItem(value, seq, keypair.public_key, salt, signature)
+
+
+def verify_item(item: MutableItem) -> None:
+    """Raise :class:`ItemError` unless the item's signature is valid."""
+    _check_key_and_salt(item.public_key, item.salt)
+    if len(item.signature) != 64:
+        raise ItemError("an ed25519 signature is 64 bytes")
+    message = signable(item.salt, item.seq, encoded_value(item.value))
+    try:
+        Ed25519PublicKey.from_public_bytes(item.public_key).verify(item.signature, message)
+    except InvalidSignature as exc:
+        raise ItemError("invalid signature") from exc
+
+
+def _check_key_and_salt(public_key: bytes, salt: bytes) -> None:
+    if len(public_key) != 32:
+        raise ItemError("an ed25519 public key is 32 bytes")
+    if len(salt) > MAX_SALT_SIZE:
+        raise ItemError(f"salt of {len(salt)} bytes exceeds BEP 44's {MAX_SALT_SIZE}")
