@@ -1,4 +1,4 @@
-"""Errors of the ``swarmseek.api`` package."""
+"""Errors of the ``swarmseek.api`` package; ``HttpError`` subclasses carry their status."""
 
 from __future__ import annotations
 
@@ -13,3 +13,54 @@ class CliError(ApiError):
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class HttpError(ApiError):
+    """An error the JSON API reports with ``status`` and a stable ``code``."""
+
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(HttpError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(HttpError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(HttpError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(HttpError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(HttpError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(HttpError):
+    status = 413
+    code = "too_large"
+
+
+class TooManyRequests(HttpError):
+    status = 429
+    code = "rate_limited"
+
+
+class Unavailable(HttpError):
+    status = 503
+    code = "unavailable"

@@ -1,0 +1,196 @@
+"""The OpenAPI 3 description of the JSON API, built from the route table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .params import openapi_parameters
+from .routes import ROUTES, Route
+
+_INFOHASH = {"type": "string", "pattern": "^[0-9a-f]{40}$"}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["status", "code", "message"],
+                "properties": {
+                    "status": {"type": "integer"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            }
+        },
+    },
+    "Result": {
+        "type": "object",
+        "required": ["infohash", "name", "size", "magnet"],
+        "properties": {
+            "infohash": _INFOHASH,
+            "name": {"type": "string"},
+            "size": {"type": "integer", "minimum": 0},
+            "files": {"type": "integer", "minimum": 0},
+            "created": _NULLABLE_INT,
+            "score": {"type": "number"},
+            "similarity": {"type": "number"},
+            "peers": _NULLABLE_INT,
+            "magnet": {"type": "string"},
+            "namespace": {"type": "string"},
+        },
+    },
+    "SearchPage": {
+        "type": "object",
+        "required": ["results", "next_cursor"],
+        "properties": {
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+            "next_cursor": {"type": ["string", "null"]},
+            "took_ms": {"type": "number"},
+        },
+    },
+    "SimilarPage": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+            "took_ms": {"type": "number"},
+        },
+    },
+    "Suggestions": {
+        "type": "object",
+        "required": ["suggestions"],
+        "properties": {"suggestions": {"type": "array", "items": {"type": "string"}}},
+    },
+    "PathBody": {
+        "type": "object",
+        "required": ["path"],
+        "properties": {"path": {"type": "string", "maxLength": 4096}},
+        "additionalProperties": False,
+    },
+    "Share": {
+        "type": "object",
+        "required": ["infohash", "name", "magnet"],
+        "properties": {
+            "infohash": _INFOHASH,
+            "name": {"type": "string"},
+            "size": {"type": "integer"},
+            "magnet": {"type": "string"},
+        },
+    },
+    "ImportReport": {
+        "type": "object",
+        "required": ["imported", "rejected"],
+        "properties": {
+            "imported": {"type": "integer"},
+            "rejected": {"type": "integer"},
+            "errors": {"type": "array", "items": {"type": "string"}},
+            "puts": {"type": "integer"},
+        },
+    },
+    "Stats": {"type": "object"},
+    "Object": {"type": "object"},
+    "DownloadBody": {
+        "type": "object",
+        "properties": {
+            "infohash": _INFOHASH,
+            "magnet": {"type": "string", "maxLength": 8192},
+            "folder": {"type": "string", "maxLength": 1024},
+            "name": {"type": "string", "maxLength": 1024},
+        },
+        "additionalProperties": False,
+    },
+    "Download": {
+        "type": "object",
+        "required": ["id", "infohash", "state", "verified_bytes"],
+        "properties": {
+            "id": {"type": "string"},
+            "infohash": _INFOHASH,
+            "name": {"type": ["string", "null"]},
+            "state": {
+                "type": "string",
+                "enum": ["metadata", "checking", "downloading", "paused", "complete", "failed"],
+            },
+            "total_size": _NULLABLE_INT,
+            "verified_bytes": {"type": "integer"},
+            "rate": {"type": "number"},
+            "peers": {"type": "integer"},
+            "eta": {"type": ["number", "null"]},
+            "folder": {"type": "string"},
+            "error": {"type": ["string", "null"]},
+        },
+    },
+    "DownloadList": {
+        "type": "object",
+        "required": ["downloads"],
+        "properties": {
+            "downloads": {"type": "array", "items": {"$ref": "#/components/schemas/Download"}}
+        },
+    },
+}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    def error(description: str) -> dict[str, Any]:
+        return {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "OK",
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{route.response}"}}
+            },
+        },
+        "400": error("Invalid parameters or body"),
+        "429": error("Too many requests"),
+    }
+    if route.mutating:
+        responses["401"] = error("A token is required")
+        responses["403"] = error("Cross-origin request refused")
+    for status in route.extra_statuses:
+        responses[str(status)] = error(
+            {404: "Not found", 409: "Conflict", 413: "Too large"}[status]
+        )
+    operation: dict[str, Any] = {
+        "operationId": route.name,
+        "summary": route.summary,
+        "parameters": openapi_parameters(route.params),
+        "responses": responses,
+    }
+    if route.body is not None:
+        operation["requestBody"] = {"required": True, "content": route.body}
+    if route.mutating:
+        operation["security"] = [{}, {"bearer": []}]
+    return operation
+
+
+def build_openapi(version: str) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    paths["/api/v1/events"] = {
+        "get": {
+            "operationId": "events",
+            "summary": "Live download progress as server-sent events (event: download)",
+            "responses": {
+                "200": {
+                    "description": "An event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "swarmseek node API", "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
