@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request, dict[str, Any]], Awaitable[Json]]
 SERVICES_KEY = web.AppKey("services", Services)
-CONFIG_KEY = web.AppKey("config", "ApiConfig")
 LIMITER_KEY = web.AppKey("limiter", RateLimiter)
 
 
@@ -58,6 +57,9 @@ class ApiConfig:
             raise ValueError(
                 f"binding the API to {self.host} exposes it to the network: give a token"
             )
+
+
+CONFIG_KEY = web.AppKey("config", ApiConfig)
 
 
 def _is_loopback(host: str) -> bool:
