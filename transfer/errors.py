@@ -31,3 +31,7 @@ class MagnetError(TransferError, ValueError):
 
 class UnsafePathError(MetainfoError):
     """A file path from metadata would escape the download folder."""
+
+
+class TrackerError(TransferError):
+    """A tracker could not be reached, refused us, or answered nonsense."""
