@@ -11,21 +11,81 @@ from .bencode import (
     decode_prefix,
     encode,
 )
-from .errors import BencodeError, MagnetError, MetainfoError, TransferError, UnsafePathError
+from .create import Created, choose_piece_length, create_torrent
+from .errors import (
+    BencodeError,
+    MagnetError,
+    MetainfoError,
+    StorageError,
+    TransferError,
+    UnsafePathError,
+)
+from .filemap import FileMap, Span
+from .hashing import check_pieces, piece_hashes, sha1
+from .magnet import Magnet, make_magnet, parse_magnet
+from .metainfo import (
+    FileEntry,
+    Info,
+    InfoHash,
+    Metainfo,
+    as_infohash,
+    infohash_of,
+    parse_info,
+    parse_torrent,
+)
+from .paths import Skipped, walk_folder
+from .resume import ResumeRecord, ResumeStore, from_bitfield, stat_files, to_bitfield
+from .storage import DiskStorage, MemoryStorage, PieceStorage, data_paths
+from .verify import FileProblem, VerifyResult, verify, verify_async
 
 __all__ = [
     "DEFAULT_LIMITS",
     "MESSAGE_LIMITS",
     "BencodeError",
+    "Created",
+    "DiskStorage",
     "Document",
+    "FileEntry",
+    "FileMap",
+    "FileProblem",
+    "Info",
+    "InfoHash",
     "Limits",
+    "Magnet",
     "MagnetError",
+    "MemoryStorage",
+    "Metainfo",
     "MetainfoError",
+    "PieceStorage",
+    "ResumeRecord",
+    "ResumeStore",
+    "Skipped",
+    "Span",
+    "StorageError",
     "TransferError",
     "UnsafePathError",
     "Value",
+    "VerifyResult",
+    "as_infohash",
+    "check_pieces",
+    "choose_piece_length",
+    "create_torrent",
+    "data_paths",
     "decode",
     "decode_document",
     "decode_prefix",
     "encode",
+    "from_bitfield",
+    "infohash_of",
+    "make_magnet",
+    "parse_info",
+    "parse_magnet",
+    "parse_torrent",
+    "piece_hashes",
+    "sha1",
+    "stat_files",
+    "to_bitfield",
+    "verify",
+    "verify_async",
+    "walk_folder",
 ]

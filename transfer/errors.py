@@ -31,3 +31,7 @@ class MagnetError(TransferError, ValueError):
 
 class UnsafePathError(MetainfoError):
     """A file path from metadata would escape the download folder."""
+
+
+class StorageError(TransferError, OSError):
+    """Piece data cannot be read or written (missing file, short file, disk error)."""
