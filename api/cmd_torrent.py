@@ -14,9 +14,11 @@ from typing import Any
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs without types-tqdm
 
 from swarmseek.transfer import (
+    BencodeError,
     Info,
     Magnet,
     Metainfo,
+    MetainfoError,
     create_torrent,
     make_magnet,
     parse_magnet,
@@ -80,7 +82,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if source.startswith("magnet:"):
         data = _magnet_json(parse_magnet(source))
     else:
-        data = _metainfo_json(parse_torrent(_read_torrent(Path(source))))
+        data = _metainfo_json(_load_torrent(Path(source)))
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -89,7 +91,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    meta = parse_torrent(_read_torrent(args.torrent))
+    meta = _load_torrent(args.torrent)
     if not args.data.is_dir():
         raise CliError(f"{args.data}: not a folder")
     with _progress_bar("verifying", meta.info.total_length) as progress:
@@ -122,12 +124,17 @@ def format_ranges(pieces: Sequence[int]) -> str:
     return ",".join(parts)
 
 
-def _read_torrent(path: Path) -> bytes:
+def _load_torrent(path: Path) -> Metainfo:
     if not path.is_file():
         raise CliError(f"{path}: no such file")
     if path.stat().st_size > MAX_TORRENT_FILE:
         raise CliError(f"{path}: larger than {MAX_TORRENT_FILE} bytes; not a .torrent")
-    return path.read_bytes()
+    try:
+        return parse_torrent(path.read_bytes())
+    except BencodeError as exc:
+        raise CliError(f"{path}: not a .torrent (bad bencode: {exc})") from exc
+    except MetainfoError as exc:
+        raise CliError(f"{path}: {exc}") from exc
 
 
 def _info_files(info: Info) -> list[dict[str, Any]]:
