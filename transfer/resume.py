@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from .metainfo import InfoHash
 
@@ -61,6 +62,10 @@ def stat_files(paths: Sequence[Path | None]) -> list[FileStat]:
     return out
 
 
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ResumeRecord:
     have: tuple[bool, ...]
@@ -102,6 +107,20 @@ class ResumeStore:
                     json.dumps([list(f) if f else None for f in record.files]),
                 ),
             )
+
+    def commit(
+        self,
+        infohash: InfoHash,
+        have: Sequence[bool],
+        storage: Flushable,
+        paths: Sequence[Path | None],
+    ) -> None:
+        """Flush ``storage`` (fsync), then record ``have`` with the files' current stats.
+
+        The order is the promise: a piece is recorded only once its data is durable.
+        """
+        storage.flush()
+        self.save(infohash, ResumeRecord(tuple(have), tuple(stat_files(paths))))
 
     def forget(self, infohash: InfoHash) -> None:
         with self._db:

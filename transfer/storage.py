@@ -73,38 +73,50 @@ class DiskStorage:
         self._dirty: set[int] = set()
         self._lock = threading.Lock()
 
+    # I/O happens under the lock: a descriptor evicted and closed by another thread
+    # mid-call could otherwise be reused by the OS for a different file.
+
     def read_block(self, piece: int, offset: int, length: int) -> bytes:
         out = bytearray(length)
         view = memoryview(out)
         pos = 0
-        for span in self._spans(piece, offset, length):
-            target = view[pos : pos + span.length]
-            if self.paths[span.file_index] is not None:
-                self._read_into(span.file_index, span.file_offset, target, piece)
-            pos += span.length
+        with self._lock:
+            for span in self._spans(piece, offset, length):
+                target = view[pos : pos + span.length]
+                if self.paths[span.file_index] is not None:
+                    self._read_into(span.file_index, span.file_offset, target, piece)
+                pos += span.length
         return bytes(out)
 
     def write_block(self, piece: int, offset: int, data: bytes | memoryview) -> None:
         view = memoryview(data)
         pos = 0
-        for span in self._spans(piece, offset, len(view)):
-            if self.paths[span.file_index] is not None:
-                self._write(span.file_index, span.file_offset, view[pos : pos + span.length])
-            pos += span.length
+        with self._lock:
+            for span in self._spans(piece, offset, len(view)):
+                if self.paths[span.file_index] is not None:
+                    self._write(span.file_index, span.file_offset, view[pos : pos + span.length])
+                pos += span.length
 
     def read_piece(self, piece: int) -> bytes:
         return self.read_block(piece, 0, self.filemap.piece_size(piece))
 
     def flush(self) -> None:
         with self._lock:
-            dirty = [(i, self._fds[i][0]) for i in self._dirty if i in self._fds]
+            for index in self._dirty:
+                os.fsync(self._fds[index][0])
             self._dirty.clear()
-        for _, fd in dirty:
-            os.fsync(fd)
+
+    def create_empty_files(self) -> None:
+        """Create the torrent's zero-length files (they hold no piece, so no write does)."""
+        with self._lock:
+            for entry, path in zip(self.info.files, self.paths, strict=True):
+                if path is not None and entry.length == 0:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
 
     def close(self) -> None:
         self.flush()
-        with self._lock:
+        with self._lock:  # after close, a new call reopens files as needed
             for fd, _ in self._fds.values():
                 os.close(fd)
             self._fds.clear()
@@ -138,40 +150,45 @@ class DiskStorage:
         done = 0
         while done < len(data):
             done += os.pwrite(fd, data[done:], file_offset + done)
-        with self._lock:
-            self._dirty.add(index)
+        self._dirty.add(index)
 
     def _fd(self, index: int, *, write: bool) -> int | None:
-        with self._lock:
-            held = self._fds.get(index)
-            if held is not None and (held[1] or not write):
-                self._fds.move_to_end(index)
-                return held[0]
-            fd = self._open(index, write)
-            if fd is None:
-                return None
-            if held is not None:
-                os.close(held[0])
-            self._fds[index] = (fd, write)
+        # Caller holds the lock. An LRU of descriptors, upgraded to read-write on
+        # the first write; a dirty descriptor is fsynced before it is closed.
+        held = self._fds.get(index)
+        if held is not None and (held[1] or not write):
             self._fds.move_to_end(index)
-            while len(self._fds) > self._max_open:
-                old, (old_fd, _) = self._fds.popitem(last=False)
-                if old in self._dirty:
-                    os.fsync(old_fd)
-                    self._dirty.discard(old)
-                os.close(old_fd)
-            return fd
+            return held[0]
+        fd = self._open(index, write)
+        if fd is None:
+            return None
+        if held is not None:
+            os.close(held[0])
+        self._fds[index] = (fd, write)
+        self._fds.move_to_end(index)
+        while len(self._fds) > self._max_open:
+            old, (old_fd, _) = self._fds.popitem(last=False)
+            if old in self._dirty:
+                os.fsync(old_fd)
+                self._dirty.discard(old)
+            os.close(old_fd)
+        return fd
 
     def _open(self, index: int, write: bool) -> int | None:
         path = self.paths[index]
         assert path is not None
-        if not write:
-            try:
-                return os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                return None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a symlink planted at a file's place must not redirect I/O.
+        try:
+            if not write:
+                return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except FileNotFoundError:
+            if write:
+                raise StorageError(f"cannot create {path}") from None
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot open {path}: {exc.strerror}") from exc
 
 
 class MemoryStorage:

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import random
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from swarmseek.transfer import (
     DiskStorage,
     Info,
+    InfoHash,
     MemoryStorage,
     PieceStorage,
     ResumeRecord,
@@ -195,3 +197,70 @@ def test_bitfield_round_trip() -> None:
 def test_info_from_bytes_matches_created(share: tuple[Info, Path]) -> None:
     info = share[0]
     assert Info.from_bytes(info.raw, infohash_of(info.raw)) == info
+
+
+def test_planted_symlink_does_not_redirect_writes(share: tuple[Info, Path], tmp_path: Path) -> None:
+    info, _ = share
+    out = tmp_path / "out" / "t"
+    out.mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    (out / "a").symlink_to(victim)  # file "a" holds the start of piece 0
+    with DiskStorage(info, tmp_path / "out") as storage, pytest.raises(StorageError):
+        storage.write_block(0, 0, b"x" * 100)
+    assert victim.read_bytes() == b"precious"
+
+
+def test_create_empty_files(share: tuple[Info, Path], tmp_path: Path) -> None:
+    info, _ = share
+    with DiskStorage(info, tmp_path / "out") as storage:
+        storage.create_empty_files()
+    assert (tmp_path / "out" / "t" / "d").stat().st_size == 0
+    assert not (tmp_path / "out" / "t" / "a").exists()  # data files stay lazy
+
+
+class _Recorder:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def flush(self) -> None:
+        self.log.append("flush")
+
+
+class _LoggingStore(ResumeStore):
+    def __init__(self, log: list[str]) -> None:
+        super().__init__(":memory:")
+        self.log = log
+
+    def save(self, infohash: InfoHash, record: ResumeRecord) -> None:
+        self.log.append("save")
+        super().save(infohash, record)
+
+
+def test_commit_flushes_before_recording(share: tuple[Info, Path]) -> None:
+    info, save_path = share
+    log: list[str] = []
+    store = _LoggingStore(log)
+    paths = [save_path / "t" / p for p in ("a", "b/c", "d", "e")]
+    store.commit(info.infohash, [True] * info.num_pieces, _Recorder(log), paths)
+    assert log == ["flush", "save"]
+    assert verify(info, save_path, resume=store).checked == 0
+
+
+def test_disk_storage_is_safe_from_many_threads(share: tuple[Info, Path], tmp_path: Path) -> None:
+    info, save = share
+    with DiskStorage(info, save) as source:
+        pieces = [source.read_piece(p) for p in range(info.num_pieces)]
+    target = DiskStorage(info, tmp_path / "out", max_open_files=1)  # constant eviction
+    blocks = [
+        (p, o, pieces[p][o : o + 1000])
+        for p in range(info.num_pieces)
+        for o in range(0, len(pieces[p]), 1000)
+    ]
+    random.Random(1).shuffle(blocks)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda b: target.write_block(*b), blocks))
+        read = list(pool.map(target.read_piece, range(info.num_pieces)))
+    target.close()
+    assert read == pieces
+    assert verify(info, tmp_path / "out").complete
