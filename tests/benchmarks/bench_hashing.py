@@ -4,7 +4,9 @@ Run: ``python tests/benchmarks/bench_hashing.py [--size-mib 1024] [--repeat 3]``
 Makes a file of random data in a temporary folder, warms the page cache by reading
 it, then times each tool on the same file in the same run (1 MiB pieces, as in
 BENCHMARKS.md) and prints MB/s, the ratio to libtorrent's ``set_piece_hashes`` and
-``os.cpu_count()``. Each figure is the best of ``--repeat`` runs: the machine is
+``os.cpu_count()``, and CPU seconds spent per GiB (user + system, all threads):
+on a shared machine that is the steadier measure of how much work each tool does.
+Each figure is the best of ``--repeat`` runs: the machine is
 shared, and the best run is the one least disturbed by others.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -39,6 +42,14 @@ def _warm(path: Path) -> None:
     with path.open("rb") as f:
         while f.read(64 << 20):
             pass
+
+
+def _cpu_seconds() -> float:
+    # User + system time of this process's threads and of finished children
+    # (mktorrent): the work done, whatever share of the cores others left us.
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _verified(info: Info, save_path: Path) -> bytes:
@@ -96,11 +107,14 @@ def main() -> None:
         # Round-robin, best of N: a burst of load from other processes on a shared
         # machine then hurts one round of every tool, not all rounds of one tool.
         best = dict.fromkeys(tools, float("inf"))
+        cpu = dict.fromkeys(tools, float("inf"))
         for _ in range(args.repeat):
             for name, run in tools.items():
+                cpu_start = _cpu_seconds()
                 start = time.perf_counter()
                 pieces = run()
                 best[name] = min(best[name], time.perf_counter() - start)
+                cpu[name] = min(cpu[name], _cpu_seconds() - cpu_start)
                 assert pieces == meta.info.pieces, name
         rows = list(best.items())
     lt_time = dict(rows)["libtorrent set_piece_hashes"]
@@ -108,7 +122,11 @@ def main() -> None:
           f"1 MiB pieces, best of {args.repeat}")  # fmt: skip
     for name, seconds in rows:
         rate = size / seconds / 1e6
-        print(f"{name:30s} {rate:8.0f} MB/s   {lt_time / seconds:5.2f}x libtorrent")
+        per_gib = cpu[name] / (size / 2**30)
+        print(
+            f"{name:30s} {rate:8.0f} MB/s   {lt_time / seconds:5.2f}x libtorrent"
+            f"   {per_gib:5.2f} CPU s/GiB"
+        )
     if "mktorrent -t cpu_count" in dict(rows):
         mk_time = dict(rows)["mktorrent -t cpu_count"]
         for name in ("swarmseek create", "swarmseek verify"):
