@@ -140,3 +140,22 @@ def test_verify_agrees_with_libtorrent_check(tree: Path, damage: str) -> None:
     theirs = _libtorrent_check(meta.to_bytes(), tree.parent)
     assert list(ours.have) == theirs
     assert ours.complete is (damage == "none")
+
+
+@pytest.mark.parametrize("damage", ["flip-in-last-file", "missing-middle-file"])
+def test_verify_agrees_on_libtorrent_hybrid_torrent_with_pad_files(tree: Path, damage: str) -> None:
+    data = _lt_create(tree, 16384, 0)  # v1+v2 hybrid: pad files align every file
+    meta = parse_torrent(data)
+    assert any(f.pad for f in meta.info.files)
+    if damage == "flip-in-last-file":
+        target = tree / "sub" / "b.bin"
+        raw = bytearray(target.read_bytes())
+        raw[-1] ^= 0x55
+        target.write_bytes(raw)
+    else:
+        (tree / "c").unlink()
+    before = _snapshot(tree.parent)
+    ours = verify(meta.info, tree.parent)
+    assert _snapshot(tree.parent) == before
+    assert list(ours.have) == _libtorrent_check(data, tree.parent)
+    assert not ours.complete

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,16 @@ def test_quick_start_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out = tmp_path / "corpus.torrent"
     assert main(["create", str(REPO / "data" / "corpus"), "-o", str(out)]) == 0
     assert main(["verify", str(out), "--data", str(REPO / "data")]) == 0
+
+
+def test_progress_bar_only_on_a_terminal(
+    share: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = _create(share, tmp_path)
+    assert "verifying" not in capsys.readouterr().err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["verify", str(out), "--data", str(share.parent)]) == 0
+    assert "verifying" in capsys.readouterr().err
