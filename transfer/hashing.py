@@ -71,11 +71,18 @@ class _Reader:
         return holes
 
 
+# Where a file should be there is nothing, or a folder, or a path through a file:
+# all mean "the data is not there", which verification reports per piece.
+_ABSENT = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
 def _pread(path: Path, offset: int, target: memoryview) -> int:
     try:
         fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
+    except _ABSENT:
         return 0
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         done = 0
         while done < len(target):
@@ -84,6 +91,10 @@ def _pread(path: Path, offset: int, target: memoryview) -> int:
                 break
             done += n
         return done
+    except _ABSENT:
+        return 0
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
     finally:
         os.close(fd)
 

@@ -56,7 +56,7 @@ def stat_files(paths: Sequence[Path | None]) -> list[FileStat]:
     for path in paths:
         try:
             st = os.stat(path) if path is not None else None
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             st = None
         out.append((st.st_size, st.st_mtime_ns) if st is not None else None)
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,8 +112,9 @@ def _file_problems(info: Info, paths: list[Path | None]) -> tuple[FileProblem, .
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
             problems.append(FileProblem(path, entry.length, None))
-            continue
-        if st.st_size < entry.length:
+        elif st.st_size < entry.length:
             problems.append(FileProblem(path, entry.length, st.st_size))
     return tuple(problems)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from swarmseek.transfer import (
     FileEntry,
     FileMap,
+    Info,
     InfoHash,
     Magnet,
     TransferError,
@@ -129,3 +130,9 @@ def test_file_map_invariants(sizes: list[int], piece_length: int) -> None:
     for index in range(len(entries)):
         expected = {p for p in range(fm.num_pieces) if index in fm.files_of_piece(p)}
         assert set(fm.pieces_of_file(index)) == expected
+
+
+@given(st.binary(max_size=1000))
+def test_info_from_bytes_fuzz_raises_only_our_error(data: bytes) -> None:
+    with contextlib.suppress(TransferError):
+        Info.from_bytes(data)

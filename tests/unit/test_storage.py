@@ -264,3 +264,19 @@ def test_disk_storage_is_safe_from_many_threads(share: tuple[Info, Path], tmp_pa
     target.close()
     assert read == pieces
     assert verify(info, tmp_path / "out").complete
+
+
+def test_verify_when_files_are_folders_or_the_folder_is_a_file(
+    share: tuple[Info, Path], tmp_path: Path
+) -> None:
+    info, save = share
+    (save / "t" / "a").unlink()
+    (save / "t" / "a").mkdir()  # a folder where file "a" should be
+    result = verify(info, save)
+    assert result.missing == (0,)
+    assert [(p.path.name, p.actual) for p in result.files] == [("a", None)]
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "t").write_bytes(b"a file where the torrent's folder should be")
+    result = verify(info, odd)
+    assert result.num_have == 0 and len(result.files) == 4
