@@ -1,4 +1,16 @@
-"""Torrents, the peer wire protocol and the swarm: swarmseek's transfer engine."""
+"""Torrents, the peer wire protocol and the swarm: swarmseek's transfer engine.
+
+Foundation layer (what the swarm, the DHT and the index build on):
+
+- bencode: ``encode``, ``decode``, ``decode_document``, ``decode_prefix``, ``Limits``.
+- metainfo: ``parse_torrent(bytes) -> Metainfo``, ``Info.from_bytes(raw, expected)``
+  for BEP 9 metadata, ``create_torrent(path, ...) -> Created``, ``InfoHash``.
+- magnets: ``parse_magnet(uri) -> Magnet``, ``make_magnet(...)``, ``Magnet.to_uri()``.
+- storage: ``PieceStorage`` (protocol), ``DiskStorage``, ``MemoryStorage``,
+  ``FileMap`` (piece -> file spans), ``data_paths``.
+- hashing and checking: ``sha1``, ``piece_hashes``, ``check_pieces``, ``verify``,
+  ``verify_async``; resume records: ``ResumeStore``, ``to_bitfield``, ``from_bitfield``.
+"""
 
 from .bencode import (
     DEFAULT_LIMITS,
