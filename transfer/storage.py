@@ -201,6 +201,17 @@ class MemoryStorage:
         self._written: dict[int, bytearray] = {}  # one byte per byte: 1 once written
         self.flushes = 0
 
+    @classmethod
+    def filled(cls, info: Info, data: bytes) -> MemoryStorage:
+        """A storage holding all of ``data`` (the torrent's byte stream): a seeder's."""
+        if len(data) != info.total_length:
+            raise StorageError(f"{len(data)} bytes of data for {info.total_length}")
+        storage = cls(info)
+        for piece in range(storage.filemap.num_pieces):
+            start = piece * info.piece_length
+            storage.write_block(piece, 0, data[start : start + storage.filemap.piece_size(piece)])
+        return storage
+
     def read_block(self, piece: int, offset: int, length: int) -> bytes:
         self._check(piece, offset, length)
         written = self._written.get(piece)

@@ -280,3 +280,12 @@ def test_verify_when_files_are_folders_or_the_folder_is_a_file(
     (odd / "t").write_bytes(b"a file where the torrent's folder should be")
     result = verify(info, odd)
     assert result.num_have == 0 and len(result.files) == 4
+
+
+def test_memory_storage_filled_is_a_seeder(share: tuple[Info, Path]) -> None:
+    info, save = share
+    stream = b"".join((save / "t" / p).read_bytes() for p in ("a", "b/c", "d", "e"))
+    seeder = MemoryStorage.filled(info, stream)
+    assert all(sha1(seeder.read_piece(p)) == info.piece_hash(p) for p in range(info.num_pieces))
+    with pytest.raises(StorageError):
+        MemoryStorage.filled(info, stream[:-1])
