@@ -1,4 +1,16 @@
-"""Torrents, the peer wire protocol and the swarm: swarmseek's transfer engine."""
+"""Torrents, the peer wire protocol and the swarm: swarmseek's transfer engine.
+
+Foundation layer (what the swarm, the DHT and the index build on):
+
+- bencode: ``encode``, ``decode``, ``decode_document``, ``decode_prefix``, ``Limits``.
+- metainfo: ``parse_torrent(bytes) -> Metainfo``, ``Info.from_bytes(raw, expected)``
+  for BEP 9 metadata, ``create_torrent(path, ...) -> Created``, ``InfoHash``.
+- magnets: ``parse_magnet(uri) -> Magnet``, ``make_magnet(...)``, ``Magnet.to_uri()``.
+- storage: ``PieceStorage`` (protocol), ``DiskStorage``, ``MemoryStorage``,
+  ``FileMap`` (piece -> file spans), ``data_paths``.
+- hashing and checking: ``sha1``, ``piece_hashes``, ``check_pieces``, ``verify``,
+  ``verify_async``; resume records: ``ResumeStore``, ``to_bitfield``, ``from_bitfield``.
+"""
 
 from .bencode import (
     DEFAULT_LIMITS,
@@ -11,17 +23,36 @@ from .bencode import (
     decode_prefix,
     encode,
 )
+from .create import Created, choose_piece_length, create_torrent
 from .errors import (
     BencodeError,
     MagnetError,
     MetainfoError,
+    StorageError,
     TrackerError,
     TransferError,
     UnsafePathError,
 )
+from .filemap import FileMap, Span
+from .hashing import check_pieces, piece_hashes, sha1
+from .magnet import Magnet, make_magnet, parse_magnet
+from .metainfo import (
+    FileEntry,
+    Info,
+    InfoHash,
+    Metainfo,
+    as_infohash,
+    infohash_of,
+    parse_info,
+    parse_torrent,
+)
+from .paths import Skipped, walk_folder
+from .resume import ResumeRecord, ResumeStore, from_bitfield, stat_files, to_bitfield
+from .storage import DiskStorage, MemoryStorage, PieceStorage, data_paths
 from .tracker import Announce, AnnounceResponse, Event
 from .tracker_client import TrackerClientConfig, announce
 from .tracker_server import TrackerConfig, TrackerServer
+from .verify import FileProblem, VerifyResult, verify, verify_async
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -29,11 +60,27 @@ __all__ = [
     "Announce",
     "AnnounceResponse",
     "BencodeError",
+    "Created",
+    "DiskStorage",
     "Document",
     "Event",
+    "FileEntry",
+    "FileMap",
+    "FileProblem",
+    "Info",
+    "InfoHash",
     "Limits",
+    "Magnet",
     "MagnetError",
+    "MemoryStorage",
+    "Metainfo",
     "MetainfoError",
+    "PieceStorage",
+    "ResumeRecord",
+    "ResumeStore",
+    "Skipped",
+    "Span",
+    "StorageError",
     "TrackerClientConfig",
     "TrackerConfig",
     "TrackerError",
@@ -41,9 +88,28 @@ __all__ = [
     "TransferError",
     "UnsafePathError",
     "Value",
+    "VerifyResult",
     "announce",
+    "as_infohash",
+    "check_pieces",
+    "choose_piece_length",
+    "create_torrent",
+    "data_paths",
     "decode",
     "decode_document",
     "decode_prefix",
     "encode",
+    "from_bitfield",
+    "infohash_of",
+    "make_magnet",
+    "parse_info",
+    "parse_magnet",
+    "parse_torrent",
+    "piece_hashes",
+    "sha1",
+    "stat_files",
+    "to_bitfield",
+    "verify",
+    "verify_async",
+    "walk_folder",
 ]

@@ -35,3 +35,7 @@ class UnsafePathError(MetainfoError):
 
 class TrackerError(TransferError):
     """A tracker could not be reached, refused us, or answered nonsense."""
+
+
+class StorageError(TransferError, OSError):
+    """Piece data cannot be read or written (missing file, short file, disk error)."""

@@ -1,0 +1,212 @@
+"""Download rate over loopback: swarmseek's ``get`` next to libtorrent's downloader.
+
+    python tests/benchmarks/bench_download.py [--size-mib 1024] [--seeders 1] [--encrypted]
+
+Both downloaders fetch the same torrent from the same libtorrent seeders in the same
+run; each runs as its own process so its wall time and peak memory (max RSS from
+wait4) are its own. Prints MB/s, peak memory and the ratio ours/libtorrent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import libtorrent as lt
+
+HERE = pathlib.Path(__file__).resolve()
+QUIET = {
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "enable_dht": False,
+    "dht_bootstrap_nodes": "",
+    "allow_multiple_connections_per_ip": True,
+    "alert_mask": lt.alert_category.status | lt.alert_category.error,
+}
+FORCED = {
+    "out_enc_policy": lt.enc_policy.forced,
+    "in_enc_policy": lt.enc_policy.forced,
+    "allowed_enc_level": lt.enc_level.rc4,
+}
+
+
+def _settings(encrypted: bool) -> dict[str, object]:
+    settings = dict(QUIET, listen_interfaces="127.0.0.1:0")
+    if encrypted:
+        settings.update(FORCED)
+    return settings
+
+
+def make_data(folder: pathlib.Path, size: int) -> tuple[pathlib.Path, pathlib.Path]:
+    data = folder / "seed" / "payload.bin"
+    data.parent.mkdir(parents=True)
+    with data.open("wb") as out:
+        remaining = size
+        while remaining:
+            chunk = os.urandom(min(remaining, 64 << 20))
+            out.write(chunk)
+            remaining -= len(chunk)
+    storage = lt.file_storage()
+    lt.add_files(storage, str(data))
+    torrent = lt.create_torrent(storage, 1 << 20)
+    lt.set_piece_hashes(torrent, str(data.parent))
+    path = folder / "payload.torrent"
+    path.write_bytes(lt.bencode(torrent.generate()))
+    return data, path
+
+
+def seeder(torrent: str, save_path: str, encrypted: bool) -> None:
+    session = lt.session(_settings(encrypted))
+    session.add_torrent(
+        {
+            "ti": lt.torrent_info(torrent),
+            "save_path": save_path,
+            "flags": lt.torrent_flags.seed_mode,
+        }
+    )
+    print(session.listen_port(), flush=True)
+    sys.stdin.read()  # until the benchmark closes our stdin
+
+
+def lt_downloader(torrent: str, save_path: str, peers: list[int], encrypted: bool) -> None:
+    session = lt.session(_settings(encrypted))
+    handle = session.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save_path})
+    for port in peers:
+        handle.connect_peer(("127.0.0.1", port))
+    while True:
+        session.wait_for_alert(1000)
+        for alert in session.pop_alerts():
+            if isinstance(alert, lt.torrent_finished_alert):
+                return
+            if isinstance(alert, lt.torrent_error_alert):
+                raise SystemExit(f"libtorrent error: {alert.message()}")
+
+
+def run_measured(command: list[str]) -> tuple[float, int]:
+    """Run ``command``; return (seconds, peak RSS in bytes)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[:3]} failed with status {status}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def sha1_file(path: pathlib.Path) -> str:
+    digest = hashlib.sha1()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--seeders", type=int, default=1)
+    parser.add_argument("--encrypted", action="store_true", help="force RC4 on both sides")
+    parser.add_argument("--role", choices=["bench", "seeder", "lt"], default="bench")
+    parser.add_argument("--torrent")
+    parser.add_argument("--save")
+    parser.add_argument("--peers", default="")
+    args = parser.parse_args()
+    if args.role == "seeder":
+        seeder(args.torrent, args.save, args.encrypted)
+        return
+    if args.role == "lt":
+        lt_downloader(
+            args.torrent, args.save, [int(p) for p in args.peers.split(",")], args.encrypted
+        )
+        return
+
+    size = args.size_mib << 20
+    with tempfile.TemporaryDirectory(prefix="swarmseek-bench-") as tmp:
+        folder = pathlib.Path(tmp)
+        data, torrent = make_data(folder, size)
+        expected = sha1_file(data)  # also warms the page cache for the seeders
+        enc = ["--encrypted"] if args.encrypted else []
+        seeders = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HERE),
+                    "--role",
+                    "seeder",
+                    "--torrent",
+                    str(torrent),
+                    "--save",
+                    str(data.parent),
+                    *enc,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(args.seeders)
+        ]
+        ports = [int(s.stdout.readline()) for s in seeders if s.stdout]
+        peer_list = ",".join(map(str, ports))
+        results: dict[str, tuple[float, int]] = {}
+        commands = {
+            "libtorrent": [
+                sys.executable,
+                str(HERE),
+                "--role",
+                "lt",
+                "--torrent",
+                str(torrent),
+                "--peers",
+                peer_list,
+                "--save",
+                str(folder / "lt"),
+                *enc,
+            ],
+            "swarmseek": [
+                sys.executable,
+                "-m",
+                "swarmseek.api.cli",
+                "get",
+                str(torrent),
+                "--out",
+                str(folder / "ss"),
+                *[a for p in ports for a in ("--peer", f"127.0.0.1:{p}")],
+                *(["--encryption", "require"] if args.encrypted else []),
+            ],
+        }
+        for name, command in commands.items():
+            results[name] = run_measured(command)
+            got = folder / ("lt" if name == "libtorrent" else "ss") / data.name
+            if sha1_file(got) != expected:
+                raise SystemExit(f"{name} downloaded different bytes")
+            shutil.rmtree(got.parent)
+        for process in seeders:
+            assert process.stdin is not None
+            process.stdin.close()
+            process.wait()
+
+    print(
+        f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  seeders: {args.seeders}  "
+        f"encrypted: {args.encrypted}"
+    )
+    for name, (seconds, rss) in results.items():
+        print(
+            f"{name:>10}: {size / seconds / 1e6:8.1f} MB/s  {seconds:6.2f} s  "
+            f"peak memory {rss / 1e6:6.1f} MB"
+        )
+    ours, ref = results["swarmseek"], results["libtorrent"]
+    print(
+        f"     ratio: {ref[0] / ours[0]:.2f}x libtorrent's rate, {ours[1] / ref[1]:.2f}x its memory"
+    )
+
+
+if __name__ == "__main__":
+    main()

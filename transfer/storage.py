@@ -1,0 +1,242 @@
+"""Piece storage: blocks read and written by (piece, offset), on disk or in memory.
+
+The swarm talks to a :class:`PieceStorage` and never opens a file (anacrolix's
+``PieceImpl``): the picker and the wire protocol stay pure, tests use
+:class:`MemoryStorage`. :class:`DiskStorage` maps pieces onto the files with a
+:class:`FileMap`, creates files lazily (sparse: it writes at offsets and never
+pre-allocates), keeps a bounded LRU of open file descriptors, and uses positional
+I/O (``pread``/``pwrite``) so it is safe to call from several threads at once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Protocol
+
+from .errors import StorageError
+from .filemap import FileMap, Span
+from .metainfo import Info
+from .paths import confined
+
+# Each open torrent holds at most this many descriptors (libtorrent's
+# file_pool_size defaults to 40); Linux's default soft limit is 1024.
+DEFAULT_MAX_OPEN_FILES = 32
+
+
+class PieceStorage(Protocol):
+    """What the swarm needs from storage; offsets are within the piece."""
+
+    def read_block(self, piece: int, offset: int, length: int) -> bytes:
+        """Read bytes previously written; raise :class:`StorageError` if absent."""
+        ...
+
+    def write_block(self, piece: int, offset: int, data: bytes | memoryview) -> None:
+        """Write bytes of a piece (not yet verified)."""
+        ...
+
+    def read_piece(self, piece: int) -> bytes:
+        """The whole piece, to hash it."""
+        ...
+
+    def flush(self) -> None:
+        """Make every write so far durable; call before recording pieces complete."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def data_paths(info: Info, save_path: Path | str) -> list[Path | None]:
+    """Where each file of ``info`` lives under ``save_path`` (``None``: pad file).
+
+    As in libtorrent: a single-file torrent's file is ``save_path/name``, a
+    multi-file torrent's files are under ``save_path/name/``. Paths are confined.
+    """
+    root = Path(save_path)
+    prefix = (info.name,) if info.multi_file else ()
+    return [None if f.pad else confined(root, (*prefix, *f.path)) for f in info.files]
+
+
+class DiskStorage:
+    """Pieces stored in the torrent's files under a save path."""
+
+    def __init__(
+        self, info: Info, save_path: Path | str, *, max_open_files: int = DEFAULT_MAX_OPEN_FILES
+    ) -> None:
+        self.info = info
+        self.filemap = FileMap(info.files, info.piece_length)
+        self.paths = data_paths(info, save_path)
+        self._max_open = max(1, max_open_files)
+        self._fds: OrderedDict[int, tuple[int, bool]] = OrderedDict()
+        self._dirty: set[int] = set()
+        self._lock = threading.Lock()
+
+    # I/O happens under the lock: a descriptor evicted and closed by another thread
+    # mid-call could otherwise be reused by the OS for a different file.
+
+    def read_block(self, piece: int, offset: int, length: int) -> bytes:
+        out = bytearray(length)
+        view = memoryview(out)
+        pos = 0
+        with self._lock:
+            for span in self._spans(piece, offset, length):
+                target = view[pos : pos + span.length]
+                if self.paths[span.file_index] is not None:
+                    self._read_into(span.file_index, span.file_offset, target, piece)
+                pos += span.length
+        return bytes(out)
+
+    def write_block(self, piece: int, offset: int, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        pos = 0
+        with self._lock:
+            for span in self._spans(piece, offset, len(view)):
+                if self.paths[span.file_index] is not None:
+                    self._write(span.file_index, span.file_offset, view[pos : pos + span.length])
+                pos += span.length
+
+    def read_piece(self, piece: int) -> bytes:
+        return self.read_block(piece, 0, self.filemap.piece_size(piece))
+
+    def flush(self) -> None:
+        with self._lock:
+            for index in self._dirty:
+                os.fsync(self._fds[index][0])
+            self._dirty.clear()
+
+    def create_empty_files(self) -> None:
+        """Create the torrent's zero-length files (they hold no piece, so no write does)."""
+        with self._lock:
+            for entry, path in zip(self.info.files, self.paths, strict=True):
+                if path is not None and entry.length == 0:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644))
+
+    def close(self) -> None:
+        self.flush()
+        with self._lock:  # after close, a new call reopens files as needed
+            for fd, _ in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+    def __enter__(self) -> DiskStorage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _spans(self, piece: int, offset: int, length: int) -> list[Span]:
+        try:
+            return list(self.filemap.piece_spans(piece, offset, length))
+        except ValueError as exc:
+            raise StorageError(str(exc)) from exc
+
+    def _read_into(self, index: int, file_offset: int, target: memoryview, piece: int) -> None:
+        fd = self._fd(index, write=False)
+        if fd is None:
+            raise StorageError(f"piece {piece}: file {self.paths[index]} does not exist")
+        done = 0
+        while done < len(target):
+            n = os.preadv(fd, [target[done:]], file_offset + done)
+            if n == 0:
+                raise StorageError(f"piece {piece}: file {self.paths[index]} is too short")
+            done += n
+
+    def _write(self, index: int, file_offset: int, data: memoryview) -> None:
+        fd = self._fd(index, write=True)
+        assert fd is not None
+        done = 0
+        while done < len(data):
+            done += os.pwrite(fd, data[done:], file_offset + done)
+        self._dirty.add(index)
+
+    def _fd(self, index: int, *, write: bool) -> int | None:
+        # Caller holds the lock. An LRU of descriptors, upgraded to read-write on
+        # the first write; a dirty descriptor is fsynced before it is closed.
+        held = self._fds.get(index)
+        if held is not None and (held[1] or not write):
+            self._fds.move_to_end(index)
+            return held[0]
+        fd = self._open(index, write)
+        if fd is None:
+            return None
+        if held is not None:
+            os.close(held[0])
+        self._fds[index] = (fd, write)
+        self._fds.move_to_end(index)
+        while len(self._fds) > self._max_open:
+            old, (old_fd, _) = self._fds.popitem(last=False)
+            if old in self._dirty:
+                os.fsync(old_fd)
+                self._dirty.discard(old)
+            os.close(old_fd)
+        return fd
+
+    def _open(self, index: int, write: bool) -> int | None:
+        path = self.paths[index]
+        assert path is not None
+        # O_NOFOLLOW: a symlink planted at a file's place must not redirect I/O.
+        try:
+            if not write:
+                return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except FileNotFoundError:
+            if write:
+                raise StorageError(f"cannot create {path}") from None
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot open {path}: {exc.strerror}") from exc
+
+
+class MemoryStorage:
+    """In-memory storage for tests and fakes: same behaviour, no files."""
+
+    def __init__(self, info: Info) -> None:
+        self.info = info
+        self.filemap = FileMap(info.files, info.piece_length)
+        self._pieces: dict[int, bytearray] = {}
+        self._written: dict[int, bytearray] = {}  # one byte per byte: 1 once written
+        self.flushes = 0
+
+    @classmethod
+    def filled(cls, info: Info, data: bytes) -> MemoryStorage:
+        """A storage holding all of ``data`` (the torrent's byte stream): a seeder's."""
+        if len(data) != info.total_length:
+            raise StorageError(f"{len(data)} bytes of data for {info.total_length}")
+        storage = cls(info)
+        for piece in range(storage.filemap.num_pieces):
+            start = piece * info.piece_length
+            storage.write_block(piece, 0, data[start : start + storage.filemap.piece_size(piece)])
+        return storage
+
+    def read_block(self, piece: int, offset: int, length: int) -> bytes:
+        self._check(piece, offset, length)
+        written = self._written.get(piece)
+        if length and (written is None or written.find(0, offset, offset + length) != -1):
+            raise StorageError(f"piece {piece}: bytes {offset}+{length} were never written")
+        return bytes(self._pieces[piece][offset : offset + length]) if length else b""
+
+    def write_block(self, piece: int, offset: int, data: bytes | memoryview) -> None:
+        self._check(piece, offset, len(data))
+        buf = self._pieces.setdefault(piece, bytearray(self.filemap.piece_size(piece)))
+        buf[offset : offset + len(data)] = data
+        mask = self._written.setdefault(piece, bytearray(len(buf)))
+        mask[offset : offset + len(data)] = b"\x01" * len(data)
+
+    def read_piece(self, piece: int) -> bytes:
+        return self.read_block(piece, 0, self.filemap.piece_size(piece))
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+    def close(self) -> None:
+        self.flush()
+
+    def _check(self, piece: int, offset: int, length: int) -> None:
+        try:
+            self.filemap.piece_spans(piece, offset, length)
+        except ValueError as exc:
+            raise StorageError(str(exc)) from exc
