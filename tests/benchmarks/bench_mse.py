@@ -5,8 +5,8 @@ encrypted by one side's ``StreamCipher`` and decrypted by the other's, in 64 KiB
 (a typical socket read); the reference does the same with two bare ARC4 contexts
 (drop-1024 applied the same way). "Two threads" runs two connections at once, each
 moving half the bytes, to show the cipher releases the GIL. Figures are bytes through
-the pipe a second (each byte is RC4'd twice), best of three alternating runs. Also prints how many full
-handshakes (both sides, in memory) one core does a second.
+the pipe a second (each byte is RC4'd twice), best of three alternating runs. Also
+prints how many full handshakes (both sides, in memory) one core does a second.
 """
 
 from __future__ import annotations
