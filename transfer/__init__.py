@@ -24,23 +24,25 @@ from .errors import (
     UnsafePathError,
 )
 from .mse import (
-    EncryptionPolicy,
     HandshakeCompleted,
-    Incoming,
     MseConfig,
     MseEvent,
     MseInitiator,
     MseReceiver,
     MseStage,
     TorrentIdentified,
-    allowed_methods,
-    classify_incoming,
-    outgoing_uses_mse,
     req2_index,
-    select_method,
     should_retry_plaintext,
 )
 from .mse_crypto import CryptoMethod, StreamCipher
+from .mse_policy import (
+    EncryptionPolicy,
+    Incoming,
+    allowed_methods,
+    classify_incoming,
+    outgoing_uses_mse,
+    select_method,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",

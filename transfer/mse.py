@@ -17,8 +17,26 @@ emit ``HandshakeCompleted`` with a ``StreamCipher`` for the rest of the connecti
 and the payload bytes that arrived with the handshake, already decrypted.
 
 Every read is bounded by the spec's limits: padding is at most 512 bytes, so a peer
-that never sends the sync point is dropped after 512 bytes of padding, and the
-largest handshake buffer is 96 + 512 + 20 + 20 + 14 + 512 + 2 + 65535 bytes.
+that never sends the sync point is dropped after 512 bytes of padding. Between calls
+a machine holds less than its current stage needs (at most 96 + 512 + 20 bytes while
+syncing, at most a 65535-byte IA after), and drops its buffers when it fails.
+
+Driving it from an adapter (asyncio or otherwise):
+
+- outgoing, policy ``prefer``/``require``: ``m = MseInitiator(info_hash, rng=...,
+  now=loop.time(), config=..., initial_payload=bt_handshake)``; write
+  ``m.data_to_send()``; then for every read ``events = m.receive_data(chunk)`` and
+  write ``m.data_to_send()`` again. Policy ``disable``: plaintext handshake, no machine.
+- incoming: buffer the first reads until ``classify_incoming(data, policy)`` is not
+  ``NEED_MORE`` (at most 20 bytes decide); ``PLAINTEXT`` goes to the wire protocol
+  as is, ``ENCRYPTED`` builds ``MseReceiver(index.get, ...)`` and feeds it ``data``.
+- on ``HandshakeCompleted``: write any last ``data_to_send()``, give ``payload`` to the
+  wire protocol, and from then on pass every read through ``cipher.decrypt`` and every
+  write through ``cipher.encrypt`` (never call ``receive_data`` again).
+- bound the handshake with ``deadline`` (same clock as ``now``) or poll
+  ``check_timeout(now)``; call ``receive_eof()`` when the peer closes. Every failure
+  is an ``MseError`` with ``reason`` and ``stage``; after an outgoing failure ask
+  ``should_retry_plaintext(policy, machine)``.
 """
 
 from __future__ import annotations
@@ -47,91 +65,9 @@ from .mse_crypto import (
     shared_secret,
     xor20,
 )
+from .mse_policy import EncryptionPolicy, allowed_methods, select_method
 
-BT_HEADER = b"\x13BitTorrent protocol"  # BEP 3: pstrlen + pstr opens a plaintext handshake
 MAX_IA = 0xFFFF  # len(IA) is a 2-byte field; libtorrent itself accepts only <= 68
-
-
-class EncryptionPolicy(enum.Enum):
-    """What a node accepts, on both sides of a connection.
-
-    ========  ===========================  ====================================
-    policy    outgoing                     incoming
-    ========  ===========================  ====================================
-    prefer    MSE, provide RC4+plaintext;  plaintext BitTorrent handshake or MSE;
-              retry plaintext if MSE       select RC4 when offered, else plaintext
-              fails before the peer
-              proved it speaks MSE
-    require   MSE, provide RC4 only;       MSE only, select RC4 only; a plaintext
-              never plaintext              handshake is refused
-    disable   plaintext handshake          plaintext only; MSE is refused
-    ========  ===========================  ====================================
-    """
-
-    PREFER = "prefer"
-    REQUIRE = "require"
-    DISABLE = "disable"
-
-
-# What each policy lets through after an MSE handshake (crypto_provide / allowed select).
-_ALLOWED_METHODS = {
-    EncryptionPolicy.PREFER: CryptoMethod.RC4 | CryptoMethod.PLAINTEXT,
-    EncryptionPolicy.REQUIRE: CryptoMethod.RC4,
-    EncryptionPolicy.DISABLE: CryptoMethod(0),
-}
-
-
-def allowed_methods(policy: EncryptionPolicy) -> CryptoMethod:
-    """The methods ``policy`` provides (outgoing) and may select (incoming)."""
-    return _ALLOWED_METHODS[policy]
-
-
-def select_method(policy: EncryptionPolicy, provided: int) -> CryptoMethod:
-    """B's ``crypto_select`` for a peer's ``crypto_provide``: RC4 first, then plaintext.
-
-    Unknown bits are ignored (spec); raises ``MseRefused`` when nothing is common.
-    """
-    common = CryptoMethod(provided & allowed_methods(policy))
-    for method in (CryptoMethod.RC4, CryptoMethod.PLAINTEXT):
-        if method & common:
-            return method
-    raise MseRefused(
-        f"no common crypto method: peer provides {provided:#x},"
-        f" policy {policy.value} allows {int(allowed_methods(policy)):#x}"
-    )
-
-
-class Incoming(enum.Enum):
-    """What the first bytes of an incoming connection are."""
-
-    NEED_MORE = "need more bytes"
-    PLAINTEXT = "plaintext BitTorrent handshake"
-    ENCRYPTED = "MSE/PE handshake"
-
-
-def classify_incoming(data: bytes, policy: EncryptionPolicy) -> Incoming:
-    """Tell a plaintext BitTorrent handshake from an MSE one by its first bytes.
-
-    A plaintext handshake opens with ``\\x13BitTorrent protocol``; MSE opens with a
-    random DH key that may share a prefix with it, so while ``data`` is a proper
-    prefix of those 20 bytes the answer is ``NEED_MORE`` (never more than 20 bytes
-    are needed). Raises ``MseRefused`` when ``policy`` forbids what arrived.
-    """
-    head = bytes(data[: len(BT_HEADER)])
-    if head == BT_HEADER:
-        if policy is EncryptionPolicy.REQUIRE:
-            raise MseRefused("plaintext handshake refused: policy requires encryption")
-        return Incoming.PLAINTEXT
-    if BT_HEADER.startswith(head):
-        return Incoming.NEED_MORE
-    if policy is EncryptionPolicy.DISABLE:
-        raise MseRefused("encrypted handshake refused: policy disables encryption")
-    return Incoming.ENCRYPTED
-
-
-def outgoing_uses_mse(policy: EncryptionPolicy) -> bool:
-    """Whether a first outgoing attempt starts with MSE (else a plaintext handshake)."""
-    return policy is not EncryptionPolicy.DISABLE
 
 
 def should_retry_plaintext(policy: EncryptionPolicy, failed: MseInitiator) -> bool:
