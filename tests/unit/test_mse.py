@@ -559,3 +559,13 @@ def test_config_rejects_padding_over_512() -> None:
         MseConfig(handshake_timeout=0)
     with pytest.raises(ValueError):
         MseInitiator(b"short", rng=random.Random(), now=0.0)
+
+
+def test_rc4_cipher_calls_go_straight_to_c_with_no_python_wrapper() -> None:
+    # the post-handshake cipher is on the hot path of every download: no per-call
+    # Python frame between the adapter and cryptography's C update
+    events_a, _, _, _ = converse(initiator(), receiver())
+    cipher = completed(events_a).cipher
+    assert type(cipher.encrypt).__name__ == "builtin_function_or_method"
+    assert type(cipher.decrypt).__name__ == "builtin_function_or_method"
+    assert not cipher.is_identity and StreamCipher.plaintext().is_identity
