@@ -39,3 +39,33 @@ class TrackerError(TransferError):
 
 class StorageError(TransferError, OSError):
     """Piece data cannot be read or written (missing file, short file, disk error)."""
+
+
+class MseError(TransferError):
+    """The MSE/PE (encrypted) handshake failed; ``reason`` is one line for a log.
+
+    ``stage`` names the handshake stage it failed in (an ``MseStage`` value), or is
+    ``None`` when no handshake machine was involved (a refused first packet).
+    """
+
+    def __init__(self, reason: str, stage: str | None = None) -> None:
+        self.reason = reason
+        self.stage = stage
+        where = f" (during {stage})" if stage is not None else ""
+        super().__init__(f"{reason}{where}")
+
+
+class MseProtocolError(MseError):
+    """The peer broke the MSE/PE protocol: bad key, no sync, wrong VC, bad padding."""
+
+
+class MseRefused(MseError):
+    """We refuse the connection by policy: no common method, unknown torrent, plaintext."""
+
+
+class MseTimeout(MseError):
+    """The peer did not finish the handshake before its deadline."""
+
+
+class MseStateError(MseError):
+    """We misused the machine (h11's LocalProtocolError): e.g. fed data after it failed."""
