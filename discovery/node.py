@@ -23,6 +23,7 @@ from .config import DhtConfig
 from .errors import CasConflict, ItemError, KrpcError, SeqTooLow
 from .items import MAX_SALT_SIZE, MAX_VALUE_SIZE, MutableItem, immutable_target, verify_item
 from .krpc import Address, ErrorReply, Query, Response
+from .persist import SavedState
 from .operations import (
     AnnounceOp,
     FindNodeOp,
@@ -146,6 +147,25 @@ class KrpcNode:
             op.internal = True
             self._start(op, now)
 
+    # -- persistence ------------------------------------------------------------
+    def snapshot(self, now: float) -> SavedState:
+        """The routing table and stored items, for ``persist.save_state``."""
+        nodes = [(e.node_id, e.addr) for e in self.routing.entries() if not e.is_bad()]
+        items = [
+            (target, s.value, now - s.stored_at, s.mutable) for target, s in self.items.items()
+        ]
+        return SavedState(self.node_id, nodes, items)
+
+    def restore(self, state: SavedState, now: float) -> None:
+        """Load a previous run's table (as questionable nodes) and items."""
+        for node_id, addr in state.nodes:
+            self.routing.heard_from(node_id, addr, now, responded=False)
+        for target, value, age, item in state.items:
+            if item is None:
+                self.items.put_immutable(target, value, now - age)
+            else:
+                self.items.put_mutable(item, None, now - age)
+
     # -- operations -------------------------------------------------------------
     def _known(self, target: bytes) -> list[tuple[bytes, Address]]:
         return [(e.node_id, e.addr) for e in self.routing.closest(target, self.config.k * 2)]
@@ -172,7 +192,7 @@ class KrpcNode:
         return self._start(GetPeersOp(*self._lookup_args(infohash)), now)
 
     def announce_peer(self, infohash: bytes, port: int, now: float) -> int:
-        return self._start(AnnounceOp(infohash, port, *self._lookup_args(infohash)), now)
+        return self._start(AnnounceOp(port, *self._lookup_args(infohash)), now)
 
     def get(self, target: bytes, now: float, public_key: bytes | None = None, salt: bytes = b"") -> int:
         return self._start(GetOp(*self._lookup_args(target), public_key=public_key, salt=salt), now)

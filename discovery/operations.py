@@ -273,8 +273,8 @@ class _StoringLookup(LookupOp):
 class AnnounceOp(_StoringLookup, GetPeersOp):
     store_method = b"announce_peer"
 
-    def __init__(self, infohash: bytes, port: int, *args: object, **kwargs: object) -> None:
-        super().__init__(infohash, *args, **kwargs)
+    def __init__(self, port: int, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
         self.port = port
 
     def store_args(self, token: bytes) -> dict[bytes, Value]:
