@@ -236,7 +236,7 @@ def _check_response_values(values: dict[bytes, Value]) -> None:
     if b"values" in values:
         peers = values[b"values"]
         if not isinstance(peers, list) or len(peers) > MAX_VALUES:
-            raise KrpcError("values must be a list of at most %d peers" % MAX_VALUES)
+            raise KrpcError(f"values must be a list of at most {MAX_VALUES} peers")
     for name, check in ((b"k", _key), (b"sig", _sig), (b"seq", _seq)):
         if name in values:
             check(values[name], name.decode())

@@ -23,7 +23,6 @@ from .config import DhtConfig
 from .errors import CasConflict, ItemError, KrpcError, SeqTooLow
 from .items import MAX_SALT_SIZE, MAX_VALUE_SIZE, MutableItem, immutable_target, verify_item
 from .krpc import Address, ErrorReply, Query, Response
-from .persist import SavedState
 from .operations import (
     AnnounceOp,
     FindNodeOp,
@@ -35,6 +34,7 @@ from .operations import (
     PutOp,
     Send,
 )
+from .persist import SavedState
 from .routing import RoutingTable
 from .store import ItemStorage, PeerStore, RateLimiter, TokenSecrets
 
@@ -173,7 +173,9 @@ class KrpcNode:
     def _seeds(self) -> list[Address]:
         return list(self.config.bootstrap) if len(self.routing) < self.config.k else []
 
-    def _lookup_args(self, target: bytes) -> tuple[bytes, list[tuple[bytes, Address]], list[Address], int, int]:
+    def _lookup_args(
+        self, target: bytes
+    ) -> tuple[bytes, list[tuple[bytes, Address]], list[Address], int, int]:
         return target, self._known(target), self._seeds(), self.config.k, self.config.alpha
 
     def ping(self, addr: Address, now: float) -> int:
@@ -182,7 +184,13 @@ class KrpcNode:
     def bootstrap(self, now: float) -> int:
         """Find our own neighbours through the bootstrap nodes (and known ones)."""
         target = self.node_id
-        op = FindNodeOp(target, self._known(target), list(self.config.bootstrap), self.config.k, self.config.alpha)
+        op = FindNodeOp(
+            target,
+            self._known(target),
+            list(self.config.bootstrap),
+            self.config.k,
+            self.config.alpha,
+        )
         return self._start(op, now)
 
     def find_node(self, target: bytes, now: float) -> int:
@@ -194,7 +202,9 @@ class KrpcNode:
     def announce_peer(self, infohash: bytes, port: int, now: float) -> int:
         return self._start(AnnounceOp(port, *self._lookup_args(infohash)), now)
 
-    def get(self, target: bytes, now: float, public_key: bytes | None = None, salt: bytes = b"") -> int:
+    def get(
+        self, target: bytes, now: float, public_key: bytes | None = None, salt: bytes = b""
+    ) -> int:
         return self._start(GetOp(*self._lookup_args(target), public_key=public_key, salt=salt), now)
 
     def put_immutable(self, value: Value, now: float) -> int:
@@ -204,7 +214,9 @@ class KrpcNode:
     def put_mutable(self, item: MutableItem, now: float, cas: int | None = None) -> int:
         verify_item(item)
         args = self._lookup_args(item.target)
-        op = PutOp(item.value, *args, item=item, cas=cas, public_key=item.public_key, salt=item.salt)
+        op = PutOp(
+            item.value, *args, item=item, cas=cas, public_key=item.public_key, salt=item.salt
+        )
         return self._start(op, now)
 
     def operation(self, op_id: int) -> Operation | None:
@@ -364,7 +376,9 @@ class KrpcNode:
             reply.values[b"v"] = stored.value
         elif b"seq" not in query.args or item.seq > query.args[b"seq"]:
             # BEP 44: omit the value when the requester already has this seq
-            reply.values.update({b"v": item.value, b"k": item.public_key, b"sig": item.signature, b"seq": item.seq})
+            reply.values.update(
+                {b"v": item.value, b"k": item.public_key, b"sig": item.signature, b"seq": item.seq}
+            )
         else:
             reply.values[b"seq"] = item.seq
         return reply

@@ -333,9 +333,11 @@ class GetOp(LookupOp):
 
     def _mutable(self, reply: Response, v: Value) -> MutableItem | None:
         key, sig, seq = (reply.values.get(n) for n in (b"k", b"sig", b"seq"))
-        if key != self.public_key or not isinstance(sig, bytes) or not isinstance(seq, int):
+        if self.public_key is None or key != self.public_key:
             return None
-        item = MutableItem(v, seq, key, self.salt, sig)
+        if not isinstance(sig, bytes) or not isinstance(seq, int):
+            return None
+        item = MutableItem(v, seq, self.public_key, self.salt, sig)
         try:
             verify_item(item)
         except ItemError:
@@ -367,7 +369,9 @@ class PutOp(_StoringLookup, GetOp):
     def store_args(self, token: bytes) -> dict[bytes, Value]:
         args: dict[bytes, Value] = {b"token": token, b"v": self.value}
         if self.item is not None:
-            args.update({b"k": self.item.public_key, b"seq": self.item.seq, b"sig": self.item.signature})
+            args.update(
+                {b"k": self.item.public_key, b"seq": self.item.seq, b"sig": self.item.signature}
+            )
             if self.item.salt:
                 args[b"salt"] = self.item.salt
             if self.cas is not None:
@@ -393,4 +397,3 @@ def check_value_size(value: Value) -> int:
     if size > MAX_VALUE_SIZE:
         raise ItemError(f"value of {size} bytes exceeds BEP 44's {MAX_VALUE_SIZE}")
     return size
-

@@ -19,7 +19,9 @@ from .krpc import Address
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dht_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS dht_nodes (id BLOB PRIMARY KEY, host TEXT NOT NULL, port INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dht_nodes (
+    id BLOB PRIMARY KEY, host TEXT NOT NULL, port INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dht_items (
     target BLOB PRIMARY KEY, value BLOB NOT NULL, age REAL NOT NULL,
     public_key BLOB, salt BLOB, seq INTEGER, sig BLOB

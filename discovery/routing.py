@@ -36,9 +36,7 @@ class NodeEntry:
 
     def is_good(self, now: float) -> bool:
         return (
-            self.fails == 0
-            and self.last_response is not None
-            and now - self.last_seen < GOOD_FOR
+            self.fails == 0 and self.last_response is not None and now - self.last_seen < GOOD_FOR
         )
 
     def is_bad(self) -> bool:

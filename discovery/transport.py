@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from swarmseek.transfer import Value
 
@@ -32,8 +32,8 @@ class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, owner: DhtNode) -> None:
         self.owner = owner
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.owner._datagram(data, (str(addr[0]), int(addr[1])))  # type: ignore[call-overload]
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, ...]) -> None:
+        self.owner._datagram(data, (str(addr[0]), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a departed node: its query simply times out.
@@ -206,4 +206,3 @@ class DhtNode:
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
         await self._run(self.core.put_mutable(item, self._now(), cas=cas), int)
-

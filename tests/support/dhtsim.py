@@ -30,7 +30,9 @@ class FakeNet:
         addr = (f"10.0.{len(self.nodes) // 250}.{len(self.nodes) % 250 + 1}", 6881)
         config = config or DhtConfig(rate_limit=1e9, rate_burst=1e9)
         nid = node_id or self.rng.randbytes(20)
-        node = KrpcNode(replace(config, node_id=nid), nid, random.Random(self.rng.random()), self.now)
+        node = KrpcNode(
+            replace(config, node_id=nid), nid, random.Random(self.rng.random()), self.now
+        )
         self.nodes[addr] = node
         return addr
 
@@ -56,8 +58,11 @@ class FakeNet:
                 self._collect(dst, self.nodes[dst].receive_datagram(data, src, self.now))
             return True
         deadlines = [
-            d for a, n in self.nodes.items() if a not in self.dead
-            for d in [n.next_deadline()] if d is not None
+            d
+            for a, n in self.nodes.items()
+            if a not in self.dead
+            for d in [n.next_deadline()]
+            if d is not None
         ]
         if not deadlines:
             return False
