@@ -99,7 +99,8 @@ def test_items_and_peers_survive_20_percent_dead() -> None:
         got = net.run(
             reader,
             net.start(
-                reader, lambda n, now: n.get(item.target, now, public_key=keys.public_key, salt=b"salt")
+                reader,
+                lambda n, now: n.get(item.target, now, public_key=keys.public_key, salt=b"salt"),
             ),
         )
         assert isinstance(got, GetFound) and got.item == item
@@ -115,6 +116,8 @@ def test_cas_conflict_over_the_network() -> None:
     assert net.run(a, net.start(a, lambda n, now: n.put_mutable(one, now))) == 8
     two_a = sign_item(keys, b"2a", 2)
     two_b = sign_item(keys, b"2b", 2)
-    assert isinstance(net.run(a, net.start(a, lambda n, now: n.put_mutable(two_a, now, cas=1))), int)
+    assert isinstance(
+        net.run(a, net.start(a, lambda n, now: n.put_mutable(two_a, now, cas=1))), int
+    )
     outcome = net.run(b, net.start(b, lambda n, now: n.put_mutable(two_b, now, cas=1)))
     assert isinstance(outcome, CasConflict) and outcome.current_seq == 2

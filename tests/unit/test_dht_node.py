@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 
-from swarmseek.discovery import DhtConfig, KeyPair, sign_item
-from swarmseek.discovery import krpc
+from swarmseek.discovery import DhtConfig, KeyPair, krpc, sign_item
 from swarmseek.discovery.krpc import ErrorReply, Query, Response
 from swarmseek.discovery.node import KrpcNode
 from swarmseek.transfer import Value, decode, encode
@@ -20,8 +19,9 @@ def make(config: DhtConfig = LOOSE) -> KrpcNode:
     return KrpcNode(config, ME, random.Random(0), 0.0)
 
 
-def ask(node: KrpcNode, method: bytes, args: dict[bytes, Value], *, addr=PEER, now=0.0,
-        ro: bool = False) -> krpc.Message | None:
+def ask(
+    node: KrpcNode, method: bytes, args: dict[bytes, Value], *, addr=PEER, now=0.0, ro: bool = False
+) -> krpc.Message | None:
     data = krpc.encode_query(Query(b"tx", method, PEER_ID, args, ro))
     out = node.receive_datagram(data, addr, now)
     if not out:
@@ -116,7 +116,13 @@ def test_put_errors_205_206_207() -> None:
     big = ask(node, b"put", {b"v": b"x" * 1000, b"token": tok})
     assert isinstance(big, ErrorReply) and big.code == 205
     item = sign_item(keys, b"hello", 1)
-    forged = {b"v": b"evil", b"token": tok, b"k": keys.public_key, b"seq": 1, b"sig": item.signature}
+    forged = {
+        b"v": b"evil",
+        b"token": tok,
+        b"k": keys.public_key,
+        b"seq": 1,
+        b"sig": item.signature,
+    }
     reply = ask(node, b"put", forged)
     assert isinstance(reply, ErrorReply) and reply.code == 206
     salty = {**forged, b"v": b"hello", b"salt": b"s" * 65}
@@ -126,7 +132,10 @@ def test_put_errors_205_206_207() -> None:
 
 def put_args(item, tok: bytes, cas: int | None = None) -> dict[bytes, Value]:
     args: dict[bytes, Value] = {
-        b"v": item.value, b"token": tok, b"k": item.public_key, b"seq": item.seq,
+        b"v": item.value,
+        b"token": tok,
+        b"k": item.public_key,
+        b"seq": item.seq,
         b"sig": item.signature,
     }
     if item.salt:
@@ -174,7 +183,7 @@ def test_transaction_table_bounded() -> None:
 def test_reply_from_wrong_address_ignored() -> None:
     node = make()
     op = node.ping(PEER, 0.0)
-    (data, _), = node.datagrams_to_send()
+    ((data, _),) = node.datagrams_to_send()
     tid = krpc.decode_message(data).tid
     reply = krpc.encode_response(Response(tid, PEER_ID))
     node.receive_datagram(reply, ("10.6.6.6", 7000), 0.1)
