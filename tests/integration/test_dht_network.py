@@ -165,7 +165,7 @@ async def run_cli(*args: str) -> tuple[int, str, str]:
 
 async def test_cli_commands_against_a_loopback_dht(tmp_path: Path) -> None:
     async with network(20, 7) as net:
-        boot = ["--bootstrap", "%s:%d" % net.nodes[0].address, "--json", "--timeout", "20"]
+        boot = ["--bootstrap", "{}:{}".format(*net.nodes[0].address), "--json", "--timeout", "20"]
         code, out, _ = await run_cli("put", "hello world", *boot)
         assert code == 0
         target = json.loads(out)["target"]
@@ -186,7 +186,7 @@ async def test_cli_commands_against_a_loopback_dht(tmp_path: Path) -> None:
         code, out, _ = await run_cli("get", "--public-key", public_key, "--salt", "s", *boot)
         assert code == 0 and json.loads(out)["value"] == "v2" and json.loads(out)["seq"] == 2
 
-        code, out, _ = await run_cli("ping", "%s:%d" % net.nodes[3].address, *boot)
+        code, out, _ = await run_cli("ping", "{}:{}".format(*net.nodes[3].address), *boot)
         assert code == 0 and json.loads(out)["node_id"] == net.nodes[3].node_id.hex()
 
         infohash = bytes(range(20))

@@ -72,7 +72,7 @@ def test_find_node_exact_on_500_nodes() -> None:
     for _ in range(200):
         a = net.rng.choice(addrs)
         target = net.rng.randbytes(20)
-        found = net.run(a, net.start(a, lambda node, now: node.find_node(target, now)))
+        found = net.run(a, net.start(a, lambda node, now, t=target: node.find_node(t, now)))
         assert isinstance(found, list)
         own = net.nodes[a].node_id
         truth = sorted((i for i in all_ids if i != own), key=lambda i: distance(i, target))[:8]
