@@ -84,6 +84,7 @@ class KrpcNode:
         self._outbox: list[Outgoing] = []
         self._events: list[OperationFinished] = []
         self._next_upkeep = now
+        self.queries_sent = 0  # every query we sent (benchmarks count per lookup)
         self.dropped = 0  # datagrams ignored: malformed, rate-limited, unsolicited
         self._handlers: dict[bytes, Callable[[Query, Address, float], Response | ErrorReply]] = {
             b"ping": self._on_ping,
@@ -181,16 +182,12 @@ class KrpcNode:
     def ping(self, addr: Address, now: float) -> int:
         return self._start(PingOp(addr), now)
 
-    def bootstrap(self, now: float) -> int:
-        """Find our own neighbours through the bootstrap nodes (and known ones)."""
+    def bootstrap(self, now: float, extra: tuple[Address, ...] = ()) -> int:
+        """Find our own neighbours through the bootstrap nodes, ``extra`` addresses
+        and the nodes we know (BEP 5: a lookup of our own id)."""
         target = self.node_id
-        op = FindNodeOp(
-            target,
-            self._known(target),
-            list(self.config.bootstrap),
-            self.config.k,
-            self.config.alpha,
-        )
+        seeds = list(self.config.bootstrap) + list(extra)
+        op = FindNodeOp(target, self._known(target), seeds, self.config.k, self.config.alpha)
         return self._start(op, now)
 
     def find_node(self, target: bytes, now: float) -> int:
@@ -256,6 +253,7 @@ class KrpcNode:
         self._pending[tid] = _Pending(op_id, send.node_id, send.addr, deadline)
         heapq.heappush(self._deadlines, (deadline, tid))
         self._outbox.append((krpc.encode_query(query, version=VERSION), send.addr))
+        self.queries_sent += 1
         op = self._ops.get(op_id) if op_id is not None else None
         if op is not None:
             op.stats.queries += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -162,8 +163,12 @@ class DhtNode:
         return asyncio.get_running_loop().time()
 
     # -- BEP 5 ----------------------------------------------------------------------
-    async def bootstrap(self) -> list[tuple[bytes, Address]]:
-        """Wait for the bootstrap lookup (started on entry); returns our closest nodes."""
+    async def bootstrap(self, extra: Sequence[Address] = ()) -> list[tuple[bytes, Address]]:
+        """Wait for the bootstrap lookup (started on entry, or now if there was nothing
+        to start from); returns our closest nodes. With ``extra`` addresses, run a new
+        lookup of our own id starting from them (like libtorrent's ``add_dht_node``)."""
+        if extra:
+            return await self._run(self.core.bootstrap(self._now(), tuple(extra)), list)
         if self._bootstrapped is None:
             self._bootstrapped = self._waiter(self.core.bootstrap(self._now()))
             self._flush(self.core.datagrams_to_send())
