@@ -252,6 +252,10 @@ class KrpcNode:
         deadline = now + self.config.query_timeout
         self._pending[tid] = _Pending(op_id, send.node_id, send.addr, deadline)
         heapq.heappush(self._deadlines, (deadline, tid))
+        if len(self._deadlines) > 4 * self.config.max_pending:
+            # answered queries leave stale heap entries: rebuild so memory stays bounded
+            self._deadlines = [(p.deadline, t) for t, p in self._pending.items()]
+            heapq.heapify(self._deadlines)
         self._outbox.append((krpc.encode_query(query, version=VERSION), send.addr))
         self.queries_sent += 1
         op = self._ops.get(op_id) if op_id is not None else None

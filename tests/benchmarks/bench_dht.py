@@ -23,8 +23,8 @@ import libtorrent as lt
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from swarmseek.discovery import DhtConfig, DhtNode  # noqa: E402
-from tests.support.clients import lt_session, wait_for_alert, wait_until  # noqa: E402
+from swarmseek.discovery import DhtConfig, DhtNode
+from tests.support.clients import lt_session, wait_for_alert, wait_until
 
 ITEMS = 30
 SEED = 1
