@@ -25,7 +25,6 @@ class DhtConfig:
     k: int = 8
     alpha: int = 3
     query_timeout: float = 2.0  # seconds before an unanswered query counts as failed
-    tick_interval: float = 0.05  # how often the adapter drives timeouts and upkeep
     rate_limit: float = 50.0  # queries per second accepted from one source IP
     rate_burst: float = 100.0
     max_pending: int = 2048  # outstanding queries we track (bounded transaction table)

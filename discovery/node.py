@@ -105,7 +105,13 @@ class KrpcNode:
         return out
 
     def next_deadline(self) -> float | None:
+        """When the earliest outstanding query times out (None if none is)."""
         return self._deadlines[0][0] if self._deadlines else None
+
+    def next_wakeup(self) -> float:
+        """When ``tick`` next has work: a query deadline or periodic upkeep."""
+        deadline = self.next_deadline()
+        return self._next_upkeep if deadline is None else min(deadline, self._next_upkeep)
 
     # -- input ------------------------------------------------------------------
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> list[Outgoing]:

@@ -20,6 +20,7 @@ from swarmseek.transfer import Value
 from .config import DhtConfig
 from .errors import DhtError
 from .items import MutableItem, immutable_target, mutable_target
+from .itemstore import ItemStore
 from .krpc import Address
 from .node import KrpcNode, Outgoing
 from .operations import GetFound, PeersFound
@@ -53,6 +54,8 @@ class DhtNode:
         self._tasks: asyncio.TaskGroup | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._bootstrapped: asyncio.Future[object] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------
     async def __aenter__(self) -> DhtNode:
@@ -71,7 +74,8 @@ class DhtNode:
         self._transport = transport
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
-        self._ticker = self._tasks.create_task(self._tick_loop())
+        self._ticker = self._tasks.create_task(self._save_loop())
+        self._schedule()
         if self.config.bootstrap or len(self._core.routing):
             op_id = self._core.bootstrap(loop.time())
             self._bootstrapped = self._waiter(op_id)
@@ -85,6 +89,9 @@ class DhtNode:
         tb: TracebackType | None,
     ) -> None:
         assert self._tasks is not None and self._ticker is not None
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
         self._ticker.cancel()
         try:
             # Our own tasks only: the caller's exception is not the group's to wrap.
@@ -98,16 +105,32 @@ class DhtNode:
                 snapshot = self._core.snapshot(asyncio.get_running_loop().time())
                 await asyncio.to_thread(save_state, self.config.sqlite_path, snapshot)
 
-    async def _tick_loop(self) -> None:
+    async def _save_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        next_save = loop.time() + self.config.save_interval
+        path = self.config.sqlite_path
+        if path is None:
+            return
         while True:
-            await asyncio.sleep(self.config.tick_interval)
-            self._flush(self.core.tick(loop.time()))
-            if self.config.sqlite_path is not None and loop.time() >= next_save:
-                next_save = loop.time() + self.config.save_interval
-                snapshot = self.core.snapshot(loop.time())
-                await asyncio.to_thread(save_state, self.config.sqlite_path, snapshot)
+            await asyncio.sleep(self.config.save_interval)
+            await asyncio.to_thread(save_state, path, self.core.snapshot(loop.time()))
+
+    def _schedule(self) -> None:
+        # One timer at the core's next deadline instead of polling: hundreds of idle
+        # nodes in one loop then cost nothing between their timeouts.
+        if self._core is None or self._closed:
+            return
+        when = self._core.next_wakeup()
+        if self._timer is not None:
+            if self._timer.when() <= when:
+                return
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(when, self._on_timer, when)
+
+    def _on_timer(self, when: float) -> None:
+        self._timer = None
+        # call_at may fire a clock tick early; the core must see its deadline reached
+        now = max(asyncio.get_running_loop().time(), when)
+        self._flush(self.core.tick(now))
 
     # -- plumbing -----------------------------------------------------------------
     @property
@@ -143,6 +166,7 @@ class DhtNode:
             waiter = self._waiters.pop(event.op_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(event.outcome)
+        self._schedule()
 
     def _waiter(self, op_id: int) -> asyncio.Future[object]:
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
@@ -211,3 +235,7 @@ class DhtNode:
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
         await self._run(self.core.put_mutable(item, self._now(), cas=cas), int)
+
+
+def _is_item_store(node: DhtNode) -> ItemStore:
+    return node  # mypy checks here that DhtNode implements the ItemStore protocol

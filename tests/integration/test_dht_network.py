@@ -27,7 +27,7 @@ def config(rng: random.Random, bootstrap: list[DhtNode], **kw: object) -> DhtCon
         node_id=rng.randbytes(20),
         rate_limit=1e6,  # every node shares 127.0.0.1
         rate_burst=1e6,
-        query_timeout=0.5,
+        query_timeout=1.0,
         **kw,  # type: ignore[arg-type]
     )
 

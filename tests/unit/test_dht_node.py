@@ -220,3 +220,21 @@ def test_snapshot_restore_round_trip() -> None:
     stored = other.items.get(b"t" * 20, 50.0)
     assert stored is not None and stored.stored_at == 40.0
     assert decode(encode(stored.value)) == b"v"
+
+
+def test_stale_buckets_refreshed_by_tick() -> None:
+    node = make()
+    node.routing.heard_from(PEER_ID, PEER, 0.0, responded=True)
+    node.tick(1.0)
+    node.datagrams_to_send()
+    out = node.tick(16 * 60.0)  # BEP 5: refresh a bucket untouched for 15 minutes
+    queries = [krpc.decode_message(data) for data, _ in out]
+    assert any(isinstance(q, Query) and q.method == b"find_node" for q in queries)
+
+
+def test_outgoing_queries_of_read_only_node_carry_ro() -> None:
+    node = make(DhtConfig(read_only=True))
+    node.ping(PEER, 0.0)
+    ((data, _),) = node.datagrams_to_send()
+    query = krpc.decode_message(data)
+    assert isinstance(query, Query) and query.read_only
