@@ -194,6 +194,8 @@ async def test_cli_commands_against_a_loopback_dht(tmp_path: Path) -> None:
         code, out, _ = await run_cli("get-peers", infohash.hex(), *boot)
         assert code == 0 and json.loads(out)["peers"] == ["127.0.0.1:4242"]
 
+        code, out, _ = await run_cli("get", "00" * 20, *boot)
+        assert code == 2 and json.loads(out)["found"] is False
         code, _, err = await run_cli("get", "zz", *boot)
         assert code == 1 and "TARGET_HEX" in err
         # read-only clients never entered anyone's routing table (BEP 43)
