@@ -256,12 +256,18 @@ def encode_query(query: Query, *, version: bytes | None = None) -> bytes:
     return encode(msg)
 
 
-def encode_response(response: Response, *, version: bytes | None = None) -> bytes:
+def encode_response(
+    response: Response, *, version: bytes | None = None, ip: Address | None = None
+) -> bytes:
+    """Encode a response; ``ip`` is the requester's address, which BEP 42 puts in a
+    top-level "ip" key so nodes learn their external address."""
     msg: dict[bytes, Value] = {
         b"t": response.tid,
         b"y": b"r",
         b"r": {b"id": response.sender, **response.values},
     }
+    if ip is not None:
+        msg[b"ip"] = compact_address(ip)
     if version:
         msg[b"v"] = version
     return encode(msg)

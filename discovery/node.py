@@ -336,8 +336,8 @@ class KrpcNode:
         if isinstance(answer, ErrorReply):
             self._outbox.append((krpc.encode_error(answer), addr))
         else:
-            answer.values[b"ip"] = krpc.compact_address(addr)  # BEP 42: tell them their IP
-            self._outbox.append((krpc.encode_response(answer, version=VERSION), addr))
+            data = krpc.encode_response(answer, version=VERSION, ip=addr)  # BEP 42 "ip"
+            self._outbox.append((data, addr))
 
     def _response(self, query: Query, **values: Value) -> Response:
         return Response(query.tid, self.node_id, {k.encode(): v for k, v in values.items()})
