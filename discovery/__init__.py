@@ -16,7 +16,7 @@ from .items import (
 from .itemstore import ItemStore, MemoryItemStore, StoreCounters, Updater, update_mutable
 from .krpc import Address
 from .lookup import IterativeLookup
-from .node import KrpcNode, OperationFinished
+from .node import KrpcNode, NodeStats, OperationFinished
 from .routing import RoutingTable
 from .transport import DhtNode
 
@@ -36,6 +36,7 @@ __all__ = [
     "KrpcNode",
     "MemoryItemStore",
     "MutableItem",
+    "NodeStats",
     "OperationFinished",
     "PutError",
     "RoutingTable",

@@ -52,6 +52,20 @@ class OperationFinished:
     outcome: object
 
 
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    """A snapshot of what a node holds and has done, for status pages and debugging."""
+
+    node_id: bytes
+    routing_nodes: int
+    buckets: int
+    items: int
+    peers: int
+    pending_queries: int
+    queries_sent: int
+    dropped: int
+
+
 @dataclass(slots=True)
 class _Pending:
     op_id: int | None
@@ -103,6 +117,18 @@ class KrpcNode:
     def events(self) -> list[OperationFinished]:
         out, self._events = self._events, []
         return out
+
+    def stats(self) -> NodeStats:
+        return NodeStats(
+            self.node_id,
+            len(self.routing),
+            len(self.routing.buckets),
+            len(self.items),
+            len(self.peers),
+            len(self._pending),
+            self.queries_sent,
+            self.dropped,
+        )
 
     def next_deadline(self) -> float | None:
         """When the earliest outstanding query times out (None if none is)."""

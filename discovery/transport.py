@@ -22,7 +22,7 @@ from .errors import DhtError
 from .items import MutableItem, immutable_target, mutable_target
 from .itemstore import ItemStore
 from .krpc import Address
-from .node import KrpcNode, Outgoing
+from .node import KrpcNode, NodeStats, Outgoing
 from .operations import GetFound, PeersFound
 from .persist import load_state, save_state
 
@@ -150,6 +150,10 @@ class DhtNode:
             raise DhtError("the DHT node is not running")
         host, port = self._transport.get_extra_info("sockname")[:2]
         return str(host), int(port)
+
+    def stats(self) -> NodeStats:
+        """Routing table size, stored items and peers, traffic counters."""
+        return self.core.stats()
 
     def _datagram(self, data: bytes, addr: Address) -> None:
         now = asyncio.get_running_loop().time()

@@ -141,6 +141,7 @@ async def test_restart_from_sqlite_is_warm(tmp_path: Path) -> None:
         persistent = await net.add(DhtNode(config(rng, net.nodes, sqlite_path=db)))
         await persistent.bootstrap()
         first_id = persistent.node_id
+        assert persistent.stats().routing_nodes >= 8
         target = await net.nodes[0].put_immutable(b"remember me")
         stored = persistent.core.items.get(target, asyncio.get_running_loop().time())
         assert stored is not None  # 13 nodes: the k=8 closest of 12 others include most
