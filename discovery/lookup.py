@@ -119,6 +119,12 @@ class IterativeLookup:
         if c is not None and c.state is State.IN_FLIGHT:
             c.state = State.FAILED
 
+    def revive(self, node_id: bytes) -> None:
+        """A node that timed out answered after all: accept its reply next."""
+        c = self._candidates.get(node_id)
+        if c is not None and c.state is State.FAILED:
+            c.state = State.IN_FLIGHT
+
     def stop(self) -> None:
         """End early (an immutable item was found)."""
         self._stopped = True

@@ -12,6 +12,7 @@ import hashlib
 import heapq
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 VERSION = b"SS\x00\x01"  # our client version in "v" (BEP 5 suggests 2 letters + 2 bytes)
 UPKEEP_EVERY = 5.0  # seconds between refresh/expiry passes
+LATE_ANSWERS = 256  # timed-out queries whose late answers we still accept (bounded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,9 @@ class KrpcNode:
         self.tokens = TokenSecrets(rng, now)
         self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
         self._pending: dict[bytes, _Pending] = {}
+        # A slow node's answer after its timeout still proves it alive and may still
+        # help a running lookup (libtorrent's traversals accept late replies too).
+        self._late: OrderedDict[bytes, _Pending] = OrderedDict()
         self._deadlines: list[tuple[float, bytes]] = []
         self._next_tid = rng.randrange(1 << 16)
         self._ops: dict[int, Operation] = {}
@@ -164,6 +169,9 @@ class KrpcNode:
             pending = self._pending.get(tid)
             if pending is not None and pending.deadline <= now:
                 del self._pending[tid]
+                self._late[tid] = pending
+                while len(self._late) > LATE_ANSWERS:
+                    self._late.popitem(last=False)
                 self._timed_out(pending, now)
         if now >= self._next_upkeep:
             self._next_upkeep = now + UPKEEP_EVERY
@@ -300,6 +308,7 @@ class KrpcNode:
             self._next_tid = (self._next_tid + 1) & 0xFFFF
             tid = self._next_tid.to_bytes(2, "big")
             if tid not in self._pending:
+                self._late.pop(tid, None)  # reused: a stale answer must not match it
                 return tid
 
     def _reply_error(self, tid: bytes, code: int, text: bytes, addr: Address, now: float) -> None:
@@ -310,6 +319,11 @@ class KrpcNode:
     # -- answers to our queries -------------------------------------------------
     def _on_answer(self, message: Response | ErrorReply, addr: Address, now: float) -> None:
         pending = self._pending.get(message.tid)
+        late = self._late.get(message.tid)
+        if pending is None and late is not None and late.addr == addr:
+            del self._late[message.tid]
+            self._on_late_answer(message, late, addr, now)
+            return
         if pending is None or pending.addr != addr:
             self.dropped += 1  # unsolicited or spoofed: a reply must come from whom we asked
             return
@@ -327,6 +341,17 @@ class KrpcNode:
             op.on_error(pending.node_id, addr, message)
         assert pending.op_id is not None
         self._pump(pending.op_id, now)
+
+    def _on_late_answer(
+        self, message: Response | ErrorReply, late: _Pending, addr: Address, now: float
+    ) -> None:
+        if not isinstance(message, Response):
+            return
+        self._learn(message.sender, addr, now, responded=True)
+        op = self._ops.get(late.op_id) if late.op_id is not None else None
+        if op is not None and late.op_id is not None and late.node_id is not None:
+            op.on_late_reply(late.node_id, addr, message)
+            self._pump(late.op_id, now)
 
     def _timed_out(self, pending: _Pending, now: float) -> None:
         if pending.node_id is not None:

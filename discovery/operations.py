@@ -68,6 +68,9 @@ class Operation:
     def on_timeout(self, node_id: bytes | None, addr: Address) -> None:
         raise NotImplementedError
 
+    def on_late_reply(self, node_id: bytes, addr: Address, reply: Response) -> None:
+        """A reply that came after its query timed out; ignored unless overridden."""
+
     def finish(self, outcome: object) -> None:
         self.finished = True
         self.outcome = outcome
@@ -154,6 +157,12 @@ class LookupOp(Operation):
             self._seeds_out -= 1
         else:
             self.lookup.on_timeout(node_id)
+
+    def on_late_reply(self, node_id: bytes, addr: Address, reply: Response) -> None:
+        if self.lookup.done:
+            return  # too late to matter (and a store phase may be under way)
+        self.lookup.revive(node_id)
+        LookupOp.on_reply(self, node_id, addr, reply)
 
     def read(self, reply: Response) -> None:
         """Take what a reply carries beyond nodes (peers, items)."""

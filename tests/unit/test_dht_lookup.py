@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 from swarmseek.discovery import KeyPair, sign_item
@@ -92,7 +93,7 @@ def test_items_and_peers_survive_20_percent_dead() -> None:
     net.run(publisher, net.start(publisher, lambda n, now: n.announce_peer(infohash, 6000, now)))
     net.dead.update(net.rng.sample(addrs[1:], len(addrs) // 5))
     live = [a for a in addrs if a not in net.dead]
-    target = __import__("hashlib").sha1(b"4:card").digest()
+    target = hashlib.sha1(b"4:card").digest()
     for reader in net.rng.sample(live, 10):
         got = net.run(reader, net.start(reader, lambda n, now: n.get(target, now)))
         assert isinstance(got, GetFound) and got.value == b"card"

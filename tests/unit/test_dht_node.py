@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 from swarmseek.discovery import DhtConfig, KeyPair, krpc, sign_item
 from swarmseek.discovery.krpc import ErrorReply, Query, Response
+from swarmseek.discovery.lookup import IterativeLookup
 from swarmseek.discovery.node import KrpcNode
 from swarmseek.transfer import Value, decode, encode
 
@@ -102,7 +104,7 @@ def test_announce_implied_port() -> None:
 def test_put_get_immutable() -> None:
     node = make()
     value = {b"name": b"card"}
-    target = __import__("hashlib").sha1(encode(value)).digest()
+    target = hashlib.sha1(encode(value)).digest()
     tok = token(node, target)
     assert isinstance(ask(node, b"put", {b"v": value, b"token": tok}), Response)
     reply = ask(node, b"get", {b"target": target})
@@ -238,3 +240,31 @@ def test_outgoing_queries_of_read_only_node_carry_ro() -> None:
     ((data, _),) = node.datagrams_to_send()
     query = krpc.decode_message(data)
     assert isinstance(query, Query) and query.read_only
+
+
+def test_late_answer_still_counts() -> None:
+    node = make()
+    node.routing.heard_from(PEER_ID, PEER, 0.0, responded=True)
+    op = node.find_node(b"T" * 20, 0.0)
+    ((data, _),) = node.datagrams_to_send()
+    tid = krpc.decode_message(data).tid
+    node.tick(10.0)  # timed out: the node has one failure, the lookup ends empty
+    (event,) = node.events()
+    assert event.op_id == op and event.outcome == []
+    entry = node.routing.get(PEER_ID)
+    assert entry is not None and entry.fails == 1
+    node.receive_datagram(krpc.encode_response(Response(tid, PEER_ID)), PEER, 11.0)
+    assert entry.fails == 0  # the late answer proves it alive
+    assert node.dropped == 0
+
+
+def test_late_answer_joins_running_lookup() -> None:
+    lookup = IterativeLookup(bytes(20), k=2)
+    lookup.add_candidates([(b"\x01" * 20, PEER), (b"\x02" * 20, PEER), (b"\x03" * 20, PEER)])
+    lookup.next_queries(0.0)
+    lookup.on_timeout(b"\x01" * 20)
+    lookup.revive(b"\x01" * 20)
+    lookup.on_response(b"\x01" * 20, [])
+    lookup.on_response(b"\x02" * 20, [])
+    assert lookup.done
+    assert [c.node_id for c in lookup.result()] == [b"\x01" * 20, b"\x02" * 20]
