@@ -32,7 +32,9 @@ MAX_VERSION = 16  # the optional "v" client version (BEP 20 style, 4 bytes in pr
 MAX_ERROR_TEXT = 256
 MAX_VALUES = 200  # peers in one get_peers reply: libtorrent caps at 100
 COMPACT_NODE = 26  # BEP 5: 20-byte id + 4-byte IPv4 + 2-byte port
-MAX_NODES = 16 * COMPACT_NODE  # replies carry k=8 nodes; allow twice that
+# Replies carry k=8 nodes; some clients send more. 64 is generous and the datagram
+# size limit bounds it anyway; a lookup keeps at most 256 candidates in all.
+MAX_NODES = 64 * COMPACT_NODE
 
 # BEP 5 / BEP 44 error codes.
 GENERIC_ERROR = 201

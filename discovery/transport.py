@@ -43,7 +43,21 @@ class _Protocol(asyncio.DatagramProtocol):
 
 
 class DhtNode:
-    """A Mainline DHT node on one UDP socket (BEP 5, 42, 43, 44)."""
+    """A Mainline DHT node on one UDP socket (BEP 5, 42, 43, 44).
+
+    ::
+
+        config = DhtConfig(host="127.0.0.1", bootstrap=(("127.0.0.1", 6881),))
+        async with DhtNode(config) as node:
+            await node.bootstrap()
+            target = await node.put_immutable(b"card")
+            peers = await node.get_peers(infohash)
+
+    It is an ``ItemStore``: ``put_*`` return once the k closest nodes that answered
+    have stored the item (``PutError`` if none did; ``CasConflict``/``SeqTooLow`` when
+    the closest nodes answer 301/302), ``get_mutable`` returns the valid item with the
+    highest seq.
+    """
 
     def __init__(self, config: DhtConfig, *, rng: random.Random | None = None) -> None:
         self.config = config
