@@ -210,3 +210,23 @@ async def test_cli_commands_against_a_loopback_dht(tmp_path: Path) -> None:
         # read-only clients never entered anyone's routing table (BEP 43)
         known = {e.addr for n in net.nodes for e in n.core.routing.entries()}
         assert known <= {n.address for n in net.nodes}
+
+
+async def test_garbage_on_the_socket_does_not_hurt() -> None:
+    rng = random.Random(12)
+    async with network(3, 13) as net:
+        target = net.nodes[0]
+        loop = asyncio.get_running_loop()
+        sender, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+        )
+        try:
+            for size in (0, 1, 20, 500, 1400, 9000):
+                sender.sendto(rng.randbytes(size), target.address)
+            sender.sendto(b"d1:ad2:id20:" + b"x" * 20 + b"e1:q4:ping1:t2:aa1:y1:qe", target.address)
+            sender.sendto(b"d1:y1:re", target.address)
+        finally:
+            sender.close()
+        # still serving: another node pings it and gets its id
+        assert await net.nodes[1].ping(target.address) == target.node_id
+        assert target.stats().dropped >= 1

@@ -8,7 +8,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swarmseek.discovery import DhtConfig, KrpcNode, krpc
+from swarmseek.discovery import DhtConfig, KrpcNode, RoutingTable, krpc
 from swarmseek.discovery.errors import KrpcError
 from swarmseek.discovery.krpc import Query, Response
 from swarmseek.transfer import encode
@@ -108,3 +108,25 @@ def test_find_node_response_round_trip(tid: bytes, sender: bytes, nodes: list) -
     assert decoded == r
     assert isinstance(decoded, Response)
     assert krpc.parse_nodes(decoded.values[b"nodes"]) == nodes
+
+
+@given(
+    st.lists(st.tuples(ids, st.booleans(), st.sampled_from(["seen", "failed"])), max_size=300),
+    ids,
+)
+def test_routing_table_invariants(events: list[tuple[bytes, bool, str]], own: bytes) -> None:
+    table = RoutingTable(own)
+    for i, (node_id, responded, what) in enumerate(events):
+        if what == "seen":
+            table.heard_from(node_id, ("10.0.0.1", 1 + i % 60000), float(i), responded=responded)
+        else:
+            table.failed(node_id, float(i))
+    # buckets tile the id space in order, hold at most k nodes, and only their own ids
+    assert table.buckets[0].lo == 0 and table.buckets[-1].hi == 1 << 160
+    for left, right in zip(table.buckets, table.buckets[1:], strict=False):
+        assert left.hi == right.lo
+    for bucket in table.buckets:
+        assert len(bucket.nodes) <= table.k and len(bucket.replacements) <= table.k
+        for entry in bucket.nodes + bucket.replacements:
+            assert bucket.covers(int.from_bytes(entry.node_id, "big"))
+    assert own not in {e.node_id for e in table.entries()}
