@@ -137,14 +137,15 @@ async def test_announce_put_get_and_20_percent_killed() -> None:
 async def test_restart_from_sqlite_is_warm(tmp_path: Path) -> None:
     rng = random.Random(9)
     db = tmp_path / "node.sqlite"
-    async with network(12, 5) as net:
+    # 9 nodes: a put from one reaches the k=8 others, so the persistent node holds it.
+    async with network(8, 5) as net:
         persistent = await net.add(DhtNode(config(rng, net.nodes, sqlite_path=db)))
         await persistent.bootstrap()
         first_id = persistent.node_id
         assert persistent.stats().routing_nodes >= 8
         target = await net.nodes[0].put_immutable(b"remember me")
         stored = persistent.core.items.get(target, asyncio.get_running_loop().time())
-        assert stored is not None  # 13 nodes: the k=8 closest of 12 others include most
+        assert stored is not None
         await net.kill(persistent)
         again = DhtConfig(host="127.0.0.1", sqlite_path=db, rate_limit=1e6, rate_burst=1e6)
         async with DhtNode(again) as restarted:
