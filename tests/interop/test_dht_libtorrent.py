@@ -91,11 +91,7 @@ async def test_each_side_routes_the_other() -> None:
             assert {e.addr[1] for e in node.core.routing.entries()} & lt_ports
         # libtorrent's routing table holds our nodes (it verified them by querying)
         session = net.sessions[0]
-        lt_id = next(
-            e.node_id
-            for e in net.nodes[0].core.routing.entries()
-            if e.addr[1] == session.listen_port()
-        )
+        lt_id = await net.nodes[0].ping(("127.0.0.1", session.listen_port()))
         session.dht_live_nodes(lt.sha1_hash(lt_id))
 
         def live(alert: Any) -> Any:
