@@ -1,5 +1,6 @@
 """The Mainline DHT node (BEP 5, 42, 43, 44) that routes queries and stores the index."""
 
+from .config import DhtConfig
 from .errors import CasConflict, DhtError, ItemError, KrpcError, PutError, SeqTooLow
 from .items import (
     MAX_SALT_SIZE,
@@ -13,19 +14,32 @@ from .items import (
     verify_item,
 )
 from .itemstore import ItemStore, MemoryItemStore, StoreCounters, Updater, update_mutable
+from .krpc import Address
+from .lookup import IterativeLookup
+from .node import KrpcNode, NodeStats, OperationFinished
+from .routing import RoutingTable
+from .transport import DhtNode
 
 __all__ = [
     "MAX_SALT_SIZE",
     "MAX_VALUE_SIZE",
+    "Address",
     "CasConflict",
+    "DhtConfig",
     "DhtError",
+    "DhtNode",
     "ItemError",
     "ItemStore",
+    "IterativeLookup",
     "KeyPair",
     "KrpcError",
+    "KrpcNode",
     "MemoryItemStore",
     "MutableItem",
+    "NodeStats",
+    "OperationFinished",
     "PutError",
+    "RoutingTable",
     "SeqTooLow",
     "StoreCounters",
     "Updater",

@@ -1,0 +1,41 @@
+"""The one frozen configuration of a DHT node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .krpc import Address
+
+
+@dataclass(frozen=True, slots=True)
+class DhtConfig:
+    """Everything a :class:`DhtNode` needs; defaults suit the public Mainline DHT.
+
+    Loopback networks where every node shares 127.0.0.1 must raise ``rate_limit``
+    and ``rate_burst`` (every node's traffic comes from one source IP).
+    """
+
+    host: str = "0.0.0.0"
+    port: int = 0
+    bootstrap: tuple[Address, ...] = ()
+    node_id: bytes | None = None  # None: reuse the stored id, else a random one
+    read_only: bool = False  # BEP 43: for short-lived clients
+    sqlite_path: Path | None = None  # persist routing table and items here
+    k: int = 8
+    alpha: int = 3
+    query_timeout: float = 2.0  # seconds before an unanswered query counts as failed
+    rate_limit: float = 50.0  # queries per second accepted from one source IP
+    rate_burst: float = 100.0
+    max_pending: int = 2048  # outstanding queries we track (bounded transaction table)
+    max_items: int = 1000  # BEP 44 items stored for others (libtorrent: 700)
+    max_infohashes: int = 2000  # infohashes with announced peers
+    max_peers_per_infohash: int = 100
+    enforce_node_id: bool = False  # BEP 42: keep only ids valid for their IP in the table
+    save_interval: float = 60.0  # seconds between saves to SQLite
+
+    def __post_init__(self) -> None:
+        if self.node_id is not None and len(self.node_id) != 20:
+            raise ValueError("a node id is 20 bytes")
+        if self.k < 1 or self.alpha < 1:
+            raise ValueError("k and alpha must be positive")

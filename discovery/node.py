@@ -1,0 +1,471 @@
+"""The DHT node as pure logic: datagrams in, datagrams and finished operations out.
+
+``KrpcNode`` answers queries (BEP 5 ping/find_node/get_peers/announce_peer, BEP 44
+get/put), tracks the queries it sends in a bounded transaction table, and drives
+operations (lookups, announces, puts). Time is passed in as ``now``; timeouts and
+upkeep happen in ``tick(now)``. The asyncio adapter is ``transport.DhtNode``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from swarmseek.transfer import Value, encode
+
+from . import krpc
+from .bep42 import valid_node_id
+from .config import DhtConfig
+from .errors import CasConflict, ItemError, KrpcError, SeqTooLow
+from .items import MAX_SALT_SIZE, MAX_VALUE_SIZE, MutableItem, immutable_target, verify_item
+from .krpc import Address, ErrorReply, Query, Response
+from .operations import (
+    AnnounceOp,
+    FindNodeOp,
+    GetOp,
+    GetPeersOp,
+    LookupOp,
+    Operation,
+    PingOp,
+    PutOp,
+    Send,
+)
+from .persist import SavedState
+from .routing import RoutingTable
+from .store import ItemStorage, PeerStore, RateLimiter, TokenSecrets
+
+log = logging.getLogger(__name__)
+
+VERSION = b"SS\x00\x01"  # our client version in "v" (BEP 5 suggests 2 letters + 2 bytes)
+UPKEEP_EVERY = 5.0  # seconds between refresh/expiry passes
+LATE_ANSWERS = 256  # timed-out queries whose late answers we still accept (bounded)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationFinished:
+    """An operation ended; ``outcome`` is its result or the DhtError to raise."""
+
+    op_id: int
+    outcome: object
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    """A snapshot of what a node holds and has done, for status pages and debugging."""
+
+    node_id: bytes
+    routing_nodes: int
+    buckets: int
+    items: int
+    peers: int
+    pending_queries: int
+    queries_sent: int
+    dropped: int
+
+
+@dataclass(slots=True)
+class _Pending:
+    op_id: int | None
+    node_id: bytes | None
+    addr: Address
+    deadline: float
+
+
+Outgoing = tuple[bytes, Address]
+
+
+class KrpcNode:
+    """One DHT node's protocol logic, without sockets or clocks."""
+
+    def __init__(self, config: DhtConfig, node_id: bytes, rng: random.Random, now: float) -> None:
+        self.config = config
+        self.node_id = node_id
+        self.rng = rng
+        self.routing = RoutingTable(node_id, config.k)
+        self.peers = PeerStore(config.max_infohashes, config.max_peers_per_infohash)
+        self.items = ItemStorage(config.max_items)
+        self.tokens = TokenSecrets(rng, now)
+        self.limiter = RateLimiter(config.rate_limit, config.rate_burst)
+        self._pending: dict[bytes, _Pending] = {}
+        # A slow node's answer after its timeout still proves it alive and may still
+        # help a running lookup (libtorrent's traversals accept late replies too).
+        self._late: OrderedDict[bytes, _Pending] = OrderedDict()
+        self._deadlines: list[tuple[float, bytes]] = []
+        self._next_tid = rng.randrange(1 << 16)
+        self._ops: dict[int, Operation] = {}
+        self._next_op = 1
+        self._pinging: set[bytes] = set()
+        self._outbox: list[Outgoing] = []
+        self._events: list[OperationFinished] = []
+        self._next_upkeep = now
+        self.queries_sent = 0  # every query we sent (benchmarks count per lookup)
+        self.dropped = 0  # datagrams ignored: malformed, rate-limited, unsolicited
+        self._handlers: dict[bytes, Callable[[Query, Address, float], Response | ErrorReply]] = {
+            b"ping": self._on_ping,
+            b"find_node": self._on_find_node,
+            b"get_peers": self._on_get_peers,
+            b"announce_peer": self._on_announce_peer,
+            b"get": self._on_get,
+            b"put": self._on_put,
+        }
+
+    # -- output -----------------------------------------------------------------
+    def datagrams_to_send(self) -> list[Outgoing]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def events(self) -> list[OperationFinished]:
+        out, self._events = self._events, []
+        return out
+
+    def stats(self) -> NodeStats:
+        return NodeStats(
+            self.node_id,
+            len(self.routing),
+            len(self.routing.buckets),
+            len(self.items),
+            len(self.peers),
+            len(self._pending),
+            self.queries_sent,
+            self.dropped,
+        )
+
+    def next_deadline(self) -> float | None:
+        """When the earliest outstanding query times out (None if none is)."""
+        return self._deadlines[0][0] if self._deadlines else None
+
+    def next_wakeup(self) -> float:
+        """When ``tick`` next has work: a query deadline or periodic upkeep."""
+        deadline = self.next_deadline()
+        return self._next_upkeep if deadline is None else min(deadline, self._next_upkeep)
+
+    # -- input ------------------------------------------------------------------
+    def receive_datagram(self, data: bytes, addr: Address, now: float) -> list[Outgoing]:
+        """Handle one datagram; returns what to send (replies and follow-up queries)."""
+        try:
+            message = krpc.decode_message(data)
+        except krpc.UnknownMethod as exc:
+            self._reply_error(exc.tid, krpc.METHOD_UNKNOWN, b"method unknown", addr, now)
+        except krpc.BadQuery as exc:
+            self._reply_error(exc.tid, krpc.PROTOCOL_ERROR, str(exc).encode()[:200], addr, now)
+        except KrpcError:
+            self.dropped += 1
+        else:
+            if isinstance(message, Query):
+                self._on_query(message, addr, now)
+            else:
+                self._on_answer(message, addr, now)
+        return self.datagrams_to_send()
+
+    def tick(self, now: float) -> list[Outgoing]:
+        """Time out unanswered queries and do periodic upkeep."""
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, tid = heapq.heappop(self._deadlines)
+            pending = self._pending.get(tid)
+            if pending is not None and pending.deadline <= now:
+                del self._pending[tid]
+                self._late[tid] = pending
+                while len(self._late) > LATE_ANSWERS:
+                    self._late.popitem(last=False)
+                self._timed_out(pending, now)
+        if now >= self._next_upkeep:
+            self._next_upkeep = now + UPKEEP_EVERY
+            self._upkeep(now)
+        return self.datagrams_to_send()
+
+    def _upkeep(self, now: float) -> None:
+        self.peers.expire(now)
+        self.items.expire(now)
+        if len(self.routing) == 0:
+            return
+        for target in self.routing.stale_buckets(now, self.rng):
+            op = FindNodeOp(target, self._known(target), [], self.config.k, self.config.alpha)
+            op.internal = True
+            self._start(op, now)
+
+    # -- persistence ------------------------------------------------------------
+    def snapshot(self, now: float) -> SavedState:
+        """The routing table and stored items, for ``persist.save_state``."""
+        nodes = [(e.node_id, e.addr) for e in self.routing.entries() if not e.is_bad()]
+        items = [
+            (target, s.value, now - s.stored_at, s.mutable) for target, s in self.items.items()
+        ]
+        return SavedState(self.node_id, nodes, items)
+
+    def restore(self, state: SavedState, now: float) -> None:
+        """Load a previous run's table (as questionable nodes) and items."""
+        for node_id, addr in state.nodes:
+            self.routing.heard_from(node_id, addr, now, responded=False)
+        for target, value, age, item in state.items:
+            if item is None:
+                self.items.put_immutable(target, value, now - age)
+            else:
+                self.items.put_mutable(item, None, now - age)
+
+    # -- operations -------------------------------------------------------------
+    def _known(self, target: bytes) -> list[tuple[bytes, Address]]:
+        return [(e.node_id, e.addr) for e in self.routing.closest(target, self.config.k * 2)]
+
+    def _seeds(self) -> list[Address]:
+        return list(self.config.bootstrap) if len(self.routing) < self.config.k else []
+
+    def _lookup_args(
+        self, target: bytes
+    ) -> tuple[bytes, list[tuple[bytes, Address]], list[Address], int, int]:
+        return target, self._known(target), self._seeds(), self.config.k, self.config.alpha
+
+    def ping(self, addr: Address, now: float) -> int:
+        return self._start(PingOp(addr), now)
+
+    def bootstrap(self, now: float, extra: tuple[Address, ...] = ()) -> int:
+        """Find our own neighbours through the bootstrap nodes, ``extra`` addresses
+        and the nodes we know (BEP 5: a lookup of our own id)."""
+        target = self.node_id
+        seeds = list(self.config.bootstrap) + list(extra)
+        op = FindNodeOp(target, self._known(target), seeds, self.config.k, self.config.alpha)
+        return self._start(op, now)
+
+    def find_node(self, target: bytes, now: float) -> int:
+        return self._start(FindNodeOp(*self._lookup_args(target)), now)
+
+    def get_peers(self, infohash: bytes, now: float) -> int:
+        return self._start(GetPeersOp(*self._lookup_args(infohash)), now)
+
+    def announce_peer(self, infohash: bytes, port: int, now: float) -> int:
+        return self._start(AnnounceOp(port, *self._lookup_args(infohash)), now)
+
+    def get(
+        self, target: bytes, now: float, public_key: bytes | None = None, salt: bytes = b""
+    ) -> int:
+        return self._start(GetOp(*self._lookup_args(target), public_key=public_key, salt=salt), now)
+
+    def put_immutable(self, value: Value, now: float) -> int:
+        target = immutable_target(value)
+        return self._start(PutOp(value, *self._lookup_args(target)), now)
+
+    def put_mutable(self, item: MutableItem, now: float, cas: int | None = None) -> int:
+        verify_item(item)
+        args = self._lookup_args(item.target)
+        op = PutOp(
+            item.value, *args, item=item, cas=cas, public_key=item.public_key, salt=item.salt
+        )
+        return self._start(op, now)
+
+    def operation(self, op_id: int) -> Operation | None:
+        return self._ops.get(op_id)
+
+    def _start(self, op: Operation, now: float) -> int:
+        op_id = self._next_op
+        self._next_op += 1
+        if isinstance(op, LookupOp):
+            op.exclude = self.node_id
+        self._ops[op_id] = op
+        self._pump(op_id, now)
+        return op_id
+
+    def _pump(self, op_id: int, now: float) -> None:
+        op = self._ops.get(op_id)
+        if op is None:
+            return
+        while True:
+            refused = [s for s in op.sends(now) if not self._send_query(op_id, s, now)]
+            for s in refused:  # transaction table full: count as a timeout
+                op.on_timeout(s.node_id, s.addr)
+            if not refused:
+                break
+        if op.finished:
+            del self._ops[op_id]
+            if not op.internal:
+                self._events.append(OperationFinished(op_id, op.outcome))
+
+    # -- sending ----------------------------------------------------------------
+    def _send_query(self, op_id: int | None, send: Send, now: float) -> bool:
+        if len(self._pending) >= self.config.max_pending:
+            return False
+        tid = self._new_tid()
+        query = Query(tid, send.method, self.node_id, send.args, self.config.read_only)
+        deadline = now + self.config.query_timeout
+        self._pending[tid] = _Pending(op_id, send.node_id, send.addr, deadline)
+        heapq.heappush(self._deadlines, (deadline, tid))
+        if len(self._deadlines) > 4 * self.config.max_pending:
+            # answered queries leave stale heap entries: rebuild so memory stays bounded
+            self._deadlines = [(p.deadline, t) for t, p in self._pending.items()]
+            heapq.heapify(self._deadlines)
+        self._outbox.append((krpc.encode_query(query, version=VERSION), send.addr))
+        self.queries_sent += 1
+        op = self._ops.get(op_id) if op_id is not None else None
+        if op is not None:
+            op.stats.queries += 1
+        return True
+
+    def _new_tid(self) -> bytes:
+        while True:
+            self._next_tid = (self._next_tid + 1) & 0xFFFF
+            tid = self._next_tid.to_bytes(2, "big")
+            if tid not in self._pending:
+                self._late.pop(tid, None)  # reused: a stale answer must not match it
+                return tid
+
+    def _reply_error(self, tid: bytes, code: int, text: bytes, addr: Address, now: float) -> None:
+        if self.config.read_only or not self.limiter.allow(addr[0], now):
+            return
+        self._outbox.append((krpc.encode_error(ErrorReply(tid, code, text)), addr))
+
+    # -- answers to our queries -------------------------------------------------
+    def _on_answer(self, message: Response | ErrorReply, addr: Address, now: float) -> None:
+        pending = self._pending.get(message.tid)
+        late = self._late.get(message.tid)
+        if pending is None and late is not None and late.addr == addr:
+            del self._late[message.tid]
+            self._on_late_answer(message, late, addr, now)
+            return
+        if pending is None or pending.addr != addr:
+            self.dropped += 1  # unsolicited or spoofed: a reply must come from whom we asked
+            return
+        del self._pending[message.tid]
+        if isinstance(message, Response):
+            self._learn(message.sender, addr, now, responded=True)
+            self._pinging.discard(message.sender)
+        op = self._ops.get(pending.op_id) if pending.op_id is not None else None
+        if op is None:
+            return
+        if isinstance(message, Response):
+            op.stats.replies += 1
+            op.on_reply(pending.node_id, addr, message)
+        else:
+            op.on_error(pending.node_id, addr, message)
+        assert pending.op_id is not None
+        self._pump(pending.op_id, now)
+
+    def _on_late_answer(
+        self, message: Response | ErrorReply, late: _Pending, addr: Address, now: float
+    ) -> None:
+        if not isinstance(message, Response):
+            return
+        self._learn(message.sender, addr, now, responded=True)
+        op = self._ops.get(late.op_id) if late.op_id is not None else None
+        if op is not None and late.op_id is not None and late.node_id is not None:
+            op.on_late_reply(late.node_id, addr, message)
+            self._pump(late.op_id, now)
+
+    def _timed_out(self, pending: _Pending, now: float) -> None:
+        if pending.node_id is not None:
+            self.routing.failed(pending.node_id, now)
+            self._pinging.discard(pending.node_id)
+        op = self._ops.get(pending.op_id) if pending.op_id is not None else None
+        if op is not None and pending.op_id is not None:
+            op.stats.timeouts += 1
+            op.on_timeout(pending.node_id, pending.addr)
+            self._pump(pending.op_id, now)
+
+    def _learn(self, node_id: bytes, addr: Address, now: float, *, responded: bool) -> None:
+        if node_id == self.node_id or addr[1] == 0:
+            return
+        if self.config.enforce_node_id and not valid_node_id(node_id, addr[0]):
+            return  # BEP 42: answer such a node, but never route through it
+        stale = self.routing.heard_from(node_id, addr, now, responded=responded)
+        if stale is not None and stale.node_id not in self._pinging:
+            # BEP 5: a full bucket pings its least recently seen questionable node.
+            self._pinging.add(stale.node_id)
+            self._send_query(None, Send(stale.node_id, stale.addr, b"ping", {}), now)
+
+    # -- queries from others ----------------------------------------------------
+    def _on_query(self, query: Query, addr: Address, now: float) -> None:
+        if self.config.read_only or query.sender == self.node_id:
+            return  # BEP 43: a read-only node does not answer queries
+        if not self.limiter.allow(addr[0], now):
+            self.dropped += 1
+            return
+        if not query.read_only:  # BEP 43: read-only nodes never enter routing tables
+            self._learn(query.sender, addr, now, responded=False)
+        answer = self._handlers[query.method](query, addr, now)
+        if isinstance(answer, ErrorReply):
+            self._outbox.append((krpc.encode_error(answer), addr))
+        else:
+            data = krpc.encode_response(answer, version=VERSION, ip=addr)  # BEP 42 "ip"
+            self._outbox.append((data, addr))
+
+    def _response(self, query: Query, **values: Value) -> Response:
+        return Response(query.tid, self.node_id, {k.encode(): v for k, v in values.items()})
+
+    def _nodes(self, target: bytes) -> bytes:
+        return krpc.compact_nodes([(e.node_id, e.addr) for e in self.routing.closest(target)])
+
+    def _on_ping(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
+        return self._response(query)
+
+    def _on_find_node(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
+        return self._response(query, nodes=self._nodes(query.args[b"target"]))
+
+    def _on_get_peers(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
+        infohash = query.args[b"info_hash"]
+        reply = self._response(
+            query, token=self.tokens.token_for(addr[0], now), nodes=self._nodes(infohash)
+        )
+        peers = self.peers.peers(infohash, now, self.rng)
+        if peers:
+            reply.values[b"values"] = [krpc.compact_address(p) for p in peers]
+        return reply
+
+    def _on_announce_peer(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
+        args = query.args
+        if not self.tokens.valid(args[b"token"], addr[0], now):
+            return ErrorReply(query.tid, krpc.PROTOCOL_ERROR, b"bad token")
+        port = addr[1] if args.get(b"implied_port") == 1 else args[b"port"]
+        if port == 0:
+            return ErrorReply(query.tid, krpc.PROTOCOL_ERROR, b"bad port")
+        self.peers.announce(args[b"info_hash"], (addr[0], port), now)
+        return self._response(query)
+
+    def _on_get(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
+        target = query.args[b"target"]
+        reply = self._response(
+            query, token=self.tokens.token_for(addr[0], now), nodes=self._nodes(target)
+        )
+        stored = self.items.get(target, now)
+        if stored is None:
+            return reply
+        item = stored.mutable
+        if item is None:
+            reply.values[b"v"] = stored.value
+        elif b"seq" not in query.args or item.seq > query.args[b"seq"]:
+            # BEP 44: omit the value when the requester already has this seq
+            reply.values.update(
+                {b"v": item.value, b"k": item.public_key, b"sig": item.signature, b"seq": item.seq}
+            )
+        else:
+            reply.values[b"seq"] = item.seq
+        return reply
+
+    def _on_put(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
+        args, tid = query.args, query.tid
+        if not self.tokens.valid(args[b"token"], addr[0], now):
+            return ErrorReply(tid, krpc.PROTOCOL_ERROR, b"bad token")
+        value = args[b"v"]
+        if len(encode(value)) > MAX_VALUE_SIZE:
+            return ErrorReply(tid, krpc.VALUE_TOO_BIG, b"message (v field) too big")
+        if b"k" not in args:
+            self.items.put_immutable(hashlib.sha1(encode(value)).digest(), value, now)
+            return self._response(query)
+        salt = args.get(b"salt", b"")
+        if len(salt) > MAX_SALT_SIZE:
+            return ErrorReply(tid, krpc.SALT_TOO_BIG, b"salt (salt field) too big")
+        if b"sig" not in args or b"seq" not in args:
+            return ErrorReply(tid, krpc.PROTOCOL_ERROR, b"mutable put needs sig and seq")
+        item = MutableItem(value, args[b"seq"], args[b"k"], salt, args[b"sig"])
+        try:
+            verify_item(item)
+        except ItemError:
+            return ErrorReply(tid, krpc.INVALID_SIGNATURE, b"invalid signature")
+        try:
+            self.items.put_mutable(item, args.get(b"cas"), now)
+        except CasConflict:
+            return ErrorReply(tid, krpc.CAS_MISMATCH, b"the CAS hash mismatched")
+        except SeqTooLow:
+            return ErrorReply(tid, krpc.SEQ_TOO_LOW, b"sequence number less than current")
+        return self._response(query)

@@ -1,0 +1,408 @@
+"""DHT operations as pure state machines: ping, find_node, get_peers/announce_peer,
+BEP 44 get and put. Each one is fed replies, errors and timeouts by the node and
+hands back the queries it wants sent; when ``finished`` it holds an ``outcome``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from swarmseek.transfer import Value, encode
+
+from .errors import CasConflict, DhtError, ItemError, KrpcError, PutError, SeqTooLow
+from .items import MAX_VALUE_SIZE, MutableItem, verify_item
+from .krpc import (
+    CAS_MISMATCH,
+    SEQ_TOO_LOW,
+    Address,
+    ErrorReply,
+    Response,
+    parse_nodes,
+    parse_peers,
+)
+from .lookup import IterativeLookup
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """A query an operation wants sent; ``node_id`` None when only the address is known."""
+
+    node_id: bytes | None
+    addr: Address
+    method: bytes
+    args: dict[bytes, Value]
+
+
+@dataclass(frozen=True, slots=True)
+class PeersFound:
+    peers: list[Address]
+    nodes: list[tuple[bytes, Address]]
+
+
+@dataclass(slots=True)
+class Stats:
+    queries: int = 0
+    replies: int = 0
+    timeouts: int = 0
+
+
+class Operation:
+    """Base: ``finished`` with ``outcome`` (a result, or a DhtError to raise)."""
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.outcome: object = None
+        self.stats = Stats()
+        self.internal = False  # maintenance work the node does for itself
+
+    def sends(self, now: float) -> list[Send]:
+        raise NotImplementedError
+
+    def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
+        raise NotImplementedError
+
+    def on_error(self, node_id: bytes | None, addr: Address, error: ErrorReply) -> None:
+        self.on_timeout(node_id, addr)
+
+    def on_timeout(self, node_id: bytes | None, addr: Address) -> None:
+        raise NotImplementedError
+
+    def on_late_reply(self, node_id: bytes, addr: Address, reply: Response) -> None:
+        """A reply that came after its query timed out; ignored unless overridden."""
+
+    def finish(self, outcome: object) -> None:
+        self.finished = True
+        self.outcome = outcome
+
+
+class PingOp(Operation):
+    def __init__(self, addr: Address) -> None:
+        super().__init__()
+        self.addr = addr
+        self._sent = False
+
+    def sends(self, now: float) -> list[Send]:
+        if self._sent:
+            return []
+        self._sent = True
+        return [Send(None, self.addr, b"ping", {})]
+
+    def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
+        self.finish(reply.sender)
+
+    def on_error(self, node_id: bytes | None, addr: Address, error: ErrorReply) -> None:
+        self.finish(DhtError(f"{addr[0]}:{addr[1]} answered error {error.code}"))
+
+    def on_timeout(self, node_id: bytes | None, addr: Address) -> None:
+        self.finish(DhtError(f"no answer from {addr[0]}:{addr[1]}"))
+
+
+class LookupOp(Operation):
+    """An iterative lookup sending ``method`` with ``args``; subclasses read replies."""
+
+    method = b"find_node"
+
+    def __init__(
+        self,
+        target: bytes,
+        known: list[tuple[bytes, Address]],
+        seeds: list[Address],
+        k: int,
+        alpha: int,
+    ) -> None:
+        super().__init__()
+        self.target = target
+        self.lookup = IterativeLookup(target, k, alpha)
+        self.lookup.add_candidates(known)
+        self._seeds = list(dict.fromkeys(seeds))
+        self._seeds_out = 0
+        self.exclude: bytes | None = None  # our own id: never a candidate
+
+    def args(self) -> dict[bytes, Value]:
+        return {b"target": self.target}
+
+    def sends(self, now: float) -> list[Send]:
+        out = [Send(None, a, self.method, self.args()) for a in self._seeds]
+        self._seeds_out += len(self._seeds)
+        self._seeds = []
+        if self.lookup.done:
+            if self._seeds_out == 0:
+                out += self._after_lookup()
+        else:
+            out += [
+                Send(q.node_id, q.addr, self.method, self.args())
+                for q in self.lookup.next_queries(now)
+            ]
+        self._check_done()
+        return out
+
+    def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
+        try:
+            nodes = parse_nodes(reply.values.get(b"nodes", b""))
+        except KrpcError:
+            nodes = []
+        nodes = [n for n in nodes if n[0] != self.exclude]
+        token = reply.values.get(b"token")
+        token = token if isinstance(token, bytes) else None
+        if node_id is None:
+            self._seeds_out -= 1
+            self.lookup.on_response(reply.sender, nodes, token, addr)
+        else:
+            self.lookup.on_response(node_id, nodes, token)
+        self.read(reply)
+
+    def on_timeout(self, node_id: bytes | None, addr: Address) -> None:
+        if node_id is None:
+            self._seeds_out -= 1
+        else:
+            self.lookup.on_timeout(node_id)
+
+    def on_late_reply(self, node_id: bytes, addr: Address, reply: Response) -> None:
+        if self.lookup.done:
+            return  # too late to matter (and a store phase may be under way)
+        self.lookup.revive(node_id)
+        LookupOp.on_reply(self, node_id, addr, reply)
+
+    def read(self, reply: Response) -> None:
+        """Take what a reply carries beyond nodes (peers, items)."""
+
+    def _after_lookup(self) -> list[Send]:
+        return []
+
+    def _check_done(self) -> None:
+        if not self.finished and self._seeds_out == 0 and self.lookup.done:
+            self.finish(self.result())
+
+    def result(self) -> object:
+        return [(c.node_id, c.addr) for c in self.lookup.result()]
+
+
+class FindNodeOp(LookupOp):
+    pass
+
+
+class GetPeersOp(LookupOp):
+    method = b"get_peers"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.peers: dict[Address, None] = {}
+
+    def args(self) -> dict[bytes, Value]:
+        return {b"info_hash": self.target}
+
+    def read(self, reply: Response) -> None:
+        if b"values" in reply.values:
+            try:
+                for peer in parse_peers(reply.values[b"values"]):
+                    if len(self.peers) < 1000:  # bounded whatever nodes claim
+                        self.peers[peer] = None
+            except KrpcError:
+                pass
+
+    def result(self) -> object:
+        nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
+        return PeersFound(list(self.peers), nodes)
+
+
+class StorePhase:
+    """Phase two of announce/put: one query to each of the k closest that gave a token."""
+
+    def __init__(self, sends: list[Send]) -> None:
+        self.todo = sends
+        self.waiting = {s.addr for s in sends}
+        self.accepted = 0
+        self.errors: list[ErrorReply] = []
+
+    def sends(self) -> list[Send]:
+        out, self.todo = self.todo, []
+        return out
+
+    def answered(self, addr: Address, error: ErrorReply | None = None) -> bool:
+        """Record an answer; True if it belonged to this phase."""
+        if addr not in self.waiting:
+            return False
+        self.waiting.discard(addr)
+        if error is None:
+            self.accepted += 1
+        else:
+            self.errors.append(error)
+        return True
+
+
+class _StoringLookup(LookupOp):
+    """A lookup followed by a store phase to the closest nodes that answered."""
+
+    store_method = b"put"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.store: StorePhase | None = None
+
+    def store_args(self, token: bytes) -> dict[bytes, Value]:
+        raise NotImplementedError
+
+    def _after_lookup(self) -> list[Send]:
+        if self.store is None:
+            sends = [
+                Send(c.node_id, c.addr, self.store_method, self.store_args(c.token))
+                for c in self.lookup.result()
+                if c.token is not None
+            ]
+            self.store = StorePhase(sends)
+        return self.store.sends()
+
+    def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
+        if self.store is not None and self.store.answered(addr):
+            return
+        super().on_reply(node_id, addr, reply)
+
+    def on_error(self, node_id: bytes | None, addr: Address, error: ErrorReply) -> None:
+        if self.store is not None and self.store.answered(addr, error):
+            return
+        super().on_timeout(node_id, addr)
+
+    def on_timeout(self, node_id: bytes | None, addr: Address) -> None:
+        if self.store is not None and self.store.answered(addr, ErrorReply(b"", 0, b"timeout")):
+            return
+        super().on_timeout(node_id, addr)
+
+    def _check_done(self) -> None:
+        if self.finished or self.store is None or self.store.waiting:
+            return
+        self.finish(self.store_outcome(self.store))
+
+    def store_outcome(self, store: StorePhase) -> object:
+        if store.accepted:
+            return store.accepted
+        return PutError(f"no node stored it ({len(store.errors)} refused or timed out)")
+
+
+class AnnounceOp(_StoringLookup, GetPeersOp):
+    store_method = b"announce_peer"
+
+    def __init__(self, port: int, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.port = port
+
+    def store_args(self, token: bytes) -> dict[bytes, Value]:
+        if self.port == 0:  # BEP 5: implied_port asks the node to use the UDP source port
+            return {b"info_hash": self.target, b"port": 0, b"token": token, b"implied_port": 1}
+        return {b"info_hash": self.target, b"port": self.port, b"token": token}
+
+
+@dataclass(slots=True)
+class GetFound:
+    """What a BEP 44 get found: an immutable value or the highest-seq mutable item."""
+
+    value: Value | None = None
+    found: bool = False
+    item: MutableItem | None = None
+    nodes: list[tuple[bytes, Address]] = field(default_factory=list)
+
+
+class GetOp(LookupOp):
+    """BEP 44 get. Immutable: stops at the first value whose hash is the target.
+    Mutable (``public_key`` given): keeps the valid item with the highest seq."""
+
+    method = b"get"
+
+    def __init__(
+        self,
+        target: bytes,
+        *args: object,
+        public_key: bytes | None = None,
+        salt: bytes = b"",
+        stop_early: bool = True,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(target, *args, **kwargs)  # type: ignore[arg-type]
+        self.public_key = public_key
+        self.salt = salt
+        self.stop_early = stop_early
+        self.found = GetFound()
+
+    def args(self) -> dict[bytes, Value]:
+        return {b"target": self.target}
+
+    def read(self, reply: Response) -> None:
+        v = reply.values.get(b"v")
+        if v is None:
+            return
+        if self.public_key is None:
+            if not self.found.found and hashlib.sha1(encode(v)).digest() == self.target:
+                self.found.value, self.found.found = v, True
+                if self.stop_early:
+                    self.lookup.stop()
+            return
+        item = self._mutable(reply, v)
+        if item is not None and (self.found.item is None or item.seq > self.found.item.seq):
+            self.found.item = item
+
+    def _mutable(self, reply: Response, v: Value) -> MutableItem | None:
+        key, sig, seq = (reply.values.get(n) for n in (b"k", b"sig", b"seq"))
+        if self.public_key is None or key != self.public_key:
+            return None
+        if not isinstance(sig, bytes) or not isinstance(seq, int):
+            return None
+        item = MutableItem(v, seq, self.public_key, self.salt, sig)
+        try:
+            verify_item(item)
+        except ItemError:
+            return None
+        return item
+
+    def result(self) -> object:
+        self.found.nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
+        return self.found
+
+
+class PutOp(_StoringLookup, GetOp):
+    """BEP 44 put: a get lookup (for tokens), then put to the k closest."""
+
+    def __init__(
+        self,
+        value: Value,
+        target: bytes,
+        *args: object,
+        item: MutableItem | None = None,
+        cas: int | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(target, *args, stop_early=False, **kwargs)
+        self.value = value
+        self.item = item
+        self.cas = cas
+
+    def store_args(self, token: bytes) -> dict[bytes, Value]:
+        args: dict[bytes, Value] = {b"token": token, b"v": self.value}
+        if self.item is not None:
+            args.update(
+                {b"k": self.item.public_key, b"seq": self.item.seq, b"sig": self.item.signature}
+            )
+            if self.item.salt:
+                args[b"salt"] = self.item.salt
+            if self.cas is not None:
+                args[b"cas"] = self.cas
+        return args
+
+    def store_outcome(self, store: StorePhase) -> object:
+        conflicts = [e for e in store.errors if e.code == CAS_MISMATCH]
+        too_low = [e for e in store.errors if e.code == SEQ_TOO_LOW]
+        current = self.found.item.seq if self.found.item is not None else None
+        # The closest nodes decide: more 301s than acceptances means we lost the race.
+        if conflicts and len(conflicts) >= store.accepted:
+            return CasConflict(current_seq=current)
+        if store.accepted:
+            return store.accepted
+        if too_low:
+            return SeqTooLow(current_seq=current)
+        return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
+
+
+def check_value_size(value: Value) -> int:
+    size = len(encode(value))
+    if size > MAX_VALUE_SIZE:
+        raise ItemError(f"value of {size} bytes exceeds BEP 44's {MAX_VALUE_SIZE}")
+    return size

@@ -1,0 +1,190 @@
+"""The Kademlia routing table (BEP 5): k-buckets that split around our own id. Pure.
+
+Liveness follows BEP 5: a node is *good* if it answered one of our queries in the
+last 15 minutes, or answered once and sent us a query in the last 15 minutes;
+*questionable* after 15 minutes of silence; *bad* after failing to answer several
+queries in a row. A full bucket that cannot split keeps new contacts in a bounded
+replacement cache, used when a bad node is evicted.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .krpc import Address
+
+ID_BITS = 160
+K = 8
+GOOD_FOR = 15 * 60.0  # BEP 5: "good" within 15 minutes
+REFRESH_AFTER = 15 * 60.0  # BEP 5: refresh a bucket not changed for 15 minutes
+MAX_FAILS = 2  # libtorrent evicts after a couple of consecutive timeouts
+REPLACEMENTS = K  # replacement cache per bucket (bounded memory)
+
+
+def distance(a: bytes, b: bytes) -> int:
+    return int.from_bytes(a, "big") ^ int.from_bytes(b, "big")
+
+
+@dataclass(slots=True)
+class NodeEntry:
+    node_id: bytes
+    addr: Address
+    last_seen: float = 0.0  # last query or response from it
+    last_response: float | None = None  # last answer to one of our queries
+    fails: int = 0
+
+    def is_good(self, now: float) -> bool:
+        return (
+            self.fails == 0 and self.last_response is not None and now - self.last_seen < GOOD_FOR
+        )
+
+    def is_bad(self) -> bool:
+        return self.fails >= MAX_FAILS
+
+
+@dataclass(slots=True)
+class Bucket:
+    lo: int  # ids in [lo, hi)
+    hi: int
+    nodes: list[NodeEntry]
+    replacements: list[NodeEntry]
+    changed: float = 0.0
+
+    def covers(self, value: int) -> bool:
+        return self.lo <= value < self.hi
+
+    def find(self, node_id: bytes) -> NodeEntry | None:
+        for entry in self.nodes:
+            if entry.node_id == node_id:
+                return entry
+        return None
+
+
+class RoutingTable:
+    """k-buckets over the 160-bit id space; the bucket holding our id splits when full."""
+
+    def __init__(self, own_id: bytes, k: int = K) -> None:
+        if len(own_id) != 20:
+            raise ValueError("a node id is 20 bytes")
+        self.own_id = own_id
+        self._own = int.from_bytes(own_id, "big")
+        self.k = k
+        self.buckets = [Bucket(0, 1 << ID_BITS, [], [])]
+
+    def __len__(self) -> int:
+        return sum(len(b.nodes) for b in self.buckets)
+
+    def bucket_for(self, node_id: bytes) -> Bucket:
+        value = int.from_bytes(node_id, "big")
+        # Buckets are kept sorted by range; few enough (<=160) for a linear scan.
+        for bucket in self.buckets:
+            if bucket.covers(value):
+                return bucket
+        raise AssertionError("buckets cover the whole id space")
+
+    def get(self, node_id: bytes) -> NodeEntry | None:
+        return self.bucket_for(node_id).find(node_id)
+
+    def heard_from(
+        self, node_id: bytes, addr: Address, now: float, *, responded: bool
+    ) -> NodeEntry | None:
+        """Record contact with a node. Returns a questionable node to ping when the
+        new node's bucket is full of live-looking nodes (BEP 5), else None."""
+        if node_id == self.own_id:
+            return None
+        bucket = self.bucket_for(node_id)
+        entry = bucket.find(node_id)
+        if entry is not None:
+            if entry.addr != addr:
+                return None  # same id from another address: keep the one we know
+            entry.last_seen = now
+            if responded:
+                entry.last_response = now
+                entry.fails = 0
+            bucket.changed = now
+            return None
+        entry = NodeEntry(node_id, addr, now, now if responded else None)
+        return self._insert(bucket, entry, now)
+
+    def _insert(self, bucket: Bucket, entry: NodeEntry, now: float) -> NodeEntry | None:
+        while True:
+            if len(bucket.nodes) < self.k:
+                bucket.nodes.append(entry)
+                bucket.changed = now
+                self._drop_replacement(bucket, entry.node_id)
+                return None
+            for i, old in enumerate(bucket.nodes):
+                if old.is_bad():
+                    bucket.nodes[i] = entry
+                    bucket.changed = now
+                    return None
+            if bucket.covers(self._own) and bucket.hi - bucket.lo > 1:
+                self._split(bucket)
+                bucket = self.bucket_for(entry.node_id)
+                continue
+            self._add_replacement(bucket, entry)
+            stale = [e for e in bucket.nodes if not e.is_good(now)]
+            return min(stale, key=lambda e: e.last_seen) if stale else None
+
+    def _split(self, bucket: Bucket) -> None:
+        mid = (bucket.lo + bucket.hi) // 2
+        low = Bucket(bucket.lo, mid, [], [], bucket.changed)
+        high = Bucket(mid, bucket.hi, [], [], bucket.changed)
+        for e in bucket.nodes:
+            (low if int.from_bytes(e.node_id, "big") < mid else high).nodes.append(e)
+        for e in bucket.replacements:
+            (low if int.from_bytes(e.node_id, "big") < mid else high).replacements.append(e)
+        i = self.buckets.index(bucket)
+        self.buckets[i : i + 1] = [low, high]
+
+    def _add_replacement(self, bucket: Bucket, entry: NodeEntry) -> None:
+        self._drop_replacement(bucket, entry.node_id)
+        bucket.replacements.append(entry)
+        del bucket.replacements[:-REPLACEMENTS]  # keep the most recent
+
+    @staticmethod
+    def _drop_replacement(bucket: Bucket, node_id: bytes) -> None:
+        bucket.replacements = [e for e in bucket.replacements if e.node_id != node_id]
+
+    def failed(self, node_id: bytes, now: float) -> None:
+        """A query to ``node_id`` timed out; a bad node is replaced from the cache."""
+        bucket = self.bucket_for(node_id)
+        entry = bucket.find(node_id)
+        if entry is None:
+            self._drop_replacement(bucket, node_id)
+            return
+        entry.fails += 1
+        if entry.is_bad() and bucket.replacements:
+            bucket.nodes.remove(entry)
+            bucket.nodes.append(bucket.replacements.pop())
+            bucket.changed = now
+
+    def remove(self, node_id: bytes) -> None:
+        bucket = self.bucket_for(node_id)
+        entry = bucket.find(node_id)
+        if entry is not None:
+            bucket.nodes.remove(entry)
+
+    def closest(self, target: bytes, n: int | None = None) -> list[NodeEntry]:
+        """The ``n`` (default k) closest known nodes that are not bad, by XOR distance."""
+        key = int.from_bytes(target, "big")
+        live = [e for b in self.buckets for e in b.nodes if not e.is_bad()]
+        live.sort(key=lambda e: int.from_bytes(e.node_id, "big") ^ key)
+        return live[: self.k if n is None else n]
+
+    def entries(self) -> list[NodeEntry]:
+        return [e for b in self.buckets for e in b.nodes]
+
+    def stale_buckets(self, now: float, rng: random.Random) -> list[bytes]:
+        """A random target inside each bucket untouched for 15 minutes (BEP 5 refresh)."""
+        targets = []
+        for bucket in self.buckets:
+            if now - bucket.changed >= REFRESH_AFTER:
+                bucket.changed = now
+                value = rng.randrange(bucket.lo, bucket.hi)
+                targets.append(value.to_bytes(20, "big"))
+        return targets
+
+    def questionable(self, now: float) -> list[NodeEntry]:
+        return [e for e in self.entries() if not e.is_good(now) and not e.is_bad()]

@@ -1,0 +1,87 @@
+"""Tokens, peer store, item storage and rate limits: bounded and BEP-conformant."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from swarmseek.discovery import KeyPair, sign_item
+from swarmseek.discovery.errors import CasConflict, SeqTooLow
+from swarmseek.discovery.store import (
+    ITEM_TTL,
+    PEER_TTL,
+    ItemStorage,
+    PeerStore,
+    RateLimiter,
+    TokenSecrets,
+)
+
+
+def test_token_bound_to_ip_and_valid_5_to_10_minutes() -> None:
+    secrets = TokenSecrets(random.Random(1), 0.0)
+    token = secrets.token_for("1.2.3.4", 0.0)
+    assert secrets.valid(token, "1.2.3.4", 0.0)
+    assert not secrets.valid(token, "1.2.3.5", 0.0)
+    assert secrets.valid(token, "1.2.3.4", 9 * 60.0)  # previous secret still accepted
+    assert not secrets.valid(token, "1.2.3.4", 10 * 60.0 + 1)
+    assert not secrets.valid(b"forged!!", "1.2.3.4", 1.0)
+
+
+def test_token_invalid_after_long_idle() -> None:
+    secrets = TokenSecrets(random.Random(1), 0.0)
+    token = secrets.token_for("1.2.3.4", 0.0)
+    assert not secrets.valid(token, "1.2.3.4", 3600.0)
+
+
+def test_peer_store_caps_and_expiry() -> None:
+    store = PeerStore(max_infohashes=3, max_peers=5)
+    rng = random.Random(0)
+    for i in range(10):
+        store.announce(b"A" * 20, ("10.0.0.1", 1000 + i), 0.0)
+    assert len(store.peers(b"A" * 20, 0.0, rng)) == 5
+    for i in range(5):
+        store.announce(bytes([i]) * 20, ("10.0.0.1", 1), 0.0)
+    assert store.peers(b"A" * 20, 0.0, rng) == []  # evicted: oldest infohash goes first
+    assert store.peers(bytes([4]) * 20, PEER_TTL + 1, rng) == []
+    store.expire(PEER_TTL + 1)
+    assert len(store) == 0
+
+
+def test_item_storage_cas_and_seq() -> None:
+    keys = KeyPair.from_seed(bytes(32))
+    storage = ItemStorage()
+    storage.put_mutable(sign_item(keys, b"one", 1), None, 0.0)
+    with pytest.raises(CasConflict) as info:
+        storage.put_mutable(sign_item(keys, b"two", 2), 5, 0.0)
+    assert info.value.current_seq == 1
+    with pytest.raises(SeqTooLow):
+        storage.put_mutable(sign_item(keys, b"zero", 0), None, 0.0)
+    with pytest.raises(SeqTooLow):
+        storage.put_mutable(sign_item(keys, b"other", 1), None, 0.0)
+    storage.put_mutable(sign_item(keys, b"one", 1), 1, 0.0)  # same item again is fine
+    storage.put_mutable(sign_item(keys, b"two", 2), 1, 0.0)
+    stored = storage.get(sign_item(keys, b"two", 2).target, 1.0)
+    assert stored is not None and stored.value == b"two"
+
+
+def test_item_storage_bounded_and_expires() -> None:
+    storage = ItemStorage(max_items=3)
+    for i in range(5):
+        storage.put_immutable(bytes([i]) * 20, b"v", float(i))
+    assert len(storage) == 3
+    assert storage.get(bytes([0]) * 20, 5.0) is None
+    assert storage.get(bytes([4]) * 20, 5.0) is not None
+    assert storage.get(bytes([4]) * 20, 4.0 + ITEM_TTL) is None
+    storage.expire(10 * ITEM_TTL)
+    assert len(storage) == 0
+
+
+def test_rate_limiter_per_source_and_bounded() -> None:
+    limiter = RateLimiter(rate=1.0, burst=3.0, max_sources=10)
+    assert [limiter.allow("a", 0.0) for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("b", 0.0)
+    assert limiter.allow("a", 1.0)  # refilled one per second
+    for i in range(100):
+        limiter.allow(f"x{i}", 2.0)
+    assert len(limiter._buckets) == 10
