@@ -1,0 +1,574 @@
+"""The BitTorrent peer wire protocol (BEP 3, 6, 9, 10) as a pure state machine.
+
+Modelled on h11: no sockets, no asyncio, no clock. The adapter feeds bytes with
+``receive_data(data)`` and drains events with ``next_event()`` (``None`` means "need
+more data"); it sends with ``send(message)``, which returns *every* byte to write
+now, automatic replies queued earlier included, so the order on the wire is always
+right. Between calls, replies the connection makes by itself (our handshake when we
+accepted an incoming connection, BEP 6 rejects) wait in ``data_to_send()``.
+
+A peer that breaks the protocol raises :class:`RemoteProtocolError` (close, maybe
+ban); misuse by our own code raises :class:`LocalProtocolError`. After a remote
+error the connection is dead and every further call raises again.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from . import wire_events as ev
+from .bitfield import Bitfield
+from .errors import LocalProtocolError, RemoteProtocolError
+from .extension import (
+    UT_METADATA,
+    ExtensionHandshake,
+    decode_extension_handshake,
+    encode_extension_handshake,
+)
+from .metadata import (
+    MetadataData,
+    MetadataMessage,
+    MetadataReject,
+    MetadataRequest,
+    decode_metadata_message,
+    encode_metadata_message,
+)
+from .wire_messages import (
+    DHT_BIT,
+    EXTENSION_BIT,
+    FAST_BIT,
+    HANDSHAKE_LENGTH,
+    MAX_MESSAGE_LENGTH,
+    MAX_REQUEST_LENGTH,
+    AllowedFast,
+    BitfieldMessage,
+    Cancel,
+    Choke,
+    CoreMessage,
+    Extended,
+    ExtensionMessage,
+    Handshake,
+    Have,
+    HaveAll,
+    HaveNone,
+    Interested,
+    KeepAlive,
+    NotInterested,
+    Piece,
+    Port,
+    Reject,
+    Request,
+    Suggest,
+    Unchoke,
+    check_handshake_prefix,
+    decode_handshake,
+    decode_message,
+    encode_handshake,
+    encode_message,
+    make_reserved,
+    max_length,
+)
+
+# libtorrent's ``max_allowed_in_request_queue`` (settings_pack default 2000): requests
+# a peer may have pending with us; more are dropped so a peer cannot grow our memory.
+MAX_PEER_REQUESTS = 2000
+
+
+class Phase(enum.Enum):
+    HANDSHAKE = "handshake"  # waiting for the peer's handshake
+    AWAITING_ACCEPT = "awaiting accept"  # incoming: caller must pick the torrent
+    OPEN = "open"
+    FAILED = "failed"
+
+
+# Choke/interest state per direction as a table, h2-style:
+# (current value, message type) -> new value. Anything missing is an error for what we
+# send; for what the peer sends a repeat is harmless and common, so it is listed.
+_LOCAL_CHOKE = {(False, Choke): True, (True, Unchoke): False}
+_LOCAL_INTEREST = {(False, Interested): True, (True, NotInterested): False}
+_REMOTE_CHOKE = {**_LOCAL_CHOKE, (True, Choke): True, (False, Unchoke): False}
+_REMOTE_INTEREST = {
+    **_LOCAL_INTEREST,
+    (True, Interested): True,
+    (False, NotInterested): False,
+}
+
+_Sendable = CoreMessage | ExtensionHandshake | ExtensionMessage | MetadataMessage
+
+
+class PeerConnection:
+    """One peer connection's protocol state (see the module docstring for the loop)."""
+
+    def __init__(
+        self,
+        our_peer_id: bytes,
+        info_hash: bytes | None,
+        *,
+        initiator: bool = True,
+        num_pieces: int | None = None,
+        extensions: bool = True,
+        fast: bool = True,
+        dht: bool = False,
+    ) -> None:
+        if len(our_peer_id) != 20 or (info_hash is not None and len(info_hash) != 20):
+            raise LocalProtocolError("peer id and info hash are 20 bytes")
+        if initiator and info_hash is None:
+            raise LocalProtocolError("an outgoing connection needs an info hash")
+        self.our_peer_id = our_peer_id
+        self.info_hash = info_hash
+        self.initiator = initiator
+        self.num_pieces = num_pieces
+        self._reserved = make_reserved(extensions=extensions, fast=fast, dht=dht)
+        self.phase = Phase.HANDSHAKE
+        self.remote: Handshake | None = None
+        self.extensions = False  # negotiated: both set the bit
+        self.fast = False
+        self.am_choking, self.am_interested = True, False
+        self.peer_choking, self.peer_interested = True, False
+        self._in = bytearray()
+        self._pos = 0
+        self._out = bytearray()
+        self._events: list[ev.Event] = []
+        self.our_requests: dict[Request, None] = {}  # sent, not yet answered (ordered set)
+        self._cancelled: set[Request] = set()
+        self.peer_requests: dict[Request, None] = {}  # received, not yet served
+        self.allowed_fast_in: set[int] = set()  # pieces the peer lets us request choked
+        self.allowed_fast_out: set[int] = set()
+        self.our_extension_ids: dict[int, bytes] = {}
+        self.peer_extension_ids: dict[bytes, int] = {}
+        self.peer_extension_handshake: ExtensionHandshake | None = None
+        self._peer_sent_pieces = False  # bitfield/have*/have_all/have_none seen
+        self._we_sent_pieces = False
+        self.invalid_requests = 0
+        if initiator:
+            self._queue_handshake()
+
+    # ----------------------------------------------------------------- public API
+
+    def data_to_send(self) -> bytes:
+        """Bytes queued by the connection itself (handshake, automatic replies)."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def receive_data(self, data: bytes) -> None:
+        """Buffer bytes from the peer; call ``next_event()`` until it returns None."""
+        if self.phase is Phase.FAILED:
+            raise RemoteProtocolError("connection already failed")
+        self._in += data
+
+    def next_event(self) -> ev.Event | None:
+        """The next event, or None when more data is needed (or ``accept`` is due)."""
+        if self.phase is Phase.FAILED:
+            raise RemoteProtocolError("connection already failed")
+        try:
+            while not self._events:
+                if not self._parse_one():
+                    return None
+        except RemoteProtocolError:
+            self.phase = Phase.FAILED
+            raise
+        return self._events.pop(0)
+
+    def events(self) -> list[ev.Event]:
+        """Drain every event available now."""
+        out: list[ev.Event] = []
+        while (event := self.next_event()) is not None:
+            out.append(event)
+        return out
+
+    def accept(self, info_hash: bytes, num_pieces: int | None = None) -> None:
+        """Answer an incoming handshake that arrived with ``info_hash=None``."""
+        if self.phase is not Phase.AWAITING_ACCEPT or self.remote is None:
+            raise LocalProtocolError("nothing to accept")
+        if info_hash != self.remote.info_hash:
+            raise LocalProtocolError("accept() must name the info hash the peer asked for")
+        self.info_hash = info_hash
+        self.num_pieces = num_pieces
+        self._queue_handshake()
+        self.phase = Phase.OPEN
+
+    def set_num_pieces(self, num_pieces: int) -> None:
+        """Learn the piece count once metadata is known (magnet downloads)."""
+        self.num_pieces = num_pieces
+
+    def can_request(self, piece: int) -> bool:
+        return not self.peer_choking or (self.fast and piece in self.allowed_fast_in)
+
+    def send(self, message: _Sendable) -> bytes:
+        """Encode ``message`` after checking it is allowed now; return all bytes to write."""
+        if self.phase is not Phase.OPEN:
+            raise LocalProtocolError(f"cannot send {type(message).__name__} in {self.phase}")
+        handler = _SEND.get(type(message))
+        if handler is None:
+            raise LocalProtocolError(f"cannot send {type(message).__name__}")
+        handler(self, message)
+        return self.data_to_send()
+
+    # -------------------------------------------------------------- handshake
+
+    def _queue_handshake(self) -> None:
+        assert self.info_hash is not None
+        self._out += encode_handshake(Handshake(self.info_hash, self.our_peer_id, self._reserved))
+
+    def _parse_handshake(self) -> bool:
+        available = self._in[self._pos : self._pos + HANDSHAKE_LENGTH]
+        check_handshake_prefix(bytes(available[:20]))
+        if len(available) < HANDSHAKE_LENGTH:
+            return False
+        self._pos += HANDSHAKE_LENGTH
+        remote = decode_handshake(bytes(available))
+        if self.info_hash is not None and remote.info_hash != self.info_hash:
+            raise RemoteProtocolError("peer answered for another torrent")
+        if remote.peer_id == self.our_peer_id:
+            raise RemoteProtocolError("connected to ourselves")
+        self.remote = remote
+        ours = Handshake(b"", b"", self._reserved)
+        self.extensions = ours.has(EXTENSION_BIT) and remote.has(EXTENSION_BIT)
+        self.fast = ours.has(FAST_BIT) and remote.has(FAST_BIT)
+        self._events.append(
+            ev.HandshakeReceived(
+                remote.info_hash,
+                remote.peer_id,
+                remote.reserved,
+                self.extensions,
+                self.fast,
+                remote.has(DHT_BIT),
+            )
+        )
+        if self.initiator:
+            self.phase = Phase.OPEN
+        elif self.info_hash is None:
+            self.phase = Phase.AWAITING_ACCEPT
+        else:
+            self._queue_handshake()
+            self.phase = Phase.OPEN
+        return True
+
+    # ---------------------------------------------------------------- framing
+
+    def _parse_one(self) -> bool:
+        if self.phase is Phase.HANDSHAKE:
+            return self._parse_handshake()
+        if self.phase is not Phase.OPEN:
+            return False
+        buffered = len(self._in) - self._pos
+        if buffered < 4:
+            self._compact()
+            return False
+        (length,) = struct.unpack_from(">I", self._in, self._pos)
+        # Refuse at once rather than buffer: no message we accept is longer.
+        if length > MAX_MESSAGE_LENGTH:
+            raise RemoteProtocolError(f"message of {length} bytes is over the limit")
+        if length and buffered >= 5:
+            limit = max_length(self._in[self._pos + 4], self.num_pieces)
+            if length > limit:
+                raise RemoteProtocolError(
+                    f"message {self._in[self._pos + 4]} of {length} bytes (limit {limit})"
+                )
+        if buffered < 4 + length:
+            self._compact()
+            return False
+        body = bytes(self._in[self._pos + 4 : self._pos + 4 + length])
+        self._pos += 4 + length
+        message = decode_message(body)
+        if message is None:
+            self._events.append(ev.UnknownMessageReceived(body[0], length))
+        else:
+            _RECEIVE[type(message)](self, message)
+        return True
+
+    def _compact(self) -> None:
+        if self._pos:
+            del self._in[: self._pos]
+            self._pos = 0
+
+    # ------------------------------------------------------- receive handlers
+
+    def _emit(self, event: ev.Event) -> None:
+        self._events.append(event)
+
+    def _require_fast(self, what: str) -> None:
+        if not self.fast:
+            raise RemoteProtocolError(f"{what} without the fast extension (BEP 6)")
+
+    def _check_piece(self, piece: int, what: str) -> None:
+        if self.num_pieces is not None and piece >= self.num_pieces:
+            raise RemoteProtocolError(f"{what} for piece {piece} of {self.num_pieces}")
+
+    def _first_piece_message(self, what: str) -> None:
+        # BEP 3: bitfield "is only ever sent as the first message"; BEP 6 says the same
+        # of have_all/have_none. We allow anything that says nothing about pieces before
+        # it (extension handshake, allowed_fast, port) as real clients do send those first.
+        if self._peer_sent_pieces:
+            raise RemoteProtocolError(f"{what} after the peer already told us its pieces")
+        self._peer_sent_pieces = True
+
+    def _on_keepalive(self, m: KeepAlive) -> None:
+        self._emit(ev.KeepAliveReceived())
+
+    def _on_choke(self, m: Choke | Unchoke) -> None:
+        self.peer_choking = _REMOTE_CHOKE[(self.peer_choking, type(m))]
+        if isinstance(m, Unchoke):
+            self._emit(ev.PeerUnchoked())
+            return
+        cancelled: tuple[Request, ...] = ()
+        if not self.fast:
+            # BEP 3: a choke discards every request; with BEP 6 the peer rejects them.
+            cancelled = tuple(self.our_requests)
+            self.our_requests.clear()
+            self._cancelled.clear()
+        self._emit(ev.PeerChoked(cancelled))
+
+    def _on_interest(self, m: Interested | NotInterested) -> None:
+        self.peer_interested = _REMOTE_INTEREST[(self.peer_interested, type(m))]
+        self._emit(ev.PeerInterested() if self.peer_interested else ev.PeerNotInterested())
+
+    def _on_have(self, m: Have) -> None:
+        self._check_piece(m.piece, "have")
+        self._peer_sent_pieces = True
+        self._emit(ev.HaveReceived(m.piece))
+
+    def _on_bitfield(self, m: BitfieldMessage) -> None:
+        self._first_piece_message("bitfield")
+        size = self.num_pieces if self.num_pieces is not None else len(m.raw) * 8
+        self._emit(ev.BitfieldReceived(Bitfield.from_bytes(m.raw, size)))
+
+    def _on_have_all(self, m: HaveAll | HaveNone) -> None:
+        self._require_fast(type(m).__name__)
+        self._first_piece_message(type(m).__name__)
+        self._emit(ev.HaveAllReceived() if isinstance(m, HaveAll) else ev.HaveNoneReceived())
+
+    def _on_request(self, m: Request) -> None:
+        valid = 0 < m.length <= MAX_REQUEST_LENGTH and (
+            self.num_pieces is None or m.piece < self.num_pieces
+        )
+        served = not self.am_choking or m.piece in self.allowed_fast_out
+        if not valid or not served or len(self.peer_requests) >= MAX_PEER_REQUESTS:
+            # libtorrent answers an invalid or choked request with a reject (BEP 6) and
+            # silently drops it without the fast extension; it does not disconnect.
+            self.invalid_requests += not valid
+            if self.fast:
+                self._out += encode_message(Reject(m.piece, m.offset, m.length))
+            return
+        if m in self.peer_requests:
+            return  # a duplicate: one answer is enough
+        self.peer_requests[m] = None
+        self._emit(ev.RequestReceived(m.piece, m.offset, m.length))
+
+    def _on_piece(self, m: Piece) -> None:
+        request = m.request
+        solicited = request in self.our_requests
+        self.our_requests.pop(request, None)
+        self._cancelled.discard(request)
+        self._emit(ev.BlockReceived(m.piece, m.offset, m.data, solicited))
+
+    def _on_cancel(self, m: Cancel) -> None:
+        request = Request(m.piece, m.offset, m.length)
+        if request in self.peer_requests:
+            del self.peer_requests[request]
+            self._emit(ev.CancelReceived(m.piece, m.offset, m.length))
+
+    def _on_port(self, m: Port) -> None:
+        self._emit(ev.PortReceived(m.port))
+
+    def _on_suggest(self, m: Suggest) -> None:
+        self._require_fast("suggest")
+        self._check_piece(m.piece, "suggest")
+        self._emit(ev.SuggestReceived(m.piece))
+
+    def _on_reject(self, m: Reject) -> None:
+        self._require_fast("reject")
+        request = Request(m.piece, m.offset, m.length)
+        if request in self.our_requests:
+            del self.our_requests[request]
+        elif request in self._cancelled:
+            self._cancelled.discard(request)
+        else:
+            # BEP 6: "If a peer receives a reject for a request that was never sent
+            # then the peer SHOULD close the connection."
+            raise RemoteProtocolError(f"reject for a request never sent: {request}")
+        self._emit(ev.RejectReceived(m.piece, m.offset, m.length))
+
+    def _on_allowed_fast(self, m: AllowedFast) -> None:
+        self._require_fast("allowed_fast")
+        self._check_piece(m.piece, "allowed_fast")
+        self.allowed_fast_in.add(m.piece)
+        self._emit(ev.AllowedFastReceived(m.piece))
+
+    def _on_extended(self, m: Extended) -> None:
+        if not self.extensions:
+            raise RemoteProtocolError("extended message without BEP 10 negotiated")
+        if m.ext_id == 0:
+            handshake = decode_extension_handshake(m.payload)
+            # BEP 10: later handshakes update the map; id 0 switches an extension off.
+            for name, ext_id in handshake.m.items():
+                if ext_id:
+                    self.peer_extension_ids[name] = ext_id
+                else:
+                    self.peer_extension_ids.pop(name, None)
+            self.peer_extension_handshake = handshake
+            self._emit(ev.ExtensionHandshakeReceived(handshake))
+            return
+        known = self.our_extension_ids.get(m.ext_id)
+        if known == UT_METADATA:
+            self._emit(_METADATA_EVENTS[type(meta := decode_metadata_message(m.payload))](meta))
+        else:
+            self._emit(ev.ExtensionMessageReceived(known, m.ext_id, m.payload))
+
+    # ---------------------------------------------------------- send handlers
+
+    def _send_raw(self, message: CoreMessage) -> None:
+        self._out += encode_message(message)
+
+    def _send_choke(self, m: Choke | Unchoke) -> None:
+        new = _LOCAL_CHOKE.get((self.am_choking, type(m)))
+        if new is None:
+            raise LocalProtocolError(f"{type(m).__name__} while am_choking={self.am_choking}")
+        self.am_choking = new
+        self._send_raw(m)
+        if new:
+            for request in list(self.peer_requests):
+                if self.fast and request.piece in self.allowed_fast_out:
+                    continue
+                # BEP 6: with the fast extension a choke no longer discards requests
+                # implicitly; every one we will not serve gets an explicit reject.
+                if self.fast:
+                    self._send_raw(Reject(request.piece, request.offset, request.length))
+                del self.peer_requests[request]
+
+    def _send_interest(self, m: Interested | NotInterested) -> None:
+        new = _LOCAL_INTEREST.get((self.am_interested, type(m)))
+        if new is None:
+            raise LocalProtocolError(f"{type(m).__name__} while interested={self.am_interested}")
+        self.am_interested = new
+        self._send_raw(m)
+
+    def _check_local_piece(self, piece: int) -> None:
+        if piece < 0 or (self.num_pieces is not None and piece >= self.num_pieces):
+            raise LocalProtocolError(f"piece {piece} out of range")
+
+    def _send_have(self, m: Have | Suggest | AllowedFast) -> None:
+        self._check_local_piece(m.piece)
+        if not isinstance(m, Have):
+            self._local_require_fast(m)
+            if isinstance(m, AllowedFast):
+                self.allowed_fast_out.add(m.piece)
+        self._send_raw(m)
+
+    def _local_require_fast(self, m: object) -> None:
+        if not self.fast:
+            raise LocalProtocolError(f"{type(m).__name__} needs the fast extension")
+
+    def _send_pieces_first(self, m: BitfieldMessage | HaveAll | HaveNone) -> None:
+        if self._we_sent_pieces:
+            raise LocalProtocolError("bitfield/have_all/have_none only as the first message")
+        if isinstance(m, BitfieldMessage):
+            if self.num_pieces is not None and m.bitfield.size != self.num_pieces:
+                raise LocalProtocolError("bitfield size differs from the piece count")
+        else:
+            self._local_require_fast(m)
+        self._we_sent_pieces = True
+        self._send_raw(m)
+
+    def _send_request(self, m: Request) -> None:
+        self._check_local_piece(m.piece)
+        if not 0 < m.length <= MAX_REQUEST_LENGTH:
+            raise LocalProtocolError(f"request length {m.length} not in 1..16 KiB")
+        if not self.can_request(m.piece):
+            raise LocalProtocolError("request while choked by the peer")
+        if m in self.our_requests:
+            raise LocalProtocolError(f"{m} already requested")
+        self.our_requests[m] = None
+        self._send_raw(m)
+
+    def _send_cancel(self, m: Cancel) -> None:
+        request = Request(m.piece, m.offset, m.length)
+        if request not in self.our_requests:
+            raise LocalProtocolError(f"cancel of {request}, which is not outstanding")
+        del self.our_requests[request]
+        self._cancelled.add(request)
+        self._send_raw(m)
+
+    def _send_piece(self, m: Piece) -> None:
+        if m.request not in self.peer_requests:
+            raise LocalProtocolError(f"{m!r} answers no pending request")
+        del self.peer_requests[m.request]
+        self._send_raw(m)
+
+    def _send_reject(self, m: Reject) -> None:
+        self._local_require_fast(m)
+        request = Request(m.piece, m.offset, m.length)
+        if request not in self.peer_requests:
+            raise LocalProtocolError(f"reject of {request}, which is not pending")
+        del self.peer_requests[request]
+        self._send_raw(m)
+
+    def _send_extension_handshake(self, m: ExtensionHandshake) -> None:
+        if not self.extensions:
+            raise LocalProtocolError("the peer does not support BEP 10")
+        self.our_extension_ids = {i: name for name, i in m.m.items() if i}
+        self._send_raw(Extended(0, encode_extension_handshake(m)))
+
+    def _send_extension(self, m: ExtensionMessage) -> None:
+        ext_id = self.peer_extension_ids.get(m.name)
+        if not self.extensions or ext_id is None:
+            raise LocalProtocolError(f"the peer does not support {m.name!r}")
+        self._send_raw(Extended(ext_id, m.payload))
+
+    def _send_metadata(self, m: MetadataMessage) -> None:
+        self._send_extension(ExtensionMessage(UT_METADATA, encode_metadata_message(m)))
+
+
+_METADATA_EVENTS: dict[type, Callable[[Any], ev.Event]] = {
+    MetadataRequest: lambda m: ev.MetadataRequestReceived(m.piece),
+    MetadataData: lambda m: ev.MetadataDataReceived(m.piece, m.total_size, m.data),
+    MetadataReject: lambda m: ev.MetadataRejectReceived(m.piece),
+}
+
+_P = PeerConnection
+_RECEIVE: dict[type, Callable[[PeerConnection, Any], None]] = {
+    KeepAlive: _P._on_keepalive,
+    Choke: _P._on_choke,
+    Unchoke: _P._on_choke,
+    Interested: _P._on_interest,
+    NotInterested: _P._on_interest,
+    Have: _P._on_have,
+    BitfieldMessage: _P._on_bitfield,
+    HaveAll: _P._on_have_all,
+    HaveNone: _P._on_have_all,
+    Request: _P._on_request,
+    Piece: _P._on_piece,
+    Cancel: _P._on_cancel,
+    Port: _P._on_port,
+    Suggest: _P._on_suggest,
+    Reject: _P._on_reject,
+    AllowedFast: _P._on_allowed_fast,
+    Extended: _P._on_extended,
+}
+_SEND: dict[type, Callable[[PeerConnection, Any], None]] = {
+    KeepAlive: _P._send_raw,
+    Port: _P._send_raw,
+    Choke: _P._send_choke,
+    Unchoke: _P._send_choke,
+    Interested: _P._send_interest,
+    NotInterested: _P._send_interest,
+    Have: _P._send_have,
+    Suggest: _P._send_have,
+    AllowedFast: _P._send_have,
+    BitfieldMessage: _P._send_pieces_first,
+    HaveAll: _P._send_pieces_first,
+    HaveNone: _P._send_pieces_first,
+    Request: _P._send_request,
+    Cancel: _P._send_cancel,
+    Piece: _P._send_piece,
+    Reject: _P._send_reject,
+    ExtensionHandshake: _P._send_extension_handshake,
+    ExtensionMessage: _P._send_extension,
+    MetadataRequest: _P._send_metadata,
+    MetadataData: _P._send_metadata,
+    MetadataReject: _P._send_metadata,
+}
