@@ -87,7 +87,24 @@ from .wire_messages import (
     allowed_fast_set,
 )
 
-_WIRE_EXPORTS = [
+__all__ = [
+    "DEFAULT_LIMITS",
+    "MESSAGE_LIMITS",
+    "BencodeError",
+    "Document",
+    "Limits",
+    "MagnetError",
+    "MetainfoError",
+    "TransferError",
+    "UnsafePathError",
+    "Value",
+    "decode",
+    "decode_document",
+    "decode_prefix",
+    "encode",
+]
+# Peer wire protocol, picker, choker (helper "wire").
+__all__ += [
     "BLOCK_SIZE",
     "MAX_METADATA_SIZE",
     "METADATA_PIECE_SIZE",
@@ -158,23 +175,4 @@ _WIRE_EXPORTS = [
     "is_snubbed",
     "metadata_piece_count",
     "metadata_pieces",
-]
-# --- end of helper "wire" block ---
-
-__all__ = [
-    "DEFAULT_LIMITS",
-    "MESSAGE_LIMITS",
-    "BencodeError",
-    "Document",
-    "Limits",
-    "MagnetError",
-    "MetainfoError",
-    "TransferError",
-    "UnsafePathError",
-    "Value",
-    "decode",
-    "decode_document",
-    "decode_prefix",
-    "encode",
-    *_WIRE_EXPORTS,
 ]
