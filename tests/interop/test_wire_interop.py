@@ -25,6 +25,7 @@ from swarmseek.transfer import (
     ExtensionHandshake,
     ExtensionHandshakeReceived,
     HandshakeReceived,
+    HaveAll,
     HaveAllReceived,
     HaveReceived,
     Interested,
@@ -32,14 +33,20 @@ from swarmseek.transfer import (
     MetadataData,
     MetadataDataReceived,
     MetadataRequest,
+    MetadataRequestReceived,
     PeerChoked,
     PeerConnection,
+    PeerInterested,
+    Piece,
     PiecePicker,
     RejectReceived,
     Request,
+    RequestReceived,
+    Unchoke,
     decode,
+    metadata_pieces,
 )
-from tests.support.clients import lt_session
+from tests.support.clients import lt_session, wait_for_alert, wait_until
 
 pytestmark = pytest.mark.interop
 
@@ -170,6 +177,53 @@ def test_metadata_and_pieces_from_libtorrent(tmp_path: Path) -> None:
             # PeerUnchoked, AllowedFastReceived...: the loop's next round acts on them.
             picker.check_invariant()
         assert b"".join(bytes(buffers[i]) for i in range(num_pieces)) == payload
+    finally:
+        sock.close()
+        del session
+
+
+def test_libtorrent_downloads_magnet_from_us(tmp_path: Path) -> None:
+    """We seed: serve BEP 9 metadata to a magnet-only libtorrent, then every block."""
+    (tmp_path / "src").mkdir()
+    info, payload = make_torrent(tmp_path / "src")
+    info_hash = info.info_hashes().v1.to_bytes()
+    info_bytes = info.info_section()
+
+    session = lt_session()
+    params = lt.parse_magnet_uri(f"magnet:?xt=urn:btih:{info_hash.hex()}")
+    params.save_path = str(tmp_path / "dl")
+    handle = session.add_torrent(params)
+    # An incoming connection is dropped until the torrent has started.
+    wait_for_alert(session, lambda a: isinstance(a, lt.torrent_resumed_alert))
+    sock = socket.create_connection(("127.0.0.1", session.listen_port()), timeout=30)
+    try:
+        num_pieces = info.num_pieces()
+        conn = PeerConnection(b"-SS0001-" + b"s" * 12, info_hash, num_pieces=num_pieces)
+        peer = Adapter(sock, conn)
+        hs = peer.until(HandshakeReceived)
+        assert hs.fast and hs.extensions
+        peer.send(ExtensionHandshake(m={UT_METADATA: 2}, metadata_size=len(info_bytes)))
+        peer.send(HaveAll())
+        pieces = metadata_pieces(info_bytes)
+        served = 0
+        while True:
+            try:
+                event = peer.next()
+            except AssertionError:  # libtorrent hung up: it has everything
+                break
+            if isinstance(event, MetadataRequestReceived):
+                peer.send(MetadataData(event.piece, len(info_bytes), pieces[event.piece]))
+            elif isinstance(event, PeerInterested) and conn.am_choking:
+                peer.send(Unchoke())
+            elif isinstance(event, RequestReceived):
+                start = event.piece * PIECE_LENGTH + event.offset
+                peer.send(Piece(event.piece, event.offset, payload[start : start + event.length]))
+                served += 1
+        assert served == sum(-(-info.piece_size(i) // 16384) for i in range(num_pieces))
+        # libtorrent verified every piece's SHA-1 before it hung up on a fellow seed.
+        wait_until(lambda: handle.status().is_seeding, session)
+        target = tmp_path / "dl" / "payload.bin"
+        wait_until(lambda: target.exists() and target.read_bytes() == payload, session)
     finally:
         sock.close()
         del session
