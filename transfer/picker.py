@@ -22,6 +22,7 @@ duplicate requests to cancel.
 from __future__ import annotations
 
 import enum
+import heapq
 import random
 from collections.abc import Container, Hashable, Iterator
 from dataclasses import dataclass
@@ -92,12 +93,23 @@ class PiecePicker:
         self.random_first_pieces = random_first_pieces
         self.have = Bitfield(num_pieces)
         self.priority = [1] * num_pieces  # 0: do not download
+        self._levels = [1]  # distinct priorities, highest first
         self._availability = [0] * num_pieces
         self._seeds = 0
         self._peers: dict[Peer, Bitfield | None] = {}  # None: the peer has every piece
         self._partials: dict[int, _Partial] = {}
-        self._tiebreak = list(range(num_pieces))
-        rng.shuffle(self._tiebreak)
+        # Random first: a fixed random permutation. Rarest first: ``_order`` keeps every
+        # piece sorted by availability, with ``_starts[a]`` the first index of the pieces
+        # of availability >= a; a refcount change swaps the piece to its bucket's edge, so
+        # it costs O(1) instead of a re-sort per pick (libtorrent's piece_picker trick).
+        self._random_order = list(range(num_pieces))
+        rng.shuffle(self._random_order)
+        self._tiebreak = [0] * num_pieces
+        for rank, piece in enumerate(self._random_order):
+            self._tiebreak[piece] = rank
+        self._order = list(self._random_order)
+        self._pos = list(self._tiebreak)
+        self._starts = [0, num_pieces]
 
     # ----------------------------------------------------------------- geometry
 
@@ -145,14 +157,14 @@ class PiecePicker:
         if old is None:
             return
         for piece in old:
-            self._availability[piece] -= 1
+            self._decrement(piece)
         self._peers[peer] = None
         self._seeds += 1
 
     def peer_has(self, peer: Peer, piece: int) -> None:
         pieces = self._peers[peer]
         if pieces is not None and pieces.add(piece):
-            self._availability[piece] += 1
+            self._increment(piece)
             if pieces.complete:
                 self.peer_has_all(peer)
 
@@ -163,13 +175,33 @@ class PiecePicker:
             self._seeds -= 1
         else:
             for piece in pieces:
-                self._availability[piece] -= 1
+                self._decrement(piece)
         reopened = []
         for piece, partial in list(self._partials.items()):
             for index, requesters in enumerate(partial.requesters):
                 if peer in requesters and self._drop_request(piece, index, peer):
                     reopened.append(self.block(piece, index))
         return reopened
+
+    def _swap(self, piece: int, index: int) -> None:
+        other = self._order[index]
+        here = self._pos[piece]
+        self._order[index], self._order[here] = piece, other
+        self._pos[piece], self._pos[other] = index, here
+
+    def _increment(self, piece: int) -> None:
+        level = self._availability[piece]
+        if len(self._starts) < level + 3:
+            self._starts.append(self.num_pieces)
+        self._swap(piece, self._starts[level + 1] - 1)  # last of its bucket
+        self._starts[level + 1] -= 1
+        self._availability[piece] = level + 1
+
+    def _decrement(self, piece: int) -> None:
+        level = self._availability[piece]
+        self._swap(piece, self._starts[level])  # first of its bucket
+        self._starts[level] += 1
+        self._availability[piece] = level - 1
 
     def availability(self, piece: int) -> int:
         return self._availability[piece] + self._seeds
@@ -204,22 +236,48 @@ class PiecePicker:
 
         ``allowed`` restricts the pieces (BEP 6 allowed-fast pieces while choked).
         """
-        candidates = [
-            p for p in self._wanted() if self.has(peer, p) and (allowed is None or p in allowed)
-        ]
-        candidates.sort(key=self._key)
+
+        def usable(piece: int) -> bool:
+            return (
+                self.priority[piece] > 0
+                and piece not in self.have
+                and self.has(peer, piece)
+                and (allowed is None or piece in allowed)
+            )
+
         picked: list[Block] = []
-        for piece in candidates:
-            partial = self._partials.get(piece)
-            for index in range(self.blocks_in_piece(piece)):
-                if len(picked) >= count:
-                    return picked
-                if partial is None or partial.states[index] is BlockState.OPEN:
-                    partial = self._mark_requested(piece, index, peer)
-                    picked.append(self.block(piece, index))
-        if len(picked) < count and self.in_endgame():
+        partial = sorted((p for p in self._partials if usable(p)), key=self._key)
+        fresh = (p for p in self._fresh_order() if p not in self._partials and usable(p))
+        # Partial pieces only go first within their priority: merge by the full key.
+        for piece in heapq.merge(partial, fresh, key=self._key):
+            self._take_open(piece, peer, count, picked)
+            if len(picked) >= count:
+                return picked
+        if self.in_endgame():
+            candidates = sorted((p for p in self._partials if usable(p)), key=self._key)
             picked += self._pick_endgame(peer, candidates, count - len(picked))
         return picked
+
+    def _fresh_order(self) -> Iterator[int]:
+        """Pieces in (priority, availability, tie-break) order, without sorting them."""
+        base = self._order if len(self.have) >= self.random_first_pieces else self._random_order
+        levels = self._levels
+        for level in levels:
+            if level == 0:
+                continue
+            if len(levels) == 1:
+                yield from base
+            else:
+                yield from (p for p in base if self.priority[p] == level)
+
+    def _take_open(self, piece: int, peer: Peer, count: int, picked: list[Block]) -> None:
+        partial = self._partials.get(piece)
+        for index in range(self.blocks_in_piece(piece)):
+            if len(picked) >= count:
+                return
+            if partial is None or partial.states[index] is BlockState.OPEN:
+                partial = self._mark_requested(piece, index, peer)
+                picked.append(self.block(piece, index))
 
     def _pick_endgame(self, peer: Peer, candidates: list[int], count: int) -> list[Block]:
         options = [
@@ -316,6 +374,7 @@ class PiecePicker:
         if priority < 0:
             raise ValueError("priority must be >= 0")
         self.priority[piece] = priority
+        self._levels = sorted(set(self.priority), reverse=True)
 
     def state(self, block: Block) -> BlockState:
         partial = self._partials.get(block.piece)
@@ -342,6 +401,11 @@ class PiecePicker:
             for piece in pieces or ():
                 counts[piece] += 1
         assert counts == self._availability, "availability refcounts drifted"
+        assert sorted(self._order) == list(range(self.num_pieces))
+        for index, piece in enumerate(self._order):
+            assert self._pos[piece] == index, "order/position maps disagree"
+            level = self._availability[piece]
+            assert self._starts[level] <= index < self._starts[level + 1], "bucket bounds"
         assert self._seeds == sum(1 for p in self._peers.values() if p is None)
         for piece, partial in self._partials.items():
             assert piece not in self.have, f"piece {piece} is both had and partial"
