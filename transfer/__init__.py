@@ -37,7 +37,7 @@ from .metadata import (
     metadata_pieces,
 )
 from .picker import Block, BlockReceipt, BlockState, PiecePicker
-from .wire import PeerConnection, Phase
+from .wire import PeerConnection
 from .wire_events import (
     AllowedFastReceived,
     BitfieldReceived,
@@ -86,6 +86,7 @@ from .wire_messages import (
     Unchoke,
     allowed_fast_set,
 )
+from .wire_send import Phase
 
 __all__ = [
     "DEFAULT_LIMITS",
