@@ -80,7 +80,7 @@ class PeerConnection(WireState):
 
     # ----------------------------------------------------------------- public API
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Buffer bytes from the peer; call ``next_event()`` until it returns None."""
         if self.phase is Phase.FAILED:
             raise RemoteProtocolError("connection already failed")
@@ -97,7 +97,7 @@ class PeerConnection(WireState):
         except RemoteProtocolError:
             self.phase = Phase.FAILED
             raise
-        return self._events.pop(0)
+        return self._events.popleft()
 
     def events(self) -> list[ev.Event]:
         """Drain every event available now."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -102,7 +103,7 @@ class WireState:
         self._in = bytearray()
         self._pos = 0
         self._out = bytearray()
-        self._events: list[ev.Event] = []
+        self._events: deque[ev.Event] = deque()
         self.our_requests: dict[Request, None] = {}  # sent, not yet answered (ordered set)
         self._cancelled: set[Request] = set()
         self.peer_requests: dict[Request, None] = {}  # received, not yet served
