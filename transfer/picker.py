@@ -320,8 +320,15 @@ class PiecePicker:
             self._drop_request(block.piece, index, peer)
 
     def block_received(self, peer: Peer, block: Block) -> BlockReceipt:
-        """``peer`` delivered ``block``. Store it only if ``accepted``; send ``cancels``."""
-        index = self._index(block)
+        """``peer`` delivered ``block``. Store it only if ``accepted``; send ``cancels``.
+
+        A block that is not one of ours (an unsolicited odd offset or length) is not
+        accepted rather than an error: it came from the network.
+        """
+        try:
+            index = self._index(block)
+        except ValueError:
+            return BlockReceipt(False)
         if block.piece in self.have:
             return BlockReceipt(False)
         partial = self._partials.get(block.piece)

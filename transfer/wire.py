@@ -75,7 +75,8 @@ class PeerConnection(WireState):
     """One peer connection's protocol state (see the module docstring for the loop).
 
     ``PeerConnection(our_peer_id, info_hash, *, initiator=True, num_pieces=None,
-    extensions=True, fast=True, dht=False)``; sending lives in :class:`WireState`.
+    piece_length=None, total_length=None, extensions=True, fast=True, dht=False)``;
+    sending lives in :class:`WireState`.
     """
 
     # ----------------------------------------------------------------- public API
@@ -106,14 +107,24 @@ class PeerConnection(WireState):
             out.append(event)
         return out
 
-    def accept(self, info_hash: bytes, num_pieces: int | None = None) -> None:
+    def accept(
+        self,
+        info_hash: bytes,
+        num_pieces: int | None = None,
+        piece_length: int | None = None,
+        total_length: int | None = None,
+    ) -> None:
         """Answer an incoming handshake that arrived with ``info_hash=None``."""
         if self.phase is not Phase.AWAITING_ACCEPT or self.remote is None:
             raise LocalProtocolError("nothing to accept")
         if info_hash != self.remote.info_hash:
             raise LocalProtocolError("accept() must name the info hash the peer asked for")
         self.info_hash = info_hash
-        self.num_pieces = num_pieces
+        self.num_pieces, self.piece_length, self.total_length = (
+            num_pieces,
+            piece_length,
+            total_length,
+        )
         self._queue_handshake()
         self.phase = Phase.OPEN
 
@@ -248,9 +259,7 @@ class PeerConnection(WireState):
         self._emit(ev.HaveAllReceived() if isinstance(m, HaveAll) else ev.HaveNoneReceived())
 
     def _on_request(self, m: Request) -> None:
-        valid = 0 < m.length <= MAX_REQUEST_LENGTH and (
-            self.num_pieces is None or m.piece < self.num_pieces
-        )
+        valid = 0 < m.length <= MAX_REQUEST_LENGTH and self.fits(m.piece, m.offset, m.length)
         served = not self.am_choking or m.piece in self.allowed_fast_out
         if not valid or not served or len(self.peer_requests) >= MAX_PEER_REQUESTS:
             # libtorrent answers an invalid or choked request with a reject (BEP 6) and
@@ -265,6 +274,8 @@ class PeerConnection(WireState):
         self._emit(ev.RequestReceived(m.piece, m.offset, m.length))
 
     def _on_piece(self, m: Piece) -> None:
+        if not self.fits(m.piece, m.offset, len(m.data)):
+            raise RemoteProtocolError(f"{m!r} lies outside its piece")
         request = m.request
         solicited = request in self.our_requests
         self.our_requests.pop(request, None)

@@ -81,6 +81,8 @@ class WireState:
         *,
         initiator: bool = True,
         num_pieces: int | None = None,
+        piece_length: int | None = None,
+        total_length: int | None = None,
         extensions: bool = True,
         fast: bool = True,
         dht: bool = False,
@@ -93,6 +95,8 @@ class WireState:
         self.info_hash = info_hash
         self.initiator = initiator
         self.num_pieces = num_pieces
+        self.piece_length = piece_length
+        self.total_length = total_length
         self._reserved = make_reserved(extensions=extensions, fast=fast, dht=dht)
         self.phase = Phase.HANDSHAKE
         self.remote: Handshake | None = None
@@ -126,9 +130,32 @@ class WireState:
         self._out.clear()
         return out
 
-    def set_num_pieces(self, num_pieces: int) -> None:
-        """Learn the piece count once metadata is known (magnet downloads)."""
+    def set_num_pieces(
+        self, num_pieces: int, piece_length: int | None = None, total_length: int | None = None
+    ) -> None:
+        """Learn the torrent's shape once metadata is known (magnet downloads).
+
+        With ``piece_length`` and ``total_length`` requests and blocks are also checked
+        to lie inside their piece.
+        """
         self.num_pieces = num_pieces
+        self.piece_length = piece_length
+        self.total_length = total_length
+
+    def piece_size(self, piece: int) -> int | None:
+        """Bytes in ``piece``, or None while the geometry is unknown."""
+        if self.piece_length is None or self.total_length is None or self.num_pieces is None:
+            return None
+        if piece == self.num_pieces - 1:
+            return self.total_length - piece * self.piece_length
+        return self.piece_length
+
+    def fits(self, piece: int, offset: int, length: int) -> bool:
+        """Does (offset, length) lie inside ``piece`` (always True if unknown)?"""
+        if self.num_pieces is not None and not 0 <= piece < self.num_pieces:
+            return False
+        size = self.piece_size(piece)
+        return size is None or offset + length <= size
 
     def can_request(self, piece: int) -> bool:
         return not self.peer_choking or (self.fast and piece in self.allowed_fast_in)
@@ -206,6 +233,8 @@ class WireState:
         self._check_local_piece(m.piece)
         if not 0 < m.length <= MAX_REQUEST_LENGTH:
             raise LocalProtocolError(f"request length {m.length} not in 1..16 KiB")
+        if not self.fits(m.piece, m.offset, m.length):
+            raise LocalProtocolError(f"{m} runs past the end of its piece")
         if not self.can_request(m.piece):
             raise LocalProtocolError("request while choked by the peer")
         if m in self.our_requests:

@@ -228,7 +228,9 @@ def test_block_received_for_had_piece_is_ignored() -> None:
     assert not picker.block_received("avail0", picker.block(0, 0)).accepted
 
 
-def test_foreign_block_rejected() -> None:
+def test_foreign_block_not_accepted() -> None:
     picker = setup_picker("1")
+    assert not picker.block_received("avail0", Block(0, 1, 10)).accepted
+    assert not picker.block_received("avail0", Block(5, 0, BLOCK_SIZE)).accepted
     with pytest.raises(ValueError):
-        picker.block_received("avail0", Block(0, 1, 10))
+        picker.abort("avail0", Block(0, 1, 10))  # a local bug, not the network

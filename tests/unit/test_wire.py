@@ -598,3 +598,40 @@ def test_two_connections_transfer_blocks() -> None:
         32768,
     ]
     assert not a.our_requests and not b.peer_requests
+
+
+# --- with the torrent's geometry known -------------------------------------------
+
+
+def shaped() -> PeerConnection:
+    conn = opened()
+    conn.set_num_pieces(3, 32768, 2 * 32768 + 1000)
+    return conn
+
+
+def test_request_past_end_of_piece_is_rejected() -> None:
+    conn = shaped()
+    conn.send(Unchoke())
+    assert receive_and_get(conn, frame(6, struct.pack(">III", 2, 0, 1001))) == []
+    assert conn.invalid_requests == 1
+    events = receive_and_get(conn, frame(6, struct.pack(">III", 2, 0, 1000)))
+    assert events == [RequestReceived(2, 0, 1000)]
+
+
+def test_block_outside_its_piece_is_fatal() -> None:
+    conn = shaped()
+    with pytest.raises(RemoteProtocolError):
+        receive_and_get(conn, frame(7, struct.pack(">II", 0, 32768 - 1) + b"ab"))
+
+
+def test_block_for_piece_out_of_range_is_fatal() -> None:
+    with pytest.raises(RemoteProtocolError):
+        receive_and_get(opened(), frame(7, struct.pack(">II", N, 0) + b"ab"))
+
+
+def test_local_request_past_end_of_piece() -> None:
+    conn = shaped()
+    receive_and_get(conn, frame(1))
+    with pytest.raises(LocalProtocolError):
+        conn.send(Request(2, 16384, 16384))
+    assert conn.piece_size(2) == 1000 and conn.piece_size(0) == 32768
