@@ -164,9 +164,15 @@ def test_fuzz_handshake_phase(data: bytes, cuts: list[int]) -> None:
     _feed(PeerConnection(b"\x33" * 20, INFO_HASH, initiator=False), data, cuts)
 
 
-@given(st.binary(max_size=2000), st.lists(st.integers(0, 5000), max_size=8), st.booleans())
-def test_fuzz_open_connection(data: bytes, cuts: list[int], known: bool) -> None:
-    conn = PeerConnection(b"\x33" * 20, INFO_HASH, num_pieces=37 if known else None)
+@given(
+    st.binary(max_size=2000),
+    st.lists(st.integers(0, 5000), max_size=8),
+    st.sampled_from(["unknown", "count", "geometry"]),
+)
+def test_fuzz_open_connection(data: bytes, cuts: list[int], known: str) -> None:
+    conn = PeerConnection(b"\x33" * 20, INFO_HASH, num_pieces=37 if known != "unknown" else None)
+    if known == "geometry":
+        conn.set_num_pieces(37, 32768, 37 * 32768 - 5)
     conn.receive_data(_peer_handshake())
     conn.events()
     _feed(conn, data, cuts)
@@ -239,6 +245,10 @@ class PickerMachine(RuleBasedStateMachine):
             else:
                 senders = self.picker.piece_failed(block.piece)  # type: ignore[attr-defined]
                 assert peer in senders
+
+    @rule(piece=st.integers(0, 5), priority=st.integers(0, 3))
+    def prioritise(self, piece: int, priority: int) -> None:
+        self.picker.set_priority(piece, priority)
 
     @precondition(lambda self: self.connected)
     @rule(data=st.data())
