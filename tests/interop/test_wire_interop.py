@@ -57,10 +57,9 @@ SIZE = 20 * PIECE_LENGTH + 12345  # a short last piece with a short last block
 def make_torrent(folder: Path) -> tuple[Any, bytes]:
     data = random.Random(5).randbytes(SIZE)
     (folder / "payload.bin").write_bytes(data)
-    fs = lt.file_storage()
-    lt.add_files(fs, str(folder / "payload.bin"))
     # v1 only: a hybrid torrent's info_hash() is the truncated v2 hash.
-    creator = lt.create_torrent(fs, PIECE_LENGTH, flags=lt.create_torrent.v1_only)
+    files = lt.list_files(str(folder / "payload.bin"))
+    creator = lt.create_torrent(files, PIECE_LENGTH, lt.create_torrent.v1_only)
     lt.set_piece_hashes(creator, str(folder))
     return lt.torrent_info(creator.generate()), data
 
