@@ -279,7 +279,7 @@ class PeerConnection(WireState):
         request = m.request
         solicited = request in self.our_requests
         self.our_requests.pop(request, None)
-        self._cancelled.discard(request)
+        self._cancelled.pop(request, None)
         self._emit(ev.BlockReceived(m.piece, m.offset, m.data, solicited))
 
     def _on_cancel(self, m: Cancel) -> None:
@@ -302,7 +302,7 @@ class PeerConnection(WireState):
         if request in self.our_requests:
             del self.our_requests[request]
         elif request in self._cancelled:
-            self._cancelled.discard(request)
+            self._cancelled.pop(request, None)
         else:
             # BEP 6: "If a peer receives a reject for a request that was never sent
             # then the peer SHOULD close the connection."

@@ -109,7 +109,9 @@ class WireState:
         self._out = bytearray()
         self._events: deque[ev.Event] = deque()
         self.our_requests: dict[Request, None] = {}  # sent, not yet answered (ordered set)
-        self._cancelled: set[Request] = set()
+        # Cancelled requests the peer may still answer (a piece or, BEP 6, a reject),
+        # oldest first; bounded because a peer may also just drop them.
+        self._cancelled: dict[Request, None] = {}
         self.peer_requests: dict[Request, None] = {}  # received, not yet served
         self.allowed_fast_in: set[int] = set()  # pieces the peer lets us request choked
         self.allowed_fast_out: set[int] = set()
@@ -247,7 +249,9 @@ class WireState:
         if request not in self.our_requests:
             raise LocalProtocolError(f"cancel of {request}, which is not outstanding")
         del self.our_requests[request]
-        self._cancelled.add(request)
+        self._cancelled[request] = None
+        if len(self._cancelled) > MAX_PEER_REQUESTS:
+            del self._cancelled[next(iter(self._cancelled))]
         self._send_raw(m)
 
     def _send_piece(self, m: Piece) -> None:
