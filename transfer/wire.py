@@ -10,6 +10,24 @@ accepted an incoming connection, BEP 6 rejects) wait in ``data_to_send()``.
 A peer that breaks the protocol raises :class:`RemoteProtocolError` (close, maybe
 ban); misuse by our own code raises :class:`LocalProtocolError`. After a remote
 error the connection is dead and every further call raises again.
+
+The adapter's loop, in outline::
+
+    conn = PeerConnection(peer_id, info_hash, num_pieces=n)   # outgoing
+    writer.write(conn.data_to_send())                         # our handshake
+    while data := await reader.read(65536):
+        conn.receive_data(data)
+        while (event := conn.next_event()) is not None:
+            match event:
+                case HandshakeReceived(): writer.write(conn.send(ExtensionHandshake(...)))
+                case BlockReceived(): ...                         # picker, storage
+        writer.write(conn.data_to_send())                     # automatic replies
+
+Incoming connections start with ``initiator=False`` (and ``info_hash=None`` when one
+listener serves many torrents: after ``HandshakeReceived`` call ``accept(info_hash)``).
+The state it tracks is public: ``am_choking``, ``am_interested``, ``peer_choking``,
+``peer_interested``, ``our_requests``, ``peer_requests``, ``allowed_fast_in``,
+``peer_extension_ids``, ``fast``, ``extensions``.
 """
 
 from __future__ import annotations
@@ -80,6 +98,14 @@ class PeerConnection(WireState):
     """
 
     # ----------------------------------------------------------------- public API
+
+    def __repr__(self) -> str:
+        peer = self.remote.peer_id.hex() if self.remote else "?"
+        return (
+            f"<PeerConnection {self.phase.value} peer={peer} choking={self.am_choking}"
+            f" interested={self.am_interested} peer_choking={self.peer_choking}"
+            f" peer_interested={self.peer_interested} requests={len(self.our_requests)}>"
+        )
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Buffer bytes from the peer; call ``next_event()`` until it returns None."""
