@@ -19,6 +19,7 @@ from swarmseek.transfer import (
     BlockState,
     Cancel,
     Choke,
+    Choker,
     ExtensionHandshake,
     Have,
     HaveAll,
@@ -30,6 +31,7 @@ from swarmseek.transfer import (
     MetadataRequest,
     NotInterested,
     PeerConnection,
+    PeerStats,
     Piece,
     PiecePicker,
     Port,
@@ -266,3 +268,32 @@ class PickerMachine(RuleBasedStateMachine):
 
 
 TestPickerMachine = PickerMachine.TestCase
+
+
+# --- choker ---------------------------------------------------------------------
+
+peer_stats = st.builds(
+    PeerStats,
+    st.sampled_from(["a", "b", "c", "d", "e", "f", "g"]),
+    st.booleans(),
+    st.floats(0, 1e7),
+    st.floats(0, 1e7),
+    st.floats(-100, 100),
+    st.booleans(),
+)
+
+
+@given(st.lists(st.lists(peer_stats, max_size=7), min_size=1, max_size=6), st.integers(0, 5))
+def test_choker_rounds_keep_its_promises(rounds: list[list[PeerStats]], slots: int) -> None:
+    choker = Choker(random.Random(0), slots=slots)
+    unchoked: set[object] = set()
+    for step, drawn in enumerate(rounds):
+        peers = list({s.peer: s for s in drawn}.values())  # one entry per peer
+        decision = choker.rechoke(step * 10.0, peers, seeding=step % 2 == 1)
+        unchoked = (unchoked - decision.choke) | decision.unchoke
+        assert unchoked == choker.unchoked
+        assert len(unchoked) <= slots + 1
+        interested = {s.peer for s in peers if s.interested}
+        assert unchoked <= interested
+        regular = unchoked - {decision.optimistic}
+        assert not regular & {s.peer for s in peers if s.snubbed}
