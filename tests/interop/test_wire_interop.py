@@ -101,20 +101,25 @@ class Adapter:
         return event
 
 
-def test_metadata_and_pieces_from_libtorrent(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_metadata_and_pieces_from_libtorrent(tmp_path: Path, fast: bool) -> None:
     info, payload = make_torrent(tmp_path)
     info_hash = info.info_hashes().v1.to_bytes()
     session = lt_session()
     params = lt.add_torrent_params()
     params.ti, params.save_path, params.flags = info, str(tmp_path), lt.torrent_flags.seed_mode
-    session.add_torrent(params)
+    handle = session.add_torrent(params)
+    # An incoming connection is dropped until the torrent has started.
+    wait_until(lambda: handle.status().state == lt.torrent_status.seeding, session)
     port = session.listen_port()
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     try:
-        conn = PeerConnection(b"-SS0001-" + bytes(12), info_hash, num_pieces=None, dht=True)
+        conn = PeerConnection(
+            b"-SS0001-" + bytes(12), info_hash, num_pieces=None, dht=True, fast=fast
+        )
         peer = Adapter(sock, conn)
         hs = peer.until(HandshakeReceived)
-        assert hs.extensions and hs.fast and hs.info_hash == info_hash
+        assert hs.extensions and hs.fast == fast and hs.info_hash == info_hash
         peer.send(ExtensionHandshake(m={UT_METADATA: 3}, v="swarmseek-test"))
         ext = peer.until(ExtensionHandshakeReceived).handshake
         assert UT_METADATA in ext.m and ext.metadata_size
