@@ -57,7 +57,9 @@ class BitfieldReceived:
     """The peer's bitfield; ``bitfield.size`` is a multiple of 8 while the piece count
     is unknown (no metadata yet): re-check it with ``Bitfield.from_bytes`` later."""
 
-    bitfield: Bitfield = field(compare=False)
+    bitfield: Bitfield
+
+    __hash__ = None  # type: ignore[assignment]  # a Bitfield is mutable
 
 
 @dataclass(frozen=True, slots=True)
