@@ -366,6 +366,21 @@ class PiecePicker:
         self._partials.pop(piece, None)
         self.have.add(piece)
 
+    def contributors(self, piece: int) -> dict[Block, Peer]:
+        """Who sent each received block of ``piece`` (read it before passed/failed).
+
+        Enough for a libtorrent-style smart ban: remember the blocks of a failed piece
+        and, once the piece passes, blame the senders whose blocks differed.
+        """
+        partial = self._partials.get(piece)
+        if partial is None:
+            return {}
+        return {
+            self.block(piece, index): sender
+            for index, sender in enumerate(partial.senders)
+            if sender is not None
+        }
+
     def piece_failed(self, piece: int) -> frozenset[Peer]:
         """The piece's hash did not match: reopen its blocks, return who sent them."""
         partial = self._partials.pop(piece, None)

@@ -172,7 +172,9 @@ def test_hash_failure_reopens_blocks_and_names_contributors() -> None:
     for peer, block in (("a", b0), ("b", b1)):
         picker.block_received(peer, block)
         picker.block_written(block)
+    assert picker.contributors(0) == {b0: "a", b1: "b"}
     assert picker.piece_failed(0) == {"a", "b"}
+    assert picker.contributors(0) == {}
     assert picker.state(b0) is BlockState.OPEN and picker.state(b1) is BlockState.OPEN
     assert picker.pick("a", 2) == [b0, b1]
     picker.check_invariant()
