@@ -7,6 +7,8 @@ happened so a log line says what was wrong with the input.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 
 class TransferError(Exception):
     """Base class of every error raised by ``swarmseek.transfer``."""
@@ -69,3 +71,29 @@ class MseTimeout(MseError):
 
 class MseStateError(MseError):
     """We misused the machine (h11's LocalProtocolError): e.g. fed data after it failed."""
+
+
+class ProtocolError(TransferError):
+    """A peer wire protocol rule was broken (h11's split: by us or by the peer)."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We tried to do something the protocol or the connection's state forbids.
+
+    A bug in our own code: the adapter should not catch this and carry on.
+    """
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol; the connection must be closed (and may be banned)."""
+
+
+class MetadataHashMismatch(RemoteProtocolError):
+    """BEP 9: metadata assembled from peers does not hash to the infohash.
+
+    ``peers`` are the keys of the peers that sent pieces of it (candidates for a ban).
+    """
+
+    def __init__(self, message: str, peers: frozenset[Hashable] = frozenset()) -> None:
+        self.peers = peers
+        super().__init__(message)

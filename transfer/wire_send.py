@@ -1,0 +1,310 @@
+"""The sending half of a peer connection: state, checks and encoding (see ``wire``)."""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from . import wire_events as ev
+from .errors import LocalProtocolError
+from .extension import UT_METADATA, ExtensionHandshake, encode_extension_handshake
+from .metadata import (
+    MetadataData,
+    MetadataMessage,
+    MetadataReject,
+    MetadataRequest,
+    encode_metadata_message,
+)
+from .wire_messages import (
+    MAX_REQUEST_LENGTH,
+    AllowedFast,
+    BitfieldMessage,
+    Cancel,
+    Choke,
+    CoreMessage,
+    Extended,
+    ExtensionMessage,
+    Handshake,
+    Have,
+    HaveAll,
+    HaveNone,
+    Interested,
+    KeepAlive,
+    NotInterested,
+    Piece,
+    Port,
+    Reject,
+    Request,
+    Suggest,
+    Unchoke,
+    encode_handshake,
+    encode_message,
+    make_reserved,
+)
+
+# libtorrent's ``max_allowed_in_request_queue`` (settings_pack default 2000): requests
+# a peer may have pending with us; more are dropped so a peer cannot grow our memory.
+MAX_PEER_REQUESTS = 2000
+
+
+class Phase(enum.Enum):
+    HANDSHAKE = "handshake"  # waiting for the peer's handshake
+    AWAITING_ACCEPT = "awaiting accept"  # incoming: caller must pick the torrent
+    OPEN = "open"
+    FAILED = "failed"
+
+
+# Choke/interest state per direction as a table, h2-style:
+# (current value, message type) -> new value. Anything missing is an error for what we
+# send; for what the peer sends a repeat is harmless and common, so it is listed.
+_LOCAL_CHOKE = {(False, Choke): True, (True, Unchoke): False}
+_LOCAL_INTEREST = {(False, Interested): True, (True, NotInterested): False}
+_REMOTE_CHOKE = {**_LOCAL_CHOKE, (True, Choke): True, (False, Unchoke): False}
+_REMOTE_INTEREST = {
+    **_LOCAL_INTEREST,
+    (True, Interested): True,
+    (False, NotInterested): False,
+}
+
+_Sendable = CoreMessage | ExtensionHandshake | ExtensionMessage | MetadataMessage
+
+
+class WireState:
+    """Connection state shared by both directions, and everything we send."""
+
+    def __init__(
+        self,
+        our_peer_id: bytes,
+        info_hash: bytes | None,
+        *,
+        initiator: bool = True,
+        num_pieces: int | None = None,
+        piece_length: int | None = None,
+        total_length: int | None = None,
+        extensions: bool = True,
+        fast: bool = True,
+        dht: bool = False,
+    ) -> None:
+        if len(our_peer_id) != 20 or (info_hash is not None and len(info_hash) != 20):
+            raise LocalProtocolError("peer id and info hash are 20 bytes")
+        if initiator and info_hash is None:
+            raise LocalProtocolError("an outgoing connection needs an info hash")
+        self.our_peer_id = our_peer_id
+        self.info_hash = info_hash
+        self.initiator = initiator
+        self.num_pieces = num_pieces
+        self.piece_length = piece_length
+        self.total_length = total_length
+        self._reserved = make_reserved(extensions=extensions, fast=fast, dht=dht)
+        self.phase = Phase.HANDSHAKE
+        self.remote: Handshake | None = None
+        self.extensions = False  # negotiated: both set the bit
+        self.fast = False
+        self.am_choking, self.am_interested = True, False
+        self.peer_choking, self.peer_interested = True, False
+        self._in = bytearray()
+        self._pos = 0
+        self._out = bytearray()
+        self._events: deque[ev.Event] = deque()
+        self.our_requests: dict[Request, None] = {}  # sent, not yet answered (ordered set)
+        # Cancelled requests the peer may still answer (a piece or, BEP 6, a reject),
+        # oldest first; bounded because a peer may also just drop them.
+        self._cancelled: dict[Request, None] = {}
+        self.peer_requests: dict[Request, None] = {}  # received, not yet served
+        self.allowed_fast_in: set[int] = set()  # pieces the peer lets us request choked
+        self.allowed_fast_out: set[int] = set()
+        self.our_extension_ids: dict[int, bytes] = {}
+        self.peer_extension_ids: dict[bytes, int] = {}
+        self.peer_extension_handshake: ExtensionHandshake | None = None
+        self._peer_sent_pieces = False  # bitfield/have*/have_all/have_none seen
+        self._we_sent_pieces = False
+        self.invalid_requests = 0
+        if initiator:
+            self._queue_handshake()
+
+    # ----------------------------------------------------------------- sending
+
+    def data_to_send(self) -> bytes:
+        """Bytes queued by the connection itself (handshake, automatic replies)."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def set_num_pieces(
+        self, num_pieces: int, piece_length: int | None = None, total_length: int | None = None
+    ) -> None:
+        """Learn the torrent's shape once metadata is known (magnet downloads).
+
+        With ``piece_length`` and ``total_length`` requests and blocks are also checked
+        to lie inside their piece.
+        """
+        self.num_pieces = num_pieces
+        self.piece_length = piece_length
+        self.total_length = total_length
+
+    def piece_size(self, piece: int) -> int | None:
+        """Bytes in ``piece``, or None while the geometry is unknown."""
+        if self.piece_length is None or self.total_length is None or self.num_pieces is None:
+            return None
+        if piece == self.num_pieces - 1:
+            return self.total_length - piece * self.piece_length
+        return self.piece_length
+
+    def fits(self, piece: int, offset: int, length: int) -> bool:
+        """Does (offset, length) lie inside ``piece`` (always True if unknown)?"""
+        if self.num_pieces is not None and not 0 <= piece < self.num_pieces:
+            return False
+        size = self.piece_size(piece)
+        return size is None or offset + length <= size
+
+    def can_request(self, piece: int) -> bool:
+        return not self.peer_choking or (self.fast and piece in self.allowed_fast_in)
+
+    def send(self, message: _Sendable) -> bytes:
+        """Encode ``message`` after checking it is allowed now; return all bytes to write."""
+        if self.phase is not Phase.OPEN:
+            raise LocalProtocolError(f"cannot send {type(message).__name__} in {self.phase}")
+        handler = _SEND.get(type(message))
+        if handler is None:
+            raise LocalProtocolError(f"cannot send {type(message).__name__}")
+        handler(self, message)
+        return self.data_to_send()
+
+    def _queue_handshake(self) -> None:
+        assert self.info_hash is not None
+        self._out += encode_handshake(Handshake(self.info_hash, self.our_peer_id, self._reserved))
+
+    # ---------------------------------------------------------- send handlers
+
+    def _send_raw(self, message: CoreMessage) -> None:
+        self._out += encode_message(message)
+
+    def _send_choke(self, m: Choke | Unchoke) -> None:
+        new = _LOCAL_CHOKE.get((self.am_choking, type(m)))
+        if new is None:
+            raise LocalProtocolError(f"{type(m).__name__} while am_choking={self.am_choking}")
+        self.am_choking = new
+        self._send_raw(m)
+        if new:
+            for request in list(self.peer_requests):
+                if self.fast and request.piece in self.allowed_fast_out:
+                    continue
+                # BEP 6: with the fast extension a choke no longer discards requests
+                # implicitly; every one we will not serve gets an explicit reject.
+                if self.fast:
+                    self._send_raw(Reject(request.piece, request.offset, request.length))
+                del self.peer_requests[request]
+
+    def _send_interest(self, m: Interested | NotInterested) -> None:
+        new = _LOCAL_INTEREST.get((self.am_interested, type(m)))
+        if new is None:
+            raise LocalProtocolError(f"{type(m).__name__} while interested={self.am_interested}")
+        self.am_interested = new
+        self._send_raw(m)
+
+    def _check_local_piece(self, piece: int) -> None:
+        if piece < 0 or (self.num_pieces is not None and piece >= self.num_pieces):
+            raise LocalProtocolError(f"piece {piece} out of range")
+
+    def _send_have(self, m: Have | Suggest | AllowedFast) -> None:
+        self._check_local_piece(m.piece)
+        if not isinstance(m, Have):
+            self._local_require_fast(m)
+            if isinstance(m, AllowedFast):
+                self.allowed_fast_out.add(m.piece)
+        self._send_raw(m)
+
+    def _local_require_fast(self, m: object) -> None:
+        if not self.fast:
+            raise LocalProtocolError(f"{type(m).__name__} needs the fast extension")
+
+    def _send_pieces_first(self, m: BitfieldMessage | HaveAll | HaveNone) -> None:
+        if self._we_sent_pieces:
+            raise LocalProtocolError("bitfield/have_all/have_none only as the first message")
+        if isinstance(m, BitfieldMessage):
+            if self.num_pieces is not None and m.bitfield.size != self.num_pieces:
+                raise LocalProtocolError("bitfield size differs from the piece count")
+        else:
+            self._local_require_fast(m)
+        self._we_sent_pieces = True
+        self._send_raw(m)
+
+    def _send_request(self, m: Request) -> None:
+        self._check_local_piece(m.piece)
+        if not 0 < m.length <= MAX_REQUEST_LENGTH:
+            raise LocalProtocolError(f"request length {m.length} not in 1..16 KiB")
+        if not self.fits(m.piece, m.offset, m.length):
+            raise LocalProtocolError(f"{m} runs past the end of its piece")
+        if not self.can_request(m.piece):
+            raise LocalProtocolError("request while choked by the peer")
+        if m in self.our_requests:
+            raise LocalProtocolError(f"{m} already requested")
+        self.our_requests[m] = None
+        self._send_raw(m)
+
+    def _send_cancel(self, m: Cancel) -> None:
+        request = Request(m.piece, m.offset, m.length)
+        if request not in self.our_requests:
+            raise LocalProtocolError(f"cancel of {request}, which is not outstanding")
+        del self.our_requests[request]
+        self._cancelled[request] = None
+        if len(self._cancelled) > MAX_PEER_REQUESTS:
+            del self._cancelled[next(iter(self._cancelled))]
+        self._send_raw(m)
+
+    def _send_piece(self, m: Piece) -> None:
+        if m.request not in self.peer_requests:
+            raise LocalProtocolError(f"{m!r} answers no pending request")
+        del self.peer_requests[m.request]
+        self._send_raw(m)
+
+    def _send_reject(self, m: Reject) -> None:
+        self._local_require_fast(m)
+        request = Request(m.piece, m.offset, m.length)
+        if request not in self.peer_requests:
+            raise LocalProtocolError(f"reject of {request}, which is not pending")
+        del self.peer_requests[request]
+        self._send_raw(m)
+
+    def _send_extension_handshake(self, m: ExtensionHandshake) -> None:
+        if not self.extensions:
+            raise LocalProtocolError("the peer does not support BEP 10")
+        self.our_extension_ids = {i: name for name, i in m.m.items() if i}
+        self._send_raw(Extended(0, encode_extension_handshake(m)))
+
+    def _send_extension(self, m: ExtensionMessage) -> None:
+        ext_id = self.peer_extension_ids.get(m.name)
+        if not self.extensions or ext_id is None:
+            raise LocalProtocolError(f"the peer does not support {m.name!r}")
+        self._send_raw(Extended(ext_id, m.payload))
+
+    def _send_metadata(self, m: MetadataMessage) -> None:
+        self._send_extension(ExtensionMessage(UT_METADATA, encode_metadata_message(m)))
+
+
+_W = WireState
+_SEND: dict[type, Callable[[WireState, Any], None]] = {
+    KeepAlive: _W._send_raw,
+    Port: _W._send_raw,
+    Choke: _W._send_choke,
+    Unchoke: _W._send_choke,
+    Interested: _W._send_interest,
+    NotInterested: _W._send_interest,
+    Have: _W._send_have,
+    Suggest: _W._send_have,
+    AllowedFast: _W._send_have,
+    BitfieldMessage: _W._send_pieces_first,
+    HaveAll: _W._send_pieces_first,
+    HaveNone: _W._send_pieces_first,
+    Request: _W._send_request,
+    Cancel: _W._send_cancel,
+    Piece: _W._send_piece,
+    Reject: _W._send_reject,
+    ExtensionHandshake: _W._send_extension_handshake,
+    ExtensionMessage: _W._send_extension,
+    MetadataRequest: _W._send_metadata,
+    MetadataData: _W._send_metadata,
+    MetadataReject: _W._send_metadata,
+}
