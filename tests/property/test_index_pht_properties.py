@@ -1,0 +1,87 @@
+"""PHT against a brute-force dict: lookups and range queries have recall 1."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swarmseek.discovery import KeyPair, MemoryItemStore
+from swarmseek.index.driver import Pht
+from swarmseek.index.errors import NodeError
+from swarmseek.index.pht import Label, TreeSpec, decode_node
+from tests.support.index_stores import InterleavingStore
+
+SPEC = TreeSpec(b"p", key_bytes=2, value_bytes=40)  # B = 23
+KP = KeyPair.from_seed(b"\x09" * 32)
+
+keys = st.integers(0, 2**16 - 1).map(lambda n: n.to_bytes(2, "big"))
+op = st.tuples(st.booleans(), keys, st.binary(min_size=40, max_size=40))
+batches = st.lists(st.lists(op, max_size=40), min_size=1, max_size=6)
+
+
+@settings(max_examples=40)
+@given(batches, st.lists(st.tuples(keys, keys), max_size=5))
+def test_random_inserts_and_deletes_match_a_dict(
+    ops: list[list[tuple[bool, bytes, bytes]]], ranges: list[tuple[bytes, bytes]]
+) -> None:
+    async def run() -> None:
+        store = MemoryItemStore()
+        pht = Pht(store, KP, SPEC)
+        truth: dict[bytes, bytes] = {}
+        for batch in ops:
+            add = {k: v for insert, k, v in batch if insert}
+            remove = {k for insert, k, _ in batch if not insert} - set(add)
+            await pht.apply(add, remove)
+            truth.update(add)
+            for k in remove:
+                truth.pop(k, None)
+        reader = Pht(store, KP, SPEC)
+        assert await reader.get_range(b"\0\0", b"\xff\xff") == truth
+        for lo, hi in ranges:
+            lo, hi = min(lo, hi), max(lo, hi)
+            assert await reader.get_range(lo, hi) == {
+                k: v for k, v in truth.items() if lo <= k <= hi
+            }
+        for k in list(truth)[:20]:
+            assert (await reader.lookup(k))[1].entries[k] == truth[k]
+
+    asyncio.run(run())
+
+
+@settings(max_examples=15)
+@given(st.integers(0, 2**32), st.lists(st.lists(op, min_size=1, max_size=25), min_size=2, max_size=6))
+def test_concurrent_writers_with_deletes_match_a_dict(
+    seed: int, per_writer: list[list[tuple[bool, bytes, bytes]]]
+) -> None:
+    # Writers own disjoint key sets (key's low byte = writer id), so the expected
+    # result is well defined whatever the interleaving.
+    async def run() -> None:
+        store = InterleavingStore(seed)
+        truth: dict[bytes, bytes] = {}
+
+        async def writer(i: int, ops: list[tuple[bool, bytes, bytes]]) -> None:
+            pht = Pht(store, KP, SPEC)
+            for insert, k, v in ops:
+                mine = k[:1] + bytes([i])
+                if insert:
+                    truth[mine] = v
+                    await pht.apply({mine: v})
+                else:
+                    truth.pop(mine, None)
+                    await pht.apply({}, [mine])
+
+        await asyncio.gather(*(writer(i, ops) for i, ops in enumerate(per_writer)))
+        assert await Pht(store, KP, SPEC).get_range(b"\0\0", b"\xff\xff") == truth
+
+    asyncio.run(run())
+
+
+@given(st.binary(max_size=1200), st.integers(0, 16))
+def test_decode_node_fuzz_raises_only_our_error(data: bytes, length: int) -> None:
+    for value in (data, {b"k": b"l", b"e": data}, {b"k": data}, [data]):
+        try:
+            decode_node(SPEC, Label(length, 0), value)
+        except NodeError:
+            pass
