@@ -1,3 +1,43 @@
 """What is searchable and how: cards, Prefix Hash Trees and MinHash/LSH over BEP 44 items."""
 
-__all__: list[str] = []
+from .card import Card
+from .catalogue import Catalogue
+from .driver import LeafCache, Pht, PhtCounters
+from .errors import CardError, NodeError, PublishError, QueryError, SearchIndexError
+from .features import chunk_boundaries, file_features, is_text, torrent_signature
+from .lsh import CONTENT_LSH, NAME_LSH, LshParams
+from .namespace import OPEN_NAMESPACE_PHRASE, OPEN_NAMESPACE_SEED, Namespace
+from .pht import TreeSpec
+from .query import Page, Query, Result, normalise
+from .search import IndexConfig, SearchIndex, card_entries
+
+__all__ = [
+    "CONTENT_LSH",
+    "NAME_LSH",
+    "OPEN_NAMESPACE_PHRASE",
+    "OPEN_NAMESPACE_SEED",
+    "Card",
+    "CardError",
+    "Catalogue",
+    "IndexConfig",
+    "LeafCache",
+    "LshParams",
+    "Namespace",
+    "NodeError",
+    "Page",
+    "Pht",
+    "PhtCounters",
+    "PublishError",
+    "Query",
+    "QueryError",
+    "Result",
+    "SearchIndex",
+    "SearchIndexError",
+    "TreeSpec",
+    "card_entries",
+    "chunk_boundaries",
+    "file_features",
+    "is_text",
+    "normalise",
+    "torrent_signature",
+]

@@ -9,6 +9,7 @@ concurrent splitter already wrote there) before the parent flips to internal by 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -278,7 +279,9 @@ class Pht:
                 self.store,
                 self.keypair,
                 salt,
-                lambda value: self._leaf_update(label, value, add, remove, outcome),
+                functools.partial(
+                    self._leaf_update, label, add=add, remove=remove, outcome=outcome
+                ),
                 retries=self.retries,
             )
             if outcome.moved:
@@ -368,9 +371,7 @@ class Pht:
         current = await update_mutable(
             self.store, self.keypair, node_salt(self.spec, label), update, retries=self.retries
         )
-        if outcome.overflow is not None and not await self._split(
-            label, outcome.overflow, current
-        ):
+        if outcome.overflow is not None and not await self._split(label, outcome.overflow, current):
             await self._write_child(label, node)  # the child changed under us: once more
 
     # -- merge (delete side of §3.3) -----------------------------------------------
@@ -409,7 +410,7 @@ class Pht:
         kids = [await self._get(parent.child(b)) for b in (0, 1)]
         frozen = [k is not None and k.kind is NodeKind.FROZEN for k in kids]
         if not all(frozen):
-            for bit, kid in enumerate(kids):
+            for bit in (0, 1):
                 other = kids[1 - bit]
                 if frozen[bit] and other is not None and other.kind is NodeKind.INTERNAL:
                     await self._thaw(parent.child(bit))

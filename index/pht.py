@@ -58,7 +58,6 @@ class TreeSpec:
         return self.key_bytes + self.value_bytes
 
 
-
 @dataclass(frozen=True, slots=True, order=True)
 class Label:
     """The first ``length`` bits of a key, as an integer."""
@@ -171,7 +170,9 @@ def decode_node(spec: TreeSpec, label: Label, value: Value) -> Node:
     return Node(kind, entries)
 
 
-def split_plan(spec: TreeSpec, label: Label, entries: Mapping[bytes, bytes]) -> list[tuple[Label, Node]]:
+def split_plan(
+    spec: TreeSpec, label: Label, entries: Mapping[bytes, bytes]
+) -> list[tuple[Label, Node]]:
     """Nodes to write so that ``label`` can become internal (PHT paper §3.3, split).
 
     Returned deepest first: the new leaves, then the new internal nodes below ``label``,

@@ -34,8 +34,9 @@ def key(n: int) -> bytes:
 def test_full_leaf_fits_in_1000_bytes() -> None:
     for spec in (SPEC, TreeSpec(b"kw", 16), TreeSpec(b"lsh31", 12), TreeSpec(b"size", 12)):
         b = spec.capacity
-        full = Node(NodeKind.LEAF, {bytes([i]) * spec.key_bytes: b"v" * spec.value_bytes
-                                    for i in range(b)})
+        full = Node(
+            NodeKind.LEAF, {bytes([i]) * spec.key_bytes: b"v" * spec.value_bytes for i in range(b)}
+        )
         assert len(encode(encode_node(spec, full))) <= 1000
         one_more = b"\0" * spec.record_size * (b + 1)
         assert len(encode({b"k": b"l", b"e": one_more})) > 1000
@@ -66,7 +67,7 @@ def test_split_plan_children_first_and_bounded() -> None:
     assert all(len(n.entries) <= SPEC.capacity for n in leaves)
     internals = [lab for lab, n in plan if n.kind is NodeKind.INTERNAL]
     # every internal node comes after all leaves, deepest first
-    assert plan[-len(internals):] == [(lab, n) for lab, n in plan if lab in internals]
+    assert plan[-len(internals) :] == [(lab, n) for lab, n in plan if lab in internals]
     assert lengths[: len(leaves)] == sorted(lengths[: len(leaves)], reverse=True)
 
 
@@ -75,8 +76,7 @@ def test_leaf_search_probes_log_depth() -> None:
     for start in (None, 0, 13, 32):
         search = LeafSearch(SPEC, key(12345), start)
         while (d := search.next_depth()) is not None:
-            node = Node(NodeKind.LEAF) if d == 13 else (
-                Node(NodeKind.INTERNAL) if d < 13 else None)
+            node = Node(NodeKind.LEAF) if d == 13 else (Node(NodeKind.INTERNAL) if d < 13 else None)
             search.feed(d, node)
         assert search.leaf is not None and search.leaf[0] == 13
         assert search.probes <= 6
@@ -92,7 +92,7 @@ async def test_insert_lookup_split_and_range() -> None:
     await pht.apply(data)
     assert pht.counters.splits > 0
     for k, v in data.items():
-        label, node = await pht.lookup(k)
+        _, node = await pht.lookup(k)
         assert node.entries[k] == v
     assert await pht.get_range(key(0), key(2**32 - 1)) == data
     lo, hi = key(2**30), key(2**31)
