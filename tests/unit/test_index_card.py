@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -69,8 +71,6 @@ def test_card_property_round_trip(name: str, size: int, files: int, sig: list[in
 
 
 def test_open_namespace_is_published_constant() -> None:
-    import hashlib
-
     assert hashlib.sha256(b"swarmseek open namespace v1").digest() == OPEN_NAMESPACE_SEED
     assert Namespace.open_default().public_key == KeyPair.from_seed(OPEN_NAMESPACE_SEED).public_key
     followed = Namespace.follow(KeyPair.generate().public_key)

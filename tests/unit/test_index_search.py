@@ -16,7 +16,8 @@ from swarmseek.index import (
     SearchIndex,
 )
 from swarmseek.index.features import file_features, signature, word_shingles
-from swarmseek.index.query import KW
+from swarmseek.index.pht import node_salt
+from swarmseek.index.query import KW, entry_value, kw_key
 from tests.support.index_corpus import fake_infohash, near_duplicates, shingle_jaccard
 
 NO_LSH = IndexConfig(content_lsh=None, name_lsh=None)
@@ -124,8 +125,6 @@ async def test_other_node_finds_cards_through_the_dht(index: SearchIndex) -> Non
 async def test_poisoned_entry_cannot_fake_a_match(index: SearchIndex) -> None:
     # an attacker in the open namespace adds a kw entry for "ubuntu" pointing at Sintel
     sintel = card(*NAMES[5])
-    from swarmseek.index.query import entry_value, kw_key
-
     pht = index._pht(index.namespaces[0], KW)
     await pht.apply({kw_key("ubuntu", sintel.target): entry_value(sintel.target, sintel.infohash)})
     other = SearchIndex(index.store)
@@ -156,8 +155,6 @@ async def test_republish_restores_dropped_items(index: SearchIndex) -> None:
     pht = index._pht(ns, KW)
     ubuntu = card(*NAMES[0])
     label, _ = await pht.lookup(b"ubuntu".ljust(12, b"\0") + ubuntu.target[:4])
-    from swarmseek.index.pht import node_salt
-
     store.drop(mutable_target(ns.public_key, node_salt(KW, label)))
     store.drop(ubuntu.target)
     assert await index.republish() > 0
