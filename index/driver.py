@@ -154,22 +154,27 @@ class Pht:
         self.counters.lookup_gets_max = max(self.counters.lookup_gets_max, probes)
 
     async def _repair_below(self, key: bytes, internal_depth: int) -> tuple[Label, Node]:
-        """An internal node at ``internal_depth`` whose child on ``key``'s path is missing.
+        """The child on ``key``'s path of the internal node at ``internal_depth`` is absent.
 
-        Either a missing internal node whose descendants exist (re-create the internal
-        nodes on the way down) or a missing leaf the parent says exists (re-create it
-        empty: its entries come back when their publishers re-put them).
+        Splits do not write empty leaves (on skewed keys such as ASCII terms most
+        siblings would be empty, and each would cost an item), so an absent child of an
+        internal node *is* an empty leaf, and a writer creates it. It may instead be an
+        internal node that expired above live descendants: one parallel round probes
+        the next two depths, and if either exists the missing internal nodes are
+        re-created (repair). A hole more than two levels tall is read as empty until
+        the publishers re-put their entries (``republish``).
         """
-        self.counters.repairs += 1
         missing = Label.of_key(key, internal_depth + 1)
-        for depth in range(internal_depth + 2, self.spec.key_bits + 1):
-            node = await self._get(Label.of_key(key, depth))
-            if node is not None:
-                for d in range(depth - 1, internal_depth, -1):
-                    await self._put_if_absent(Label.of_key(key, d), INTERNAL)
-                return await self.lookup(key)
-        await self._put_if_absent(missing, EMPTY_LEAF)
-        return missing, EMPTY_LEAF
+        deeper = [d for d in (internal_depth + 2, internal_depth + 3) if d <= self.spec.key_bits]
+        found = await asyncio.gather(*(self._get(Label.of_key(key, d)) for d in deeper))
+        self.counters.lookup_gets += 1
+        alive = [d for d, node in zip(deeper, found, strict=True) if node is not None]
+        if not alive:
+            return missing, EMPTY_LEAF
+        self.counters.repairs += 1
+        for d in range(max(alive) - 1, internal_depth, -1):
+            await self._put_if_absent(Label.of_key(key, d), INTERNAL)
+        return await self.lookup(key)
 
     async def _put_if_absent(self, label: Label, node: Node) -> None:
         if not self.writable:
@@ -379,7 +384,8 @@ class Pht:
     async def _try_merge(self, label: Label) -> None:
         sibling = await self._get(label.sibling())
         mine = await self._get(label)
-        if sibling is None or mine is None:
+        sibling = sibling if sibling is not None else EMPTY_LEAF  # absent = empty leaf
+        if mine is None:
             return
         if sibling.kind is not NodeKind.LEAF or mine.kind is not NodeKind.LEAF:
             return
@@ -414,7 +420,7 @@ class Pht:
                 other = kids[1 - bit]
                 if frozen[bit] and other is not None and other.kind is NodeKind.INTERNAL:
                     await self._thaw(parent.child(bit))
-                elif frozen[bit] and other is not None and other.kind is NodeKind.LEAF:
+                elif frozen[bit] and (other is None or other.kind is NodeKind.LEAF):
                     if await self._freeze(parent.child(1 - bit)):
                         await self._complete_merge(parent)
                     return

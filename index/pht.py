@@ -175,8 +175,9 @@ def split_plan(
 ) -> list[tuple[Label, Node]]:
     """Nodes to write so that ``label`` can become internal (PHT paper §3.3, split).
 
-    Returned deepest first: the new leaves, then the new internal nodes below ``label``,
-    so that a reader never finds an internal node without children. ``label`` itself is
+    Returned deepest first: the new non-empty leaves, then the new internal nodes below
+    ``label``, so that a reader never finds an internal node before its children. Empty
+    leaves are not written: an internal node's absent child reads as an empty leaf. ``label`` itself is
     not included: the caller flips it to internal last, by CAS.
     """
     out: list[tuple[Label, Node]] = []
@@ -195,7 +196,7 @@ def split_plan(
                     raise NodeError("more than B entries share one full key")
                 internals.append(child)
                 stack.append((child, halves[bit]))
-            else:
+            elif halves[bit]:  # an absent child of an internal node is an empty leaf
                 out.append((child, Node(NodeKind.LEAF, halves[bit])))
     out.sort(key=lambda item: -item[0].length)
     internals.sort(key=lambda lab: -lab.length)

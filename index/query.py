@@ -4,13 +4,17 @@ Tree keys end with the first 4 bytes of the card's target so that every entry's 
 is unique (PHT paper §3 assumes distinct keys; a popular term would otherwise fill a
 leaf at maximal depth), and entries carry the card target and the infohash:
 
-    kw      term (UTF-8, NUL-padded / truncated to 12 bytes) + target[:4]   16 bytes
+    kw      term (UTF-8, at most 12 bytes) + NUL + target[:15 - len(term)]   16 bytes
     size    total size, 64-bit big-endian                 + target[:4]      12 bytes
     time    creation time, 64-bit big-endian              + target[:4]      12 bytes
     lsh<i>  band hash (8 bytes)                           + target[:4]      12 bytes
 
 Big-endian fixed width makes lexicographic order numeric order, so a term prefix, a
-size range or a date range is a PHT range query.
+size range or a date range is a PHT range query. A ``kw`` key continues with target
+bytes right after the term's NUL terminator rather than NUL padding: the entries of
+one popular term then split on random bits at once, instead of through a chain of
+internal nodes (one item each) along the padding. NUL never occurs in a term, so it
+sorts a term before its extensions and ``term + NUL`` is the exact-term prefix.
 """
 
 from __future__ import annotations
@@ -46,9 +50,9 @@ def normalise(text: str) -> list[str]:
 
 
 def term_prefix(term: str, exact: bool) -> bytes:
-    """The key prefix to range over: the whole padded term, or just its bytes."""
+    """The key prefix to range over: the term and its terminator, or just its bytes."""
     raw = term.encode("utf-8")[:TERM_BYTES]
-    return raw.ljust(TERM_BYTES, b"\0") if exact else raw
+    return raw + b"\0" if exact else raw
 
 
 def entry_value(target: bytes, infohash: bytes) -> bytes:
@@ -56,7 +60,8 @@ def entry_value(target: bytes, infohash: bytes) -> bytes:
 
 
 def kw_key(term: str, target: bytes) -> bytes:
-    return term_prefix(term, exact=True) + target[:TAIL_BYTES]
+    head = term_prefix(term, exact=True)
+    return head + target[: KW.key_bytes - len(head)]
 
 
 def u64_key(number: int, target: bytes) -> bytes:

@@ -154,7 +154,7 @@ async def test_republish_restores_dropped_items(index: SearchIndex) -> None:
     ns = index.namespaces[0]
     pht = index._pht(ns, KW)
     ubuntu = card(*NAMES[0])
-    label, _ = await pht.lookup(b"ubuntu".ljust(12, b"\0") + ubuntu.target[:4])
+    label, _ = await pht.lookup(kw_key("ubuntu", ubuntu.target))
     store.drop(mutable_target(ns.public_key, node_salt(KW, label)))
     store.drop(ubuntu.target)
     assert await index.republish() > 0
