@@ -62,14 +62,26 @@ class LeafCache:
 
     def __init__(self) -> None:
         self._labels: dict[bytes, dict[int, set[int]]] = {}
+        self._internal: dict[bytes, dict[int, set[int]]] = {}
         self._last: dict[bytes, int] = {}
 
-    def guess(self, spec: TreeSpec, key: bytes) -> int | None:
-        by_length = self._labels.get(spec.name, {})
-        for length in sorted(by_length, reverse=True):
-            if Label.of_key(key, length).bits in by_length[length]:
-                return length
-        return self._last.get(spec.name)
+    def guess(self, spec: TreeSpec, key: bytes) -> tuple[int | None, int]:
+        """(depth to probe first, depth below which nodes are known internal)."""
+        floor = 1 + _deepest(self._internal.get(spec.name, {}), key)
+        leaf = _deepest(self._labels.get(spec.name, {}), key)
+        if leaf >= floor:
+            return leaf, floor
+        last = self._last.get(spec.name)
+        return (None if last is None else max(last, floor)), floor
+
+    def remember_internal(self, spec: TreeSpec, label: Label) -> None:
+        self._internal.setdefault(spec.name, {}).setdefault(label.length, set()).add(label.bits)
+
+    def forget_internal(self, spec: TreeSpec, label: Label | None = None) -> None:
+        if label is None:
+            self._internal.pop(spec.name, None)
+        else:
+            self._internal.get(spec.name, {}).get(label.length, set()).discard(label.bits)
 
     def remember(self, spec: TreeSpec, label: Label) -> None:
         self._labels.setdefault(spec.name, {}).setdefault(label.length, set()).add(label.bits)
@@ -77,6 +89,13 @@ class LeafCache:
 
     def forget(self, spec: TreeSpec, label: Label) -> None:
         self._labels.get(spec.name, {}).get(label.length, set()).discard(label.bits)
+
+
+def _deepest(by_length: dict[int, set[int]], key: bytes) -> int:
+    for length in sorted(by_length, reverse=True):
+        if Label.of_key(key, length).bits in by_length[length]:
+            return length
+    return -1
 
 
 class _Outcome:
@@ -124,12 +143,24 @@ class Pht:
 
     async def lookup(self, key: bytes) -> tuple[Label, Node]:
         """The leaf covering ``key`` (binary search over prefix length, from the cache)."""
-        search = LeafSearch(self.spec, key, self.cache.guess(self.spec, key))
+        start, floor = self.cache.guess(self.spec, key)
+        search = LeafSearch(self.spec, key, start, floor)
         while True:
             depth = search.next_depth()
             if depth is None:
                 break
             search.feed(depth, await self._get(search.label(depth)))
+        for depth in search.internals:
+            self.cache.remember_internal(self.spec, Label.of_key(key, depth))
+        if search.leaf is None and floor > 0 and search.hole == floor - 1:
+            # The hole sits right under a node only the cache says is internal: check it
+            # (a merge may have turned it into a leaf), else search again from scratch.
+            search.probes += 1
+            above = await self._get(Label.of_key(key, floor - 1))
+            if above is None or above.kind is not NodeKind.INTERNAL:
+                self.cache.forget_internal(self.spec)
+                self._count_lookup(search.probes)
+                return await self.lookup(key)
         self._count_lookup(search.probes)
         if search.leaf is not None:
             depth, node = search.leaf
@@ -224,6 +255,7 @@ class Pht:
         if node.kind is not NodeKind.INTERNAL:
             self.cache.remember(self.spec, label)
             return dict(node.entries)
+        self.cache.remember_internal(self.spec, label)
         children = children_in_range(label, self.spec.key_bits, lo, hi)
         nodes = await asyncio.gather(*(self._get(child) for child in children))
         parts = await asyncio.gather(
@@ -256,7 +288,7 @@ class Pht:
     def _group(self, keys: list[bytes]) -> list[list[bytes]]:
         groups: dict[tuple[int, int] | None, list[bytes]] = {}
         for key in keys:
-            depth = self.cache.guess(self.spec, key)
+            depth = self.cache.guess(self.spec, key)[0]
             ident = None if depth is None else (depth, Label.of_key(key, depth).bits)
             groups.setdefault(ident, []).append(key)
         return list(groups.values())
@@ -352,6 +384,7 @@ class Pht:
             return False  # someone wrote the leaf meanwhile: recompute from the new state
         self.counters.splits += 1
         self.cache.forget(self.spec, label)
+        self.cache.remember_internal(self.spec, label)
         for lab, node in plan:
             if node.kind is NodeKind.LEAF:
                 self.cache.remember(self.spec, lab)
@@ -443,6 +476,7 @@ class Pht:
             self.store, self.keypair, node_salt(self.spec, parent), update, retries=self.retries
         )
         self.counters.merges += 1
+        self.cache.forget_internal(self.spec, parent)
         for bit in (0, 1):
             self.cache.forget(self.spec, parent.child(bit))
         self.cache.remember(self.spec, parent)

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 from datasketch import MinHash
 
-NUM_PERM = 128  # content signature length (see card.py for why 128 x 16 bits)
+NUM_PERM = 256  # content signature length (see card.py for why 256 x 8 bits)
+SIG_BITS = 8  # b-bit MinHash: the low bits kept of each value
 NAME_PERM = 32  # name 3-gram signature (computed locally, never stored in cards)
 MINHASH_SEED = 1  # fixed: every node must use the same permutations
 SHINGLE_WORDS = 5
@@ -122,9 +123,10 @@ def minhash(features: Iterable[bytes], num_perm: int = NUM_PERM) -> MinHash:
 
 
 def signature(features: Iterable[bytes], num_perm: int = NUM_PERM) -> tuple[int, ...]:
-    """b-bit MinHash (Li and König 2010): each value kept to its low 16 bits."""
+    """b-bit MinHash (Li and König 2010): each value kept to its low SIG_BITS bits."""
     values = minhash(features, num_perm).hashvalues
-    return tuple(int(v) & 0xFFFF for v in values)
+    mask = (1 << SIG_BITS) - 1
+    return tuple(int(v) & mask for v in values)
 
 
 def torrent_signature(files: Iterable[bytes]) -> tuple[int, ...]:
@@ -135,7 +137,7 @@ def torrent_signature(files: Iterable[bytes]) -> tuple[int, ...]:
     return signature(union)
 
 
-def estimate_jaccard(a: Sequence[int], b: Sequence[int], bits: int = 16) -> float:
+def estimate_jaccard(a: Sequence[int], b: Sequence[int], bits: int = SIG_BITS) -> float:
     """Jaccard from b-bit signatures, corrected for chance collisions (Li and König)."""
     if len(a) != len(b) or not a:
         return 0.0

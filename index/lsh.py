@@ -4,11 +4,11 @@ A signature is cut into b bands of r rows; band i's hash keys tree ``lsh<i>``. T
 signatures with Jaccard J share at least one band with probability 1 - (1 - J^r)^b
 (the S-curve; Leskovec, Rajaraman, Ullman, *Mining of Massive Datasets* §3.4).
 
-Content, b=32 bands of r=3 rows (96 of the 128 values): P(candidate) is 0.986 at
+Content, b=32 bands of r=3 rows (96 of the 256 values): P(candidate) is 0.986 at
 J=0.5, 0.88 at J=0.4, 0.58 at J=0.3, 0.23 at J=0.2; the S-curve's midpoint
 (1/b)^(1/r) is 0.31. Recall at J >= 0.5 is what we must not lose, and the
 candidates below 0.5 that get through are removed by re-ranking on the card's full
-128-value signature, so the curve sits well left of 0.5. r=4 (b=32) would give only
+256-value signature, so the curve sits well left of 0.5. r=4 (b=32) would give only
 0.87 at J=0.5; b=42, r=3 would give 0.996 for 31% more entries per card.
 
 Names, b=16 bands of r=2 rows over a 32-value 3-gram MinHash: P is 0.94 at J=0.4
@@ -40,7 +40,7 @@ class LshParams:
         return float(1 - (1 - jaccard**self.rows) ** self.bands)
 
     def band_hashes(self, signature: Sequence[int]) -> list[bytes]:
-        """One 8-byte key prefix per band: a hash of the band's 16-bit values."""
+        """One 8-byte key prefix per band: a hash of the band's values."""
         if len(signature) < self.bands * self.rows:
             raise QueryError("signature shorter than bands x rows")
         out = []

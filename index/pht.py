@@ -177,8 +177,8 @@ def split_plan(
 
     Returned deepest first: the new non-empty leaves, then the new internal nodes below
     ``label``, so that a reader never finds an internal node before its children. Empty
-    leaves are not written: an internal node's absent child reads as an empty leaf. ``label`` itself is
-    not included: the caller flips it to internal last, by CAS.
+    leaves are not written: an internal node's absent child reads as an empty leaf.
+    ``label`` itself is not included: the caller flips it to internal last, by CAS.
     """
     out: list[tuple[Label, Node]] = []
     internals: list[Label] = []
@@ -211,15 +211,18 @@ class LeafSearch:
     lookup costs one get; a cold one at most ceil(log2(D + 1)) gets.
     """
 
-    def __init__(self, spec: TreeSpec, key: bytes, start: int | None = None) -> None:
+    def __init__(
+        self, spec: TreeSpec, key: bytes, start: int | None = None, floor: int = 0
+    ) -> None:
         self.spec = spec
         self.key = key
-        self.lo = 0
+        self.lo = floor  # the node at floor - 1 is known to be internal
         self.hi = spec.key_bits
         self._next: int | None = self._clamp(start if start is not None else spec.key_bits // 8)
         self.leaf: tuple[int, Node] | None = None
         self.frozen: dict[int, Node] = {}
-        self.deepest_internal = -1
+        self.deepest_internal = floor - 1
+        self.internals: list[int] = []
         self.probes = 0
 
     def _clamp(self, depth: int) -> int:
@@ -239,6 +242,7 @@ class LeafSearch:
             return
         if node is not None and node.kind is NodeKind.INTERNAL:
             self.deepest_internal = max(self.deepest_internal, depth)
+            self.internals.append(depth)
             self.lo = depth + 1
         else:
             if node is not None:  # frozen: readable, but its parent may be the leaf now
