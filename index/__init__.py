@@ -4,7 +4,13 @@ from .card import Card
 from .catalogue import Catalogue
 from .driver import LeafCache, Pht, PhtCounters
 from .errors import CardError, NodeError, PublishError, QueryError, SearchIndexError
-from .features import chunk_boundaries, file_features, is_text, torrent_signature
+from .features import (
+    chunk_boundaries,
+    file_features,
+    is_text,
+    signature_of_paths,
+    torrent_signature,
+)
 from .lsh import CONTENT_LSH, NAME_LSH, LshParams
 from .namespace import OPEN_NAMESPACE_PHRASE, OPEN_NAMESPACE_SEED, Namespace
 from .pht import TreeSpec
@@ -39,5 +45,6 @@ __all__ = [
     "file_features",
     "is_text",
     "normalise",
+    "signature_of_paths",
     "torrent_signature",
 ]

@@ -51,8 +51,9 @@ class PhtCounters:
     """What the benchmarks report: gets, puts, and sequential gets per lookup."""
 
     lookups: int = 0
-    lookup_gets: int = 0
+    lookup_gets: int = 0  # sequential rounds of gets (what latency is made of)
     lookup_gets_max: int = 0
+    lookup_probes: int = 0  # all gets, parallel ones included
     splits: int = 0
     merges: int = 0
     repairs: int = 0
@@ -109,6 +110,10 @@ class LeafCache:
         by_length.discard(label.bits)
         self._sorted[spec.name].remove((label.bits << (spec.key_bits - label.length), label.length))
 
+    def is_leaf(self, spec: TreeSpec, key: bytes, depth: int) -> bool:
+        bits = Label.of_key(key, depth).bits
+        return bits in self._labels.get(spec.name, {}).get(depth, set())
+
     def remember_internal(self, spec: TreeSpec, label: Label) -> None:
         self._internal.setdefault(spec.name, {}).setdefault(label.length, set()).add(label.bits)
 
@@ -147,8 +152,10 @@ class Pht:
         cache: LeafCache | None = None,
         counters: PhtCounters | None = None,
         retries: int = 32,
+        width: int = 3,
     ) -> None:
         self.store = store
+        self.width = width  # parallel gets per lookup round (LeafSearch.next_round)
         self.keypair = keypair
         self.spec = spec
         self.cache = cache if cache is not None else LeafCache()
@@ -173,25 +180,31 @@ class Pht:
         """The leaf covering ``key`` (binary search over prefix length, from the cache)."""
         start, floor = self.cache.guess(self.spec, key)
         search = LeafSearch(self.spec, key, start, floor)
-        while True:
-            depth = search.next_depth()
-            if depth is None:
-                break
-            search.feed(depth, await self._get(search.label(depth)))
+        exact = start is not None and start >= floor and self.cache.is_leaf(self.spec, key, start)
+        while depths := search.next_round(1 if exact and not search.rounds else self.width):
+            nodes = await asyncio.gather(*(self._get(search.label(d)) for d in depths))
+            search.rounds += 1
+            for depth, node in zip(depths, nodes, strict=True):
+                search.feed(depth, node)
         for depth in search.internals:
             self.cache.remember_internal(self.spec, Label.of_key(key, depth))
         if search.leaf is None and floor > 0 and search.hole == floor - 1:
             # The hole sits right under a node only the cache says is internal: check it
             # (a merge may have turned it into a leaf), else search again from scratch.
             search.probes += 1
+            search.rounds += 1
             above = await self._get(Label.of_key(key, floor - 1))
             if above is None or above.kind is not NodeKind.INTERNAL:
                 self.cache.forget_internal(self.spec)
-                self._count_lookup(search.probes)
+                self._count_lookup(search)
                 return await self.lookup(key)
-        self._count_lookup(search.probes)
+        self._count_lookup(search)
         if search.leaf is not None:
             depth, node = search.leaf
+            for hole in sorted(d for d in search.missing if d < depth):
+                # a parallel probe saw a missing node above the leaf: re-create it
+                self.counters.repairs += 1
+                await self._put_if_absent(Label.of_key(key, hole), INTERNAL)
             label = Label.of_key(key, depth)
             self.cache.remember(self.spec, label)
             return label, node
@@ -207,10 +220,11 @@ class Pht:
             return await self.lookup(key)
         return await self._repair_below(key, hole)
 
-    def _count_lookup(self, probes: int) -> None:
+    def _count_lookup(self, search: LeafSearch) -> None:
         self.counters.lookups += 1
-        self.counters.lookup_gets += probes
-        self.counters.lookup_gets_max = max(self.counters.lookup_gets_max, probes)
+        self.counters.lookup_gets += search.rounds
+        self.counters.lookup_probes += search.probes
+        self.counters.lookup_gets_max = max(self.counters.lookup_gets_max, search.rounds)
 
     async def _repair_below(self, key: bytes, internal_depth: int) -> tuple[Label, Node]:
         """The child on ``key``'s path of the internal node at ``internal_depth`` is absent.

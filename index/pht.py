@@ -223,7 +223,9 @@ class LeafSearch:
         self.frozen: dict[int, Node] = {}
         self.deepest_internal = floor - 1
         self.internals: list[int] = []
+        self.missing: list[int] = []
         self.probes = 0
+        self.rounds = 0
 
     def _clamp(self, depth: int) -> int:
         return max(self.lo, min(self.hi, depth))
@@ -231,11 +233,32 @@ class LeafSearch:
     def next_depth(self) -> int | None:
         return self._next
 
+    def next_round(self, width: int = 1) -> list[int]:
+        """Depths to probe in parallel in the next round (one sequential DHT round).
+
+        With ``width`` w a round cuts the remaining interval into w + 1 parts, so a cold
+        lookup takes about log_(w+1)(D) rounds instead of log2(D); the first round
+        probes the cached depth and its neighbours, where the leaf usually is.
+        """
+        if self._next is None:
+            return []
+        if width <= 1:
+            return [self._next]
+        if self.rounds == 0:
+            offsets = (0, 1, -1, 2, -2, 3, -3)[:width]
+            picks = [self._next + o for o in offsets]
+        else:
+            span = self.hi - self.lo + 1
+            picks = [self.lo + (span * (i + 1)) // (width + 1) for i in range(width)]
+        return sorted({self._clamp(d) for d in picks})
+
     def label(self, depth: int) -> Label:
         return Label.of_key(self.key, depth)
 
     def feed(self, depth: int, node: Node | None) -> None:
         self.probes += 1
+        if self.leaf is not None:
+            return
         if node is not None and node.kind is NodeKind.LEAF:
             self.leaf = (depth, node)
             self._next = None
@@ -247,6 +270,8 @@ class LeafSearch:
         else:
             if node is not None:  # frozen: readable, but its parent may be the leaf now
                 self.frozen[depth] = node
+            else:
+                self.missing.append(depth)
             self.hi = depth - 1
         if self.lo > self.hi:
             self._next = None

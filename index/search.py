@@ -52,6 +52,7 @@ class IndexConfig:
     threshold: float = 0.5  # similar_to: estimated Jaccard kept after re-ranking
     name_threshold: float = 0.3  # similar_names: 3-gram Jaccard kept
     retries: int = 32
+    lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
 
 
 def _lsh_spec(params: LshParams, band: int) -> TreeSpec:
@@ -126,6 +127,7 @@ class SearchIndex:
                 cache=self._caches[ns.public_key],
                 counters=self.counters,
                 retries=self.config.retries,
+                width=self.config.lookup_width,
             )
             pht.writable = ns.writable
             self._trees[(ns.public_key, spec.name)] = pht

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import pathlib
 import random
 
-from swarmseek.index import chunk_boundaries, is_text
+from swarmseek.index import chunk_boundaries, is_text, signature_of_paths, torrent_signature
 from swarmseek.index.features import (
     AVG_CHUNK,
     MAX_CHUNK,
@@ -71,3 +72,13 @@ def test_s_curves() -> None:
     assert CONTENT_LSH.probability(0.1) < 0.05
     assert NAME_LSH.probability(0.4) > 0.9
     assert CONTENT_LSH.bands * CONTENT_LSH.rows <= 128
+
+
+def test_signature_of_paths_covers_all_files(tmp_path: pathlib.Path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.bin"
+    a.write_text("one two three four five six seven eight nine ten " * 30)
+    b.write_bytes(random.Random(5).randbytes(50_000))
+    both = signature_of_paths([a, b])
+    assert both == torrent_signature([a.read_bytes(), b.read_bytes()])
+    only_a = torrent_signature([a.read_bytes()])
+    assert 0.0 < estimate_jaccard(both, only_a) < 1.0

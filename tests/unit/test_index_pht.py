@@ -166,3 +166,21 @@ async def test_concurrent_writers_lose_nothing(seed: int) -> None:
     expected = {k: v for b in batches for k, v in b.items()}
     assert await Pht(store, KP, spec).get_range(key(0), key(2**32 - 1)) == expected
     assert sum(w.counters.splits for w in writers) > 8
+
+
+def test_parallel_rounds_cut_the_interval() -> None:
+    # leaf at depth 21 of 32 bits, no cache: width 3 needs fewer rounds than binary search
+    def run(width: int) -> tuple[int, int]:
+        search = LeafSearch(SPEC, key(777), None)
+        while depths := search.next_round(width):
+            search.rounds += 1
+            for d in depths:
+                kind = NodeKind.LEAF if d == 21 else (NodeKind.INTERNAL if d < 21 else None)
+                search.feed(d, None if kind is None else Node(kind))
+        assert search.leaf is not None and search.leaf[0] == 21
+        return search.rounds, search.probes
+
+    binary_rounds, _ = run(1)
+    rounds, probes = run(3)
+    assert rounds < binary_rounds
+    assert probes <= 3 * rounds
