@@ -201,10 +201,10 @@ class Pht:
         self._count_lookup(search)
         if search.leaf is not None:
             depth, node = search.leaf
-            for hole in sorted(d for d in search.missing if d < depth):
+            for gap in sorted(d for d in search.missing if d < depth):
                 # a parallel probe saw a missing node above the leaf: re-create it
                 self.counters.repairs += 1
-                await self._put_if_absent(Label.of_key(key, hole), INTERNAL)
+                await self._put_if_absent(Label.of_key(key, gap), INTERNAL)
             label = Label.of_key(key, depth)
             self.cache.remember(self.spec, label)
             return label, node
