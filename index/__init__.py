@@ -15,7 +15,7 @@ from .lsh import CONTENT_LSH, NAME_LSH, LshParams
 from .namespace import OPEN_NAMESPACE_PHRASE, OPEN_NAMESPACE_SEED, Namespace
 from .pht import TreeSpec
 from .query import Page, Query, Result, normalise
-from .search import IndexConfig, SearchIndex, card_entries
+from .search import IndexConfig, IndexStats, SearchIndex, card_entries
 
 __all__ = [
     "CONTENT_LSH",
@@ -26,6 +26,7 @@ __all__ = [
     "CardError",
     "Catalogue",
     "IndexConfig",
+    "IndexStats",
     "LeafCache",
     "LshParams",
     "Namespace",

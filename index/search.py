@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from swarmseek.discovery import ItemStore, immutable_target
+from swarmseek.discovery import ItemStore, MutableItem, immutable_target
+from swarmseek.transfer import Value
 
 from .card import Card
 from .catalogue import Catalogue
@@ -53,6 +54,51 @@ class IndexConfig:
     name_threshold: float = 0.3  # similar_names: 3-gram Jaccard kept
     retries: int = 32
     lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
+
+
+@dataclass(slots=True)
+class IndexStats:
+    """What publishing costs, whatever the store: the figures DESIGN.md asks for."""
+
+    cards_published: int = 0
+    gets: int = 0
+    puts: int = 0
+    items: set[bytes] = field(default_factory=set)  # distinct targets this index wrote
+
+    @property
+    def puts_per_card(self) -> float:
+        return self.puts / self.cards_published if self.cards_published else 0.0
+
+    @property
+    def items_per_card(self) -> float:
+        return len(self.items) / self.cards_published if self.cards_published else 0.0
+
+
+class _CountingStore:
+    """Counts gets and puts on the way to the real store."""
+
+    def __init__(self, store: ItemStore, stats: IndexStats) -> None:
+        self._store = store
+        self._stats = stats
+
+    async def get_immutable(self, target: bytes) -> Value | None:
+        self._stats.gets += 1
+        return await self._store.get_immutable(target)
+
+    async def put_immutable(self, value: Value) -> bytes:
+        self._stats.puts += 1
+        target = await self._store.put_immutable(value)
+        self._stats.items.add(target)
+        return target
+
+    async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> MutableItem | None:
+        self._stats.gets += 1
+        return await self._store.get_mutable(public_key, salt)
+
+    async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
+        self._stats.puts += 1
+        await self._store.put_mutable(item, cas=cas)
+        self._stats.items.add(item.target)
 
 
 def _lsh_spec(params: LshParams, band: int) -> TreeSpec:
@@ -109,7 +155,9 @@ class SearchIndex:
         *,
         config: IndexConfig | None = None,
     ) -> None:
-        self.store = store
+        self.stats = IndexStats()
+        self.backend = store
+        self.store: ItemStore = _CountingStore(store, self.stats)
         self.namespaces = list(namespaces) if namespaces else [Namespace.open_default()]
         self.catalogue = catalogue if catalogue is not None else Catalogue()
         self.config = config or IndexConfig()
@@ -154,6 +202,7 @@ class SearchIndex:
         await asyncio.gather(*(self._pht(ns, s).apply(e) for s, e in by_tree.items()))
         for card in cards:
             self.catalogue.add(card, ns.public_key, published=True)
+        self.stats.cards_published += len(cards)
 
     async def republish(self) -> int:
         """Re-put every card this node published and every node on its entries' paths.

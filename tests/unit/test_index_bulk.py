@@ -39,6 +39,8 @@ async def test_bulk_import_puts_and_items_per_card() -> None:
     assert items_per_card < 4.5, items_per_card
     # each item written about once: a rewrite of a leaf would show as puts > items
     assert puts_per_card < items_per_card * 1.05, (puts_per_card, items_per_card)
+    assert index.stats.puts_per_card == puts_per_card  # the index counts what it costs
+    assert index.stats.items_per_card == items_per_card
     reader = SearchIndex(store, config=config)
     rng = random.Random(1)
     for card in rng.sample(cards, 30):

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from swarmseek.discovery import KeyPair, MemoryItemStore, mutable_target
 from swarmseek.index import (
@@ -17,7 +20,7 @@ from swarmseek.index import (
 )
 from swarmseek.index.features import file_features, signature, word_shingles
 from swarmseek.index.pht import node_salt
-from swarmseek.index.query import KW, entry_value, kw_key
+from swarmseek.index.query import KW, entry_value, kw_key, read_cursor
 from tests.support.index_corpus import fake_infohash, near_duplicates, shingle_jaccard
 
 NO_LSH = IndexConfig(content_lsh=None, name_lsh=None)
@@ -149,7 +152,7 @@ async def test_curated_namespaces_and_search_across() -> None:
 
 
 async def test_republish_restores_dropped_items(index: SearchIndex) -> None:
-    store = index.store
+    store = index.backend
     assert isinstance(store, MemoryItemStore)
     ns = index.namespaces[0]
     pht = index._pht(ns, KW)
@@ -195,3 +198,9 @@ async def test_similarity_recall_and_precision_on_near_duplicates() -> None:
     assert relevant > 50
     assert true_pos / relevant >= 0.9
     assert true_pos / found >= 0.85
+
+
+@given(st.text(max_size=80))
+def test_cursor_fuzz_raises_only_query_error(text: str) -> None:
+    with contextlib.suppress(QueryError):
+        read_cursor(Query(("x",), cursor=text))
