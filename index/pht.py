@@ -226,6 +226,9 @@ class LeafSearch:
         self.missing: list[int] = []
         self.probes = 0
         self.rounds = 0
+        self._trend = 0  # +1: the last round only saw internal nodes; -1: only absent ones
+        self._gallop = 1
+        self._round_seen: set[bool] = set()
 
     def _clamp(self, depth: int) -> int:
         return max(self.lo, min(self.hi, depth))
@@ -247,9 +250,18 @@ class LeafSearch:
         if self.rounds == 0:
             offsets = (0, 1, -1, 2, -2, 3, -3)[:width]
             picks = [self._next + o for o in offsets]
+        elif self._trend:
+            # Every probe of the last round said "deeper" (or every one "shallower"):
+            # the leaf is likely just past the bound that moved, so gallop from it.
+            steps = [self._gallop * o for o in (0, 2, 6, 14, 30, 62, 126)[:width]]
+            picks = (
+                [self.lo + d for d in steps] if self._trend > 0 else [self.hi - d for d in steps]
+            )
+            self._gallop *= 4
         else:
             span = self.hi - self.lo + 1
             picks = [self.lo + (span * (i + 1)) // (width + 1) for i in range(width)]
+        self._round_seen = set()
         return sorted({self._clamp(d) for d in picks})
 
     def label(self, depth: int) -> Label:
@@ -263,16 +275,18 @@ class LeafSearch:
             self.leaf = (depth, node)
             self._next = None
             return
+        self._round_seen.add(node is not None and node.kind is NodeKind.INTERNAL)
+        self._trend = (1 if True in self._round_seen else -1) if len(self._round_seen) == 1 else 0
         if node is not None and node.kind is NodeKind.INTERNAL:
             self.deepest_internal = max(self.deepest_internal, depth)
             self.internals.append(depth)
-            self.lo = depth + 1
+            self.lo = max(self.lo, depth + 1)
         else:
             if node is not None:  # frozen: readable, but its parent may be the leaf now
                 self.frozen[depth] = node
             else:
                 self.missing.append(depth)
-            self.hi = depth - 1
+            self.hi = min(self.hi, depth - 1)
         if self.lo > self.hi:
             self._next = None
             frozen = self.frozen.get(self.lo)

@@ -137,7 +137,7 @@ async def test_repair_missing_internal_and_leaf() -> None:
     # drop an internal node on the path: the lookup still finds the leaf and repairs
     hole = Label.of_key(k, label.length - 1)
     store.drop(mutable_target(KP.public_key, node_salt(SPEC, hole)))
-    fresh = Pht(store, KP, SPEC)
+    fresh = Pht(store, KP, SPEC, width=1)  # plain binary search: it must cross the hole
     found, node = await fresh.lookup(k)
     assert found == label and k in node.entries
     assert fresh.counters.repairs == 1
