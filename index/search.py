@@ -54,6 +54,7 @@ class IndexConfig:
     name_threshold: float = 0.3  # similar_names: 3-gram Jaccard kept
     retries: int = 32
     lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
+    in_flight: int = 64  # DHT operations outstanding at once, over all trees
 
 
 @dataclass(slots=True)
@@ -75,29 +76,35 @@ class IndexStats:
 
 
 class _CountingStore:
-    """Counts gets and puts on the way to the real store."""
+    """Counts gets and puts on the way to the real store, and bounds how many are in
+    flight at once (a bulk import must not open thousands of DHT lookups together)."""
 
-    def __init__(self, store: ItemStore, stats: IndexStats) -> None:
+    def __init__(self, store: ItemStore, stats: IndexStats, in_flight: int) -> None:
         self._store = store
         self._stats = stats
+        self._slots = asyncio.Semaphore(in_flight)
 
     async def get_immutable(self, target: bytes) -> Value | None:
         self._stats.gets += 1
-        return await self._store.get_immutable(target)
+        async with self._slots:
+            return await self._store.get_immutable(target)
 
     async def put_immutable(self, value: Value) -> bytes:
         self._stats.puts += 1
-        target = await self._store.put_immutable(value)
+        async with self._slots:
+            target = await self._store.put_immutable(value)
         self._stats.items.add(target)
         return target
 
     async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> MutableItem | None:
         self._stats.gets += 1
-        return await self._store.get_mutable(public_key, salt)
+        async with self._slots:
+            return await self._store.get_mutable(public_key, salt)
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
         self._stats.puts += 1
-        await self._store.put_mutable(item, cas=cas)
+        async with self._slots:
+            await self._store.put_mutable(item, cas=cas)
         self._stats.items.add(item.target)
 
 
@@ -157,10 +164,10 @@ class SearchIndex:
     ) -> None:
         self.stats = IndexStats()
         self.backend = store
-        self.store: ItemStore = _CountingStore(store, self.stats)
+        self.config = config or IndexConfig()
+        self.store: ItemStore = _CountingStore(store, self.stats, self.config.in_flight)
         self.namespaces = list(namespaces) if namespaces else [Namespace.open_default()]
         self.catalogue = catalogue if catalogue is not None else Catalogue()
-        self.config = config or IndexConfig()
         self.counters = PhtCounters()
         self._caches = {ns.public_key: LeafCache() for ns in self.namespaces}
         self._trees: dict[tuple[bytes, bytes], Pht] = {}
