@@ -1,8 +1,9 @@
 """What is searchable and how: cards, Prefix Hash Trees and MinHash/LSH over BEP 44 items."""
 
+from .cache import LeafCache
 from .card import Card
 from .catalogue import Catalogue
-from .driver import LeafCache, Pht, PhtCounters
+from .driver import Pht, PhtCounters
 from .errors import CardError, NodeError, PublishError, QueryError, SearchIndexError
 from .features import (
     chunk_boundaries,

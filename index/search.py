@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from swarmseek.discovery import ItemStore, MutableItem, immutable_target
 from swarmseek.transfer import Value
 
+from .cache import LeafCache
 from .card import Card
 from .catalogue import Catalogue
-from .driver import LeafCache, Pht, PhtCounters
+from .driver import Pht, PhtCounters
 from .errors import CardError, PublishError, QueryError
 from .features import NAME_PERM, estimate_jaccard, name_grams, signature
 from .lsh import CONTENT_LSH, NAME_LSH, LshParams
