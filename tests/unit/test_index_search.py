@@ -204,3 +204,21 @@ async def test_similarity_recall_and_precision_on_near_duplicates() -> None:
 def test_cursor_fuzz_raises_only_query_error(text: str) -> None:
     with contextlib.suppress(QueryError):
         read_cursor(Query(("x",), cursor=text))
+
+
+async def test_similar_to_by_infohash_leaves_the_torrent_out() -> None:
+    texts = near_duplicates(families=2, members=4, seed=11)
+    cards = [
+        Card.create(
+            fake_infohash(t), f"doc {i}", len(t), 1, 0, signature(file_features(t.encode()))
+        )
+        for i, t in enumerate(texts)
+    ]
+    idx = SearchIndex(MemoryItemStore(), config=IndexConfig(name_lsh=None))
+    await idx.publish(cards)
+    found = await idx.similar_to(cards[0].infohash)
+    assert cards[0].infohash not in {r.infohash for r in found}
+    assert {r.infohash for r in found} <= {c.infohash for c in cards[:4]}  # its own family
+    assert found and all(r.score >= 0.5 for r in found)
+    with pytest.raises(QueryError):
+        await idx.similar_to(b"\0" * 20)
