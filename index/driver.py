@@ -361,15 +361,29 @@ class Pht:
         return True
 
     async def _write_child(self, label: Label, node: Node) -> None:
-        """Write a split's child, keeping entries a concurrent splitter put there."""
-        if node.kind is NodeKind.INTERNAL:
-            await self._put_if_absent(label, INTERNAL)
-            return
+        """Write one node of a split plan without undoing a concurrent splitter's work.
+
+        Our plan and another writer's may disagree on where the leaves are. So a leaf
+        is merged into whatever leaf is there (and splits if that overflows); entries
+        meant for a leaf that is already internal go down to its children; and an
+        internal node that finds a leaf in its place splits that leaf, so the entries
+        already written below become reachable and the leaf's own are kept.
+        """
         outcome = _Outcome()
+        internal = node.kind is NodeKind.INTERNAL
 
         def update(value: Value | None) -> Value | None:
             old = None if value is None else self._decode_or_empty(label, value)
+            if old is not None and old.kind is NodeKind.INTERNAL:
+                outcome.moved = True
+                return None
+            # a frozen node here is left over from a finished merge: its entries went up
             keep = old.entries if old is not None and old.kind is NodeKind.LEAF else {}
+            if internal:
+                if old is None or not keep:
+                    return encode_node(self.spec, INTERNAL)
+                outcome.overflow = dict(keep)  # a leaf where we need an internal node
+                return None
             merged = merge_entries(keep, node.entries, ())
             if len(merged) > self.spec.capacity:
                 outcome.overflow = merged
@@ -379,8 +393,16 @@ class Pht:
         current = await update_mutable(
             self.store, self.keypair, node_salt(self.spec, label), update, retries=self.retries
         )
+        if outcome.moved:
+            if not internal:
+                for bit in (0, 1):
+                    child = label.child(bit)
+                    part = {k: v for k, v in node.entries.items() if child.covers(k)}
+                    if part:
+                        await self._write_child(child, Node(NodeKind.LEAF, part))
+            return
         if outcome.overflow is not None and not await self._split(label, outcome.overflow, current):
-            await self._write_child(label, node)  # the child changed under us: once more
+            await self._write_child(label, node)  # the node changed under us: once more
 
     # -- merge (delete side of §3.3) -----------------------------------------------
 

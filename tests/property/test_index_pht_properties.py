@@ -86,3 +86,40 @@ def test_decode_node_fuzz_raises_only_our_error(data: bytes, length: int) -> Non
     for value in (data, {b"k": b"l", b"e": data}, {b"k": data}, [data]):
         with contextlib.suppress(NodeError):
             decode_node(SPEC, Label(length, 0), value)
+
+
+@settings(max_examples=40)
+@given(
+    st.integers(0, 2**32),
+    st.lists(st.lists(op, min_size=1, max_size=40), min_size=2, max_size=5),
+    st.integers(2, 12),
+)
+def test_concurrent_batched_writers_match_a_dict(
+    seed: int, per_writer: list[list[tuple[bool, bytes, bytes]]], batch: int
+) -> None:
+    async def run() -> None:
+        store = InterleavingStore(seed)
+        truth: dict[bytes, bytes] = {}
+
+        async def writer(i: int, ops: list[tuple[bool, bytes, bytes]]) -> None:
+            pht = Pht(store, KP, SPEC)
+            for start in range(0, len(ops), batch):
+                add: dict[bytes, bytes] = {}
+                remove: set[bytes] = set()
+                for insert, k, v in ops[start : start + batch]:
+                    mine = k[:1] + bytes([i])
+                    if insert:
+                        add[mine] = v
+                        remove.discard(mine)
+                    else:
+                        add.pop(mine, None)
+                        remove.add(mine)
+                for k in remove:
+                    truth.pop(k, None)
+                truth.update(add)
+                await pht.apply(add, remove)
+
+        await asyncio.gather(*(writer(i, ops) for i, ops in enumerate(per_writer)))
+        assert await Pht(store.inner, KP, SPEC).get_range(b"\0\0", b"\xff\xff") == truth
+
+    asyncio.run(run())

@@ -3,7 +3,9 @@
 It wraps ``MemoryItemStore`` and, before and after each operation, yields to the
 event loop a random number of times (drawn from a seeded ``random.Random``), so that
 concurrent PHT writers interleave in many orders, the way network latency would
-reorder them. No wall-clock time is involved, so runs are reproducible.
+reorder them, and with ``drop_gets`` it answers a mutable get with "not found" now and
+then, as a DHT lookup that reached none of the nodes holding an item would. No
+wall-clock time is involved, so runs are reproducible.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class InterleavingStore:
         await self._jitter()
         item = await self.inner.get_mutable(public_key, salt)
         await self._jitter()
+        if self._drop and self._rng.random() < self._drop:
+            return None
         return item
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
