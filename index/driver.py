@@ -25,7 +25,7 @@ from swarmseek.discovery import (
 from swarmseek.transfer import Value
 
 from .cache import LeafCache
-from .errors import NodeError, PublishError
+from .errors import NodeError, PublishError, QueryError
 from .pht import (
     INTERNAL,
     ROOT,
@@ -59,6 +59,23 @@ class PhtCounters:
     repairs: int = 0
 
 
+class _Budget:
+    """How many nodes a range walk may fetch: a broad range over a large tree would
+    otherwise cost thousands of DHT gets; the caller gets ``QueryError`` instead."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+
+    def spend(self, n: int) -> None:
+        if self.left is None:
+            return
+        self.left -= n
+        if self.left < 0:
+            raise QueryError("range too broad for the index: narrow it down")
+
+
 class _Outcome:
     __slots__ = ("moved", "overflow", "remaining")
 
@@ -84,6 +101,7 @@ class Pht:
     ) -> None:
         self.store = store
         self.width = width  # parallel gets per lookup round (LeafSearch.next_round)
+        self.max_range_nodes: int | None = None  # budget of one range walk (None: no limit)
         self.keypair = keypair
         self.spec = spec
         self.cache = cache if cache is not None else LeafCache()
@@ -199,7 +217,10 @@ class Pht:
         if label.length > start.length:
             # The range spans more than one leaf: walk from the common prefix down.
             node_at_start = await self._get(start)
-            found = await self._walk(start, node_at_start, lo_int, hi_int, parent_internal=True)
+            budget = _Budget(self.max_range_nodes)
+            found = await self._walk(
+                start, node_at_start, lo_int, hi_int, parent_internal=True, budget=budget
+            )
         else:
             found = dict(node.entries)
         return {k: v for k, v in found.items() if lo_int <= int.from_bytes(k, "big") <= hi_int}
@@ -209,7 +230,14 @@ class Pht:
         return await self.get_range(prefix + b"\0" * pad, prefix + b"\xff" * pad)
 
     async def _walk(
-        self, label: Label, node: Node | None, lo: int, hi: int, *, parent_internal: bool
+        self,
+        label: Label,
+        node: Node | None,
+        lo: int,
+        hi: int,
+        *,
+        parent_internal: bool,
+        budget: _Budget,
     ) -> dict[bytes, bytes]:
         if node is None:
             if not parent_internal or label.length >= self.spec.key_bits:
@@ -227,10 +255,11 @@ class Pht:
             return dict(node.entries)
         self.cache.remember_internal(self.spec, label)
         children = children_in_range(label, self.spec.key_bits, lo, hi)
+        budget.spend(len(children))
         nodes = await asyncio.gather(*(self._get(child) for child in children))
         parts = await asyncio.gather(
             *(
-                self._walk(child, kid, lo, hi, parent_internal=True)
+                self._walk(child, kid, lo, hi, parent_internal=True, budget=budget)
                 for child, kid in zip(children, nodes, strict=True)
             )
         )

@@ -56,6 +56,7 @@ class IndexConfig:
     retries: int = 32
     lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
     in_flight: int = 64  # DHT operations outstanding at once, over all trees
+    max_range_nodes: int = 2048  # PHT nodes one range/prefix query may fetch
 
 
 @dataclass(slots=True)
@@ -186,6 +187,7 @@ class SearchIndex:
                 width=self.config.lookup_width,
             )
             pht.writable = ns.writable
+            pht.max_range_nodes = self.config.max_range_nodes
             self._trees[(ns.public_key, spec.name)] = pht
         return pht
 

@@ -222,3 +222,13 @@ async def test_similar_to_by_infohash_leaves_the_torrent_out() -> None:
     assert found and all(r.score >= 0.5 for r in found)
     with pytest.raises(QueryError):
         await idx.similar_to(b"\0" * 20)
+
+
+async def test_too_broad_range_is_refused_not_silently_cut() -> None:
+    idx = SearchIndex(MemoryItemStore(), config=IndexConfig(content_lsh=None, name_lsh=None))
+    await idx.publish([card(f"item {i}", size=i * 1000) for i in range(400)])
+    narrow = SearchIndex(idx.backend, config=IndexConfig(max_range_nodes=8))
+    with pytest.raises(QueryError):
+        await narrow.search(Query(min_size=0))
+    assert (await narrow.search(Query(min_size=5000, max_size=5000))).total == 1
+    assert (await idx.search(Query(min_size=0, limit=1000))).total == 400
