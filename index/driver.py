@@ -4,6 +4,10 @@ Writes go through ``update_mutable`` (BEP 44 ``cas``), so concurrent writers nev
 lose an entry: a leaf that turned internal under a writer aborts its update and the
 writer looks the key up again; a split writes the children (merging with whatever a
 concurrent splitter already wrote there) before the parent flips to internal by CAS.
+
+Known limit: because children are merged rather than overwritten, a delete that races
+a split of the same leaf can be undone (the entry comes back from the splitter's
+older copy). Entries are never lost; the publisher deleting again removes it.
 """
 
 from __future__ import annotations
