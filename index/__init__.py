@@ -1,3 +1,52 @@
 """What is searchable and how: cards, Prefix Hash Trees and MinHash/LSH over BEP 44 items."""
 
-__all__: list[str] = []
+from .cache import LeafCache
+from .card import Card
+from .catalogue import Catalogue
+from .driver import Pht, PhtCounters
+from .errors import CardError, NodeError, PublishError, QueryError, SearchIndexError
+from .features import (
+    chunk_boundaries,
+    file_features,
+    is_text,
+    signature_of_paths,
+    torrent_signature,
+)
+from .lsh import CONTENT_LSH, NAME_LSH, LshParams
+from .namespace import OPEN_NAMESPACE_PHRASE, OPEN_NAMESPACE_SEED, Namespace
+from .pht import TreeSpec
+from .query import Page, Query, Result, normalise
+from .search import IndexConfig, IndexStats, SearchIndex, card_entries
+
+__all__ = [
+    "CONTENT_LSH",
+    "NAME_LSH",
+    "OPEN_NAMESPACE_PHRASE",
+    "OPEN_NAMESPACE_SEED",
+    "Card",
+    "CardError",
+    "Catalogue",
+    "IndexConfig",
+    "IndexStats",
+    "LeafCache",
+    "LshParams",
+    "Namespace",
+    "NodeError",
+    "Page",
+    "Pht",
+    "PhtCounters",
+    "PublishError",
+    "Query",
+    "QueryError",
+    "Result",
+    "SearchIndex",
+    "SearchIndexError",
+    "TreeSpec",
+    "card_entries",
+    "chunk_boundaries",
+    "file_features",
+    "is_text",
+    "normalise",
+    "signature_of_paths",
+    "torrent_signature",
+]

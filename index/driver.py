@@ -1,0 +1,541 @@
+"""The asyncio driver that runs ``pht.py``'s plans over an ``ItemStore``.
+
+Writes go through ``update_mutable`` (BEP 44 ``cas``), so concurrent writers never
+lose an entry: a leaf that turned internal under a writer aborts its update and the
+writer looks the key up again; a split writes the children (merging with whatever a
+concurrent splitter already wrote there) before the parent flips to internal by CAS.
+
+Known limit: because children are merged rather than overwritten, a delete that races
+a split of the same leaf can be undone (the entry comes back from the splitter's
+older copy). Entries are never lost; the publisher deleting again removes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from swarmseek.discovery import (
+    CasConflict,
+    ItemStore,
+    KeyPair,
+    MutableItem,
+    SeqTooLow,
+    sign_item,
+    update_mutable,
+)
+from swarmseek.transfer import Value
+
+from .cache import LeafCache
+from .errors import NodeError, PublishError, QueryError
+from .pht import (
+    INTERNAL,
+    ROOT,
+    Label,
+    LeafSearch,
+    Node,
+    NodeKind,
+    TreeSpec,
+    children_in_range,
+    common_prefix,
+    decode_node,
+    encode_node,
+    merge_entries,
+    node_salt,
+    split_plan,
+)
+
+EMPTY_LEAF = Node(NodeKind.LEAF, {})
+
+
+@dataclass(slots=True)
+class PhtCounters:
+    """What the benchmarks report: gets, puts, and sequential gets per lookup."""
+
+    lookups: int = 0
+    lookup_gets: int = 0  # sequential rounds of gets (what latency is made of)
+    lookup_gets_max: int = 0
+    lookup_probes: int = 0  # all gets, parallel ones included
+    splits: int = 0
+    merges: int = 0
+    repairs: int = 0
+
+
+class _Budget:
+    """How many nodes a range walk may fetch: a broad range over a large tree would
+    otherwise cost thousands of DHT gets; the caller gets ``QueryError`` instead."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+
+    def spend(self, n: int) -> None:
+        if self.left is None:
+            return
+        self.left -= n
+        if self.left < 0:
+            raise QueryError("range too broad for the index: narrow it down")
+
+
+class _Outcome:
+    __slots__ = ("moved", "overflow", "remaining")
+
+    def __init__(self) -> None:
+        self.moved = False
+        self.overflow: dict[bytes, bytes] | None = None
+        self.remaining = -1
+
+
+class Pht:
+    """One PHT in one namespace: lookup, range, batched insert/delete, repair, republish."""
+
+    def __init__(
+        self,
+        store: ItemStore,
+        keypair: KeyPair,
+        spec: TreeSpec,
+        *,
+        cache: LeafCache | None = None,
+        counters: PhtCounters | None = None,
+        retries: int = 32,
+        width: int = 3,
+    ) -> None:
+        self.store = store
+        self.width = width  # parallel gets per lookup round (LeafSearch.next_round)
+        self.max_range_nodes: int | None = None  # budget of one range walk (None: no limit)
+        self.keypair = keypair
+        self.spec = spec
+        self.cache = cache if cache is not None else LeafCache()
+        self.counters = counters if counters is not None else PhtCounters()
+        self.retries = retries
+        self.writable = True
+
+    # -- reading ----------------------------------------------------------------
+
+    async def _get(self, label: Label) -> Node | None:
+        item = await self.store.get_mutable(self.keypair.public_key, node_salt(self.spec, label))
+        if item is None:
+            return None
+        try:
+            return decode_node(self.spec, label, item.value)
+        except NodeError:
+            # A poisoned node hides what it covered (DESIGN.md: poison can hide results);
+            # reading it as an empty leaf lets the next writer overwrite it with a valid one.
+            return EMPTY_LEAF
+
+    async def lookup(self, key: bytes) -> tuple[Label, Node]:
+        """The leaf covering ``key`` (binary search over prefix length, from the cache)."""
+        start, floor = self.cache.guess(self.spec, key)
+        search = LeafSearch(self.spec, key, start, floor)
+        exact = start is not None and start >= floor and self.cache.is_leaf(self.spec, key, start)
+        while depths := search.next_round(1 if exact and not search.rounds else self.width):
+            nodes = await asyncio.gather(*(self._get(search.label(d)) for d in depths))
+            search.rounds += 1
+            for depth, node in zip(depths, nodes, strict=True):
+                search.feed(depth, node)
+        for depth in search.internals:
+            self.cache.remember_internal(self.spec, Label.of_key(key, depth))
+        if search.leaf is None and floor > 0 and search.hole == floor - 1:
+            # The hole sits right under a node only the cache says is internal: check it
+            # (a merge may have turned it into a leaf), else search again from scratch.
+            search.probes += 1
+            search.rounds += 1
+            above = await self._get(Label.of_key(key, floor - 1))
+            if above is None or above.kind is not NodeKind.INTERNAL:
+                self.cache.forget_internal(self.spec)
+                self._count_lookup(search)
+                return await self.lookup(key)
+        self._count_lookup(search)
+        if search.leaf is not None:
+            depth, node = search.leaf
+            for gap in sorted(d for d in search.missing if d < depth):
+                # a parallel probe saw a missing node above the leaf: re-create it
+                self.counters.repairs += 1
+                await self._put_if_absent(Label.of_key(key, gap), INTERNAL)
+            label = Label.of_key(key, depth)
+            self.cache.remember(self.spec, label)
+            return label, node
+        hole = search.hole
+        assert hole is not None
+        if hole < 0:
+            # No root. Either an empty tree, or the root expired above a live subtree
+            # (then its child on our path exists: re-create the root as internal).
+            if await self._get(Label.of_key(key, 1)) is None:
+                return ROOT, EMPTY_LEAF
+            self.counters.repairs += 1
+            await self._put_if_absent(ROOT, INTERNAL)
+            return await self.lookup(key)
+        return await self._repair_below(key, hole)
+
+    def _count_lookup(self, search: LeafSearch) -> None:
+        self.counters.lookups += 1
+        self.counters.lookup_gets += search.rounds
+        self.counters.lookup_probes += search.probes
+        self.counters.lookup_gets_max = max(self.counters.lookup_gets_max, search.rounds)
+
+    async def _repair_below(self, key: bytes, internal_depth: int) -> tuple[Label, Node]:
+        """The child on ``key``'s path of the internal node at ``internal_depth`` is absent.
+
+        Splits do not write empty leaves (on skewed keys such as ASCII terms most
+        siblings would be empty, and each would cost an item), so an absent child of an
+        internal node *is* an empty leaf, and a writer creates it. It may instead be an
+        internal node that expired above live descendants: one parallel round probes
+        the next two depths, and if either exists the missing internal nodes are
+        re-created (repair). A hole more than two levels tall is read as empty until
+        the publishers re-put their entries (``republish``).
+        """
+        missing = Label.of_key(key, internal_depth + 1)
+        deeper = [d for d in (internal_depth + 2, internal_depth + 3) if d <= self.spec.key_bits]
+        found = await asyncio.gather(*(self._get(Label.of_key(key, d)) for d in deeper))
+        self.counters.lookup_gets += 1
+        alive = [d for d, node in zip(deeper, found, strict=True) if node is not None]
+        if not alive:
+            return missing, EMPTY_LEAF
+        self.counters.repairs += 1
+        for d in range(max(alive) - 1, internal_depth, -1):
+            await self._put_if_absent(Label.of_key(key, d), INTERNAL)
+        return await self.lookup(key)
+
+    async def _put_if_absent(self, label: Label, node: Node) -> None:
+        if not self.writable:
+            return
+        value = encode_node(self.spec, node)
+        await update_mutable(
+            self.store,
+            self.keypair,
+            node_salt(self.spec, label),
+            lambda cur: value if cur is None else None,
+            retries=self.retries,
+        )
+
+    async def get_range(self, lo: bytes, hi: bytes) -> dict[bytes, bytes]:
+        """Every entry with lo <= key <= hi; the subtree is walked in parallel (§3.4)."""
+        lo_int, hi_int = int.from_bytes(lo, "big"), int.from_bytes(hi, "big")
+        if lo_int > hi_int:
+            return {}
+        start = common_prefix(lo, hi)
+        label, node = await self.lookup(lo)
+        if label.length > start.length:
+            # The range spans more than one leaf: walk from the common prefix down.
+            node_at_start = await self._get(start)
+            budget = _Budget(self.max_range_nodes)
+            found = await self._walk(
+                start, node_at_start, lo_int, hi_int, parent_internal=True, budget=budget
+            )
+        else:
+            found = dict(node.entries)
+        return {k: v for k, v in found.items() if lo_int <= int.from_bytes(k, "big") <= hi_int}
+
+    async def get_prefix(self, prefix: bytes) -> dict[bytes, bytes]:
+        pad = self.spec.key_bytes - len(prefix)
+        return await self.get_range(prefix + b"\0" * pad, prefix + b"\xff" * pad)
+
+    async def _walk(
+        self,
+        label: Label,
+        node: Node | None,
+        lo: int,
+        hi: int,
+        *,
+        parent_internal: bool,
+        budget: _Budget,
+    ) -> dict[bytes, bytes]:
+        if node is None:
+            if not parent_internal or label.length >= self.spec.key_bits:
+                return {}
+            # A hole under an internal node: look one level further before giving up.
+            kids = await asyncio.gather(*(self._get(label.child(b)) for b in (0, 1)))
+            if any(kid is not None for kid in kids):
+                self.counters.repairs += 1
+                await self._put_if_absent(label, INTERNAL)
+                node = INTERNAL
+            else:
+                return {}
+        if node.kind is not NodeKind.INTERNAL:
+            self.cache.remember(self.spec, label)
+            return dict(node.entries)
+        self.cache.remember_internal(self.spec, label)
+        children = children_in_range(label, self.spec.key_bits, lo, hi)
+        budget.spend(len(children))
+        nodes = await asyncio.gather(*(self._get(child) for child in children))
+        parts = await asyncio.gather(
+            *(
+                self._walk(child, kid, lo, hi, parent_internal=True, budget=budget)
+                for child, kid in zip(children, nodes, strict=True)
+            )
+        )
+        out: dict[bytes, bytes] = {}
+        for part in parts:
+            out.update(part)
+        return out
+
+    # -- writing ----------------------------------------------------------------
+
+    async def apply(self, add: Mapping[bytes, bytes], remove: Iterable[bytes] = ()) -> None:
+        """Insert ``add`` and delete ``remove``; each leaf gets one read-modify-write."""
+        pending_add = dict(add)
+        pending_remove = set(remove) - set(pending_add)
+        while pending_add or pending_remove:
+            groups = self._group(sorted(set(pending_add) | pending_remove))
+            results = await asyncio.gather(
+                *(self._apply_group(g, pending_add, pending_remove) for g in groups)
+            )
+            for done in results:
+                for key in done:
+                    pending_add.pop(key, None)
+                    pending_remove.discard(key)
+
+    def _group(self, keys: list[bytes]) -> list[list[bytes]]:
+        groups: dict[tuple[int, int] | None, list[bytes]] = {}
+        for key in keys:
+            depth = self.cache.guess(self.spec, key)[0]
+            ident = None if depth is None else (depth, Label.of_key(key, depth).bits)
+            groups.setdefault(ident, []).append(key)
+        return list(groups.values())
+
+    async def _apply_group(
+        self, keys: list[bytes], add: Mapping[bytes, bytes], remove: set[bytes]
+    ) -> list[bytes]:
+        label, _ = await self.lookup(keys[0])
+        mine = [k for k in keys if label.covers(k)]
+        batch_add = {k: add[k] for k in mine if k in add}
+        batch_remove = {k for k in mine if k in remove}
+        if await self._apply_leaf(label, batch_add, batch_remove):
+            return mine
+        self.cache.forget(self.spec, label)
+        return []
+
+    async def _apply_leaf(
+        self, label: Label, add: Mapping[bytes, bytes], remove: set[bytes]
+    ) -> bool:
+        """Apply to the leaf at ``label``; False if it is no longer a leaf (look up again)."""
+        salt = node_salt(self.spec, label)
+        for _ in range(self.retries):
+            outcome = _Outcome()
+            current = await update_mutable(
+                self.store,
+                self.keypair,
+                salt,
+                functools.partial(
+                    self._leaf_update, label, add=add, remove=remove, outcome=outcome
+                ),
+                retries=self.retries,
+            )
+            if outcome.moved:
+                if current is not None and current.value.get(b"k") == NodeKind.FROZEN.value:
+                    await self._complete_merge(label.parent())
+                return False
+            if outcome.overflow is None:
+                if 0 <= outcome.remaining < self.spec.capacity // 2 and label.length > 0:
+                    await self._try_merge(label)
+                return True
+            if await self._split(label, outcome.overflow, current):
+                return True
+        raise PublishError(f"leaf {label} of {self.spec.name!r}: gave up after retries")
+
+    def _leaf_update(
+        self,
+        label: Label,
+        value: Value | None,
+        add: Mapping[bytes, bytes],
+        remove: set[bytes],
+        outcome: _Outcome,
+    ) -> Value | None:
+        node = self._decode_or_empty(label, value)
+        if node.kind is not NodeKind.LEAF:
+            outcome.moved = True
+            return None
+        merged = merge_entries(node.entries, add, remove)
+        if len(merged) > self.spec.capacity:
+            outcome.overflow = merged
+            return None
+        if remove:
+            outcome.remaining = len(merged)
+        if value is not None and merged == dict(node.entries):
+            return None
+        return encode_node(self.spec, Node(NodeKind.LEAF, merged))
+
+    def _decode_or_empty(self, label: Label, value: Value | None) -> Node:
+        if value is None:
+            return EMPTY_LEAF
+        try:
+            return decode_node(self.spec, label, value)
+        except NodeError:
+            return EMPTY_LEAF
+
+    async def _split(
+        self, label: Label, entries: dict[bytes, bytes], current: MutableItem | None
+    ) -> bool:
+        """Children first, then the parent flips to internal by CAS (PHT paper §3.3)."""
+        plan = split_plan(self.spec, label, entries)
+        for depth in sorted({lab.length for lab, _ in plan}, reverse=True):
+            await asyncio.gather(
+                *(self._write_child(lab, node) for lab, node in plan if lab.length == depth)
+            )
+        flipped = sign_item(
+            self.keypair,
+            encode_node(self.spec, INTERNAL),
+            1 if current is None else current.seq + 1,
+            node_salt(self.spec, label),
+        )
+        try:
+            await self.store.put_mutable(flipped, cas=None if current is None else current.seq)
+        except (CasConflict, SeqTooLow):
+            return False  # someone wrote the leaf meanwhile: recompute from the new state
+        self.counters.splits += 1
+        self.cache.forget(self.spec, label)
+        self.cache.remember_internal(self.spec, label)
+        for lab, node in plan:
+            if node.kind is NodeKind.LEAF:
+                self.cache.remember(self.spec, lab)
+        return True
+
+    async def _write_child(self, label: Label, node: Node) -> None:
+        """Write one node of a split plan without undoing a concurrent splitter's work.
+
+        Our plan and another writer's may disagree on where the leaves are. So a leaf
+        is merged into whatever leaf is there (and splits if that overflows); entries
+        meant for a leaf that is already internal go down to its children; and an
+        internal node that finds a leaf in its place splits that leaf, so the entries
+        already written below become reachable and the leaf's own are kept.
+        """
+        outcome = _Outcome()
+        internal = node.kind is NodeKind.INTERNAL
+
+        def update(value: Value | None) -> Value | None:
+            old = None if value is None else self._decode_or_empty(label, value)
+            if old is not None and old.kind is NodeKind.INTERNAL:
+                outcome.moved = True
+                return None
+            # a frozen node here is left over from a finished merge: its entries went up
+            keep = old.entries if old is not None and old.kind is NodeKind.LEAF else {}
+            if internal:
+                if old is None or not keep:
+                    return encode_node(self.spec, INTERNAL)
+                outcome.overflow = dict(keep)  # a leaf where we need an internal node
+                return None
+            merged = merge_entries(keep, node.entries, ())
+            if len(merged) > self.spec.capacity:
+                outcome.overflow = merged
+                return None
+            return encode_node(self.spec, Node(NodeKind.LEAF, merged))
+
+        current = await update_mutable(
+            self.store, self.keypair, node_salt(self.spec, label), update, retries=self.retries
+        )
+        if outcome.moved:
+            if not internal:
+                for bit in (0, 1):
+                    child = label.child(bit)
+                    part = {k: v for k, v in node.entries.items() if child.covers(k)}
+                    if part:
+                        await self._write_child(child, Node(NodeKind.LEAF, part))
+            return
+        if outcome.overflow is not None and not await self._split(label, outcome.overflow, current):
+            await self._write_child(label, node)  # the node changed under us: once more
+
+    # -- merge (delete side of §3.3) -----------------------------------------------
+
+    async def _try_merge(self, label: Label) -> None:
+        sibling = await self._get(label.sibling())
+        mine = await self._get(label)
+        sibling = sibling if sibling is not None else EMPTY_LEAF  # absent = empty leaf
+        if mine is None:
+            return
+        if sibling.kind is not NodeKind.LEAF or mine.kind is not NodeKind.LEAF:
+            return
+        if len(sibling.entries) + len(mine.entries) >= self.spec.capacity // 2:
+            return
+        if await self._freeze(label) and await self._freeze(label.sibling()):
+            await self._complete_merge(label.parent())
+
+    async def _freeze(self, label: Label) -> bool:
+        def update(value: Value | None) -> Value | None:
+            node = self._decode_or_empty(label, value)
+            if node.kind is not NodeKind.LEAF:
+                return None
+            return encode_node(self.spec, Node(NodeKind.FROZEN, node.entries))
+
+        item = await update_mutable(
+            self.store, self.keypair, node_salt(self.spec, label), update, retries=self.retries
+        )
+        return item is not None and item.value.get(b"k") == NodeKind.FROZEN.value
+
+    async def _complete_merge(self, parent: Label) -> None:
+        """Both children frozen: the parent becomes a leaf holding their union.
+
+        A writer that finds a frozen leaf calls this too (helping), so a merger that
+        stopped half way never blocks inserts. If the sibling is internal the frozen
+        child is thawed instead.
+        """
+        kids = [await self._get(parent.child(b)) for b in (0, 1)]
+        frozen = [k is not None and k.kind is NodeKind.FROZEN for k in kids]
+        if not all(frozen):
+            for bit in (0, 1):
+                other = kids[1 - bit]
+                if frozen[bit] and other is not None and other.kind is NodeKind.INTERNAL:
+                    await self._thaw(parent.child(bit))
+                elif frozen[bit] and (other is None or other.kind is NodeKind.LEAF):
+                    if await self._freeze(parent.child(1 - bit)):
+                        await self._complete_merge(parent)
+                    return
+            return
+        union: dict[bytes, bytes] = {}
+        for kid in kids:
+            assert kid is not None
+            union.update(kid.entries)
+        if len(union) > self.spec.capacity:
+            for bit in (0, 1):
+                await self._thaw(parent.child(bit))
+            return
+        value = encode_node(self.spec, Node(NodeKind.LEAF, union))
+
+        def update(current: Value | None) -> Value | None:
+            node = self._decode_or_empty(parent, current) if current is not None else None
+            return value if node is not None and node.kind is NodeKind.INTERNAL else None
+
+        await update_mutable(
+            self.store, self.keypair, node_salt(self.spec, parent), update, retries=self.retries
+        )
+        self.counters.merges += 1
+        self.cache.forget_internal(self.spec, parent)
+        for bit in (0, 1):
+            self.cache.forget(self.spec, parent.child(bit))
+        self.cache.remember(self.spec, parent)
+
+    async def _thaw(self, label: Label) -> None:
+        def update(value: Value | None) -> Value | None:
+            node = self._decode_or_empty(label, value)
+            if node.kind is not NodeKind.FROZEN or value is None:
+                return None
+            return encode_node(self.spec, Node(NodeKind.LEAF, node.entries))
+
+        await update_mutable(
+            self.store, self.keypair, node_salt(self.spec, label), update, retries=self.retries
+        )
+
+    # -- keeping it alive -------------------------------------------------------
+
+    async def republish(self, entries: Mapping[bytes, bytes]) -> int:
+        """Re-put (unchanged) every node on the paths to ``entries``, re-insert lost ones.
+
+        BEP 44 items expire after about 2 hours; re-putting the same signed item with
+        the same seq refreshes it on the nodes closest to its target. Returns the puts.
+        """
+        labels: set[Label] = set()
+        for key in entries:
+            leaf, _ = await self.lookup(key)
+            labels.update(Label.of_key(key, d) for d in range(leaf.length + 1))
+        puts = 0
+        for label in sorted(labels):
+            item = await self.store.get_mutable(
+                self.keypair.public_key, node_salt(self.spec, label)
+            )
+            if item is not None:
+                await self.store.put_mutable(item)
+                puts += 1
+        await self.apply(entries)
+        return puts

@@ -1,0 +1,332 @@
+"""Prefix Hash Tree over BEP 44 mutable items: the pure part (Ramabhadran et al., 2004).
+
+A tree maps fixed-width binary keys to fixed-width values. Its node with label L (the
+first ``len(L)`` bits of a key) is the mutable item of the namespace whose salt is
+``node_salt(tree, L)``; a node is a *leaf* holding at most ``B`` entries, an *internal*
+node (a marker: "go deeper"), or a *frozen* leaf (a leaf being merged into its parent,
+still readable, never written into). Nothing here does I/O: ``driver.py`` runs these
+plans over an ``ItemStore``.
+
+Keys must be unique per entry: the trees built by ``swarmseek.index`` end every key
+with a prefix of the card's target, so one popular term cannot overflow a leaf at
+maximal depth (PHT paper §3 assumes distinct keys).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from swarmseek.discovery import MAX_SALT_SIZE, MAX_VALUE_SIZE
+from swarmseek.transfer import Value, encode
+
+from .errors import NodeError
+
+SALT_MAGIC = b"pht"
+MAX_TREE_NAME = 16  # keeps the salt <= 64 bytes with a 40-byte (320-bit) label
+
+
+class NodeKind(enum.Enum):
+    LEAF = b"l"
+    INTERNAL = b"i"
+    FROZEN = b"f"
+
+
+@dataclass(frozen=True, slots=True)
+class TreeSpec:
+    """A tree's name and entry layout: ``key_bytes`` of key then ``value_bytes`` of value."""
+
+    name: bytes
+    key_bytes: int
+    value_bytes: int = 40
+    capacity: int = field(init=False, compare=False)  # B, computed from the layout
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.name) <= MAX_TREE_NAME:
+            raise NodeError(f"tree name must be 1..{MAX_TREE_NAME} bytes")
+        if not 0 < self.key_bytes <= 31:  # the bit length must fit the salt's length byte
+            raise NodeError("key width must be 1..31 bytes")
+        object.__setattr__(self, "capacity", _capacity(self.key_bytes + self.value_bytes))
+
+    @property
+    def key_bits(self) -> int:
+        return self.key_bytes * 8
+
+    @property
+    def record_size(self) -> int:
+        return self.key_bytes + self.value_bytes
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Label:
+    """The first ``length`` bits of a key, as an integer."""
+
+    length: int
+    bits: int
+
+    @classmethod
+    def of_key(cls, key: bytes, length: int) -> Label:
+        total = len(key) * 8
+        return cls(length, int.from_bytes(key, "big") >> (total - length))
+
+    def child(self, bit: int) -> Label:
+        return Label(self.length + 1, (self.bits << 1) | bit)
+
+    def parent(self) -> Label:
+        return Label(self.length - 1, self.bits >> 1)
+
+    def sibling(self) -> Label:
+        return Label(self.length, self.bits ^ 1)
+
+    def covers(self, key: bytes) -> bool:
+        return Label.of_key(key, self.length) == self
+
+    def bounds(self, key_bits: int) -> tuple[int, int]:
+        """The smallest and largest key (as integers) under this label."""
+        shift = key_bits - self.length
+        return self.bits << shift, ((self.bits + 1) << shift) - 1
+
+    def __str__(self) -> str:
+        return format(self.bits, f"0{self.length}b") if self.length else "ε"
+
+
+ROOT = Label(0, 0)
+
+
+def _capacity(record_size: int) -> int:
+    """B: the most records whose full leaf still bencodes within BEP 44's 1000 bytes."""
+    b = 0
+    while len(encode(_leaf_value(NodeKind.LEAF, b"\0" * record_size * (b + 1)))) <= (
+        MAX_VALUE_SIZE
+    ):
+        b += 1
+    return b
+
+
+def node_salt(spec: TreeSpec, label: Label) -> bytes:
+    """``pht`` + name length + name + bit length + label bits packed 8 to a byte."""
+    nbytes = (label.length + 7) // 8
+    packed = (label.bits << (nbytes * 8 - label.length)).to_bytes(nbytes, "big")
+    salt = SALT_MAGIC + bytes([len(spec.name)]) + spec.name + bytes([label.length]) + packed
+    assert len(salt) <= MAX_SALT_SIZE
+    return salt
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A decoded PHT node; ``entries`` maps key to value (empty for internal nodes)."""
+
+    kind: NodeKind
+    entries: Mapping[bytes, bytes] = field(default_factory=dict)
+
+
+INTERNAL = Node(NodeKind.INTERNAL)
+
+
+def _leaf_value(kind: NodeKind, packed: bytes) -> Value:
+    if kind is NodeKind.INTERNAL:
+        return {b"k": kind.value}
+    return {b"k": kind.value, b"e": packed}
+
+
+def encode_node(spec: TreeSpec, node: Node) -> Value:
+    """A leaf packs its records key+value, sorted by key, into one byte string."""
+    if len(node.entries) > spec.capacity:
+        raise NodeError(f"{len(node.entries)} entries exceed B={spec.capacity}")
+    packed = b"".join(k + node.entries[k] for k in sorted(node.entries))
+    return _leaf_value(node.kind, packed)
+
+
+_KINDS = {kind.value: kind for kind in NodeKind}
+
+
+def decode_node(spec: TreeSpec, label: Label, value: Value) -> Node:
+    """Validate a node read from the network; raise ``NodeError`` if it is poisoned.
+
+    Limits: a leaf may hold at most B records (what a valid writer can store) and every
+    key must lie under the node's label, so a forged leaf cannot smuggle in keys that a
+    lookup elsewhere in the tree would never reach.
+    """
+    if not isinstance(value, dict):
+        raise NodeError("a PHT node is a dictionary")
+    kind = _KINDS.get(value.get(b"k"))  # type: ignore[arg-type]
+    if kind is None:
+        raise NodeError("unknown PHT node kind")
+    if kind is NodeKind.INTERNAL:
+        return INTERNAL
+    packed = value.get(b"e")
+    if not isinstance(packed, bytes) or len(packed) % spec.record_size:
+        raise NodeError("leaf records are not a whole number of entries")
+    count = len(packed) // spec.record_size
+    if count > spec.capacity:
+        raise NodeError(f"leaf holds {count} entries, more than B={spec.capacity}")
+    entries: dict[bytes, bytes] = {}
+    for i in range(0, len(packed), spec.record_size):
+        key = packed[i : i + spec.key_bytes]
+        if not label.covers(key):
+            raise NodeError(f"key {key.hex()} is not under label {label}")
+        entries[key] = packed[i + spec.key_bytes : i + spec.record_size]
+    return Node(kind, entries)
+
+
+def split_plan(
+    spec: TreeSpec, label: Label, entries: Mapping[bytes, bytes]
+) -> list[tuple[Label, Node]]:
+    """Nodes to write so that ``label`` can become internal (PHT paper §3.3, split).
+
+    Returned deepest first: the new non-empty leaves, then the new internal nodes below
+    ``label``, so that a reader never finds an internal node before its children. Empty
+    leaves are not written: an internal node's absent child reads as an empty leaf.
+    ``label`` itself is not included: the caller flips it to internal last, by CAS.
+    """
+    out: list[tuple[Label, Node]] = []
+    internals: list[Label] = []
+    stack = [(label, dict(entries))]
+    while stack:
+        node_label, node_entries = stack.pop()
+        depth = node_label.length
+        halves: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
+        for key, value in node_entries.items():
+            halves[(int.from_bytes(key, "big") >> (spec.key_bits - depth - 1)) & 1][key] = value
+        for bit in (0, 1):
+            child = node_label.child(bit)
+            if len(halves[bit]) > spec.capacity:
+                if child.length >= spec.key_bits:
+                    raise NodeError("more than B entries share one full key")
+                internals.append(child)
+                stack.append((child, halves[bit]))
+            elif halves[bit]:  # an absent child of an internal node is an empty leaf
+                out.append((child, Node(NodeKind.LEAF, halves[bit])))
+    out.sort(key=lambda item: -item[0].length)
+    internals.sort(key=lambda lab: -lab.length)
+    return out + [(lab, INTERNAL) for lab in internals]
+
+
+class LeafSearch:
+    """Binary search over prefix length for the leaf covering ``key`` (PHT paper §3.2).
+
+    Feed it what the node at ``next_depth()`` turned out to be (None when absent). It
+    starts at ``start`` (the leaf depth last seen for this tree), so with a warm cache a
+    lookup costs one get; a cold one at most ceil(log2(D + 1)) gets.
+    """
+
+    def __init__(
+        self, spec: TreeSpec, key: bytes, start: int | None = None, floor: int = 0
+    ) -> None:
+        self.spec = spec
+        self.key = key
+        self.lo = floor  # the node at floor - 1 is known to be internal
+        self.hi = spec.key_bits
+        self._next: int | None = self._clamp(start if start is not None else spec.key_bits // 8)
+        self.leaf: tuple[int, Node] | None = None
+        self.frozen: dict[int, Node] = {}
+        self.deepest_internal = floor - 1
+        self.internals: list[int] = []
+        self.missing: list[int] = []
+        self.probes = 0
+        self.rounds = 0
+        self._trend = 0  # +1: the last round only saw internal nodes; -1: only absent ones
+        self._gallop = 1
+        self._round_seen: set[bool] = set()
+
+    def _clamp(self, depth: int) -> int:
+        return max(self.lo, min(self.hi, depth))
+
+    def next_depth(self) -> int | None:
+        return self._next
+
+    def next_round(self, width: int = 1) -> list[int]:
+        """Depths to probe in parallel in the next round (one sequential DHT round).
+
+        With ``width`` w a round cuts the remaining interval into w + 1 parts, so a cold
+        lookup takes about log_(w+1)(D) rounds instead of log2(D); the first round
+        probes the cached depth and its neighbours, where the leaf usually is.
+        """
+        if self._next is None:
+            return []
+        if width <= 1:
+            return [self._next]
+        if self.rounds == 0:
+            offsets = (0, 1, -1, 2, -2, 3, -3)[:width]
+            picks = [self._next + o for o in offsets]
+        elif self._trend:
+            # Every probe of the last round said "deeper" (or every one "shallower"):
+            # the leaf is likely just past the bound that moved, so gallop from it.
+            steps = [self._gallop * o for o in (0, 2, 6, 14, 30, 62, 126)[:width]]
+            picks = (
+                [self.lo + d for d in steps] if self._trend > 0 else [self.hi - d for d in steps]
+            )
+            self._gallop *= 4
+        else:
+            span = self.hi - self.lo + 1
+            picks = [self.lo + (span * (i + 1)) // (width + 1) for i in range(width)]
+        self._round_seen = set()
+        return sorted({self._clamp(d) for d in picks})
+
+    def label(self, depth: int) -> Label:
+        return Label.of_key(self.key, depth)
+
+    def feed(self, depth: int, node: Node | None) -> None:
+        self.probes += 1
+        if self.leaf is not None:
+            return
+        if node is not None and node.kind is NodeKind.LEAF:
+            self.leaf = (depth, node)
+            self._next = None
+            return
+        self._round_seen.add(node is not None and node.kind is NodeKind.INTERNAL)
+        self._trend = (1 if True in self._round_seen else -1) if len(self._round_seen) == 1 else 0
+        if node is not None and node.kind is NodeKind.INTERNAL:
+            self.deepest_internal = max(self.deepest_internal, depth)
+            self.internals.append(depth)
+            self.lo = max(self.lo, depth + 1)
+        else:
+            if node is not None:  # frozen: readable, but its parent may be the leaf now
+                self.frozen[depth] = node
+            else:
+                self.missing.append(depth)
+            self.hi = min(self.hi, depth - 1)
+        if self.lo > self.hi:
+            self._next = None
+            frozen = self.frozen.get(self.lo)
+            if frozen is not None and self.deepest_internal == self.lo - 1:
+                self.leaf = (self.lo, frozen)
+            return
+        self._next = (self.lo + self.hi) // 2
+
+    @property
+    def hole(self) -> int | None:
+        """Where the search ran into a missing node under an internal one (or -1: empty)."""
+        if self.leaf is not None or self._next is not None:
+            return None
+        return self.deepest_internal
+
+
+def merge_entries(
+    current: Mapping[bytes, bytes], add: Mapping[bytes, bytes], remove: Iterable[bytes]
+) -> dict[bytes, bytes]:
+    merged = dict(current)
+    merged.update(add)
+    for key in remove:
+        merged.pop(key, None)
+    return merged
+
+
+def children_in_range(label: Label, key_bits: int, lo: int, hi: int) -> list[Label]:
+    """The children of ``label`` whose key span meets [lo, hi] (range query walk)."""
+    out = []
+    for bit in (0, 1):
+        child = label.child(bit)
+        first, last = child.bounds(key_bits)
+        if first <= hi and last >= lo:
+            out.append(child)
+    return out
+
+
+def common_prefix(lo: bytes, hi: bytes) -> Label:
+    """The deepest label covering both ``lo`` and ``hi``: where a range query starts."""
+    diff = int.from_bytes(lo, "big") ^ int.from_bytes(hi, "big")
+    bits = len(lo) * 8
+    length = bits - diff.bit_length()
+    return Label.of_key(lo, length)

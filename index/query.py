@@ -1,0 +1,166 @@
+"""Queries, their results and the keys each tree is searched by. Pure.
+
+Tree keys end with the first 4 bytes of the card's target so that every entry's key
+is unique (PHT paper §3 assumes distinct keys; a popular term would otherwise fill a
+leaf at maximal depth), and entries carry the card target and the infohash:
+
+    kw      term (UTF-8, at most 12 bytes) + NUL + target[:15 - len(term)]   16 bytes
+    size    total size, 64-bit big-endian                 + target[:4]      12 bytes
+    time    creation time, 64-bit big-endian              + target[:4]      12 bytes
+    lsh<i>  band hash (8 bytes)                           + target[:4]      12 bytes
+
+Big-endian fixed width makes lexicographic order numeric order, so a term prefix, a
+size range or a date range is a PHT range query. A ``kw`` key continues with target
+bytes right after the term's NUL terminator rather than NUL padding: the entries of
+one popular term then split on random bits at once, instead of through a chain of
+internal nodes (one item each) along the padding. NUL never occurs in a term, so it
+sorts a term before its extensions and ``term + NUL`` is the exact-term prefix.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from swarmseek.transfer import BencodeError, decode, encode
+
+from .errors import QueryError
+from .pht import TreeSpec
+
+TERM_BYTES = 12
+TAIL_BYTES = 4
+VALUE_BYTES = 40  # target (20) + infohash (20)
+STOPWORDS = frozenset({"a", "an", "and", "the", "of", "or", "to", "in", "on", "for", "by"})
+MAX_QUERY_TERMS = 16  # each term costs a PHT lookup; more is not a search, it is a scan
+
+KW = TreeSpec(b"kw", TERM_BYTES + TAIL_BYTES, VALUE_BYTES)
+SIZE = TreeSpec(b"size", 8 + TAIL_BYTES, VALUE_BYTES)
+TIME = TreeSpec(b"time", 8 + TAIL_BYTES, VALUE_BYTES)
+U64 = 2**64 - 1
+
+
+def normalise(text: str) -> list[str]:
+    """Search terms: NFKC, casefolded, split on non-alphanumerics, tiny stopwords gone."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return [t for t in re.split(r"[\W_]+", folded) if t and t not in STOPWORDS]
+
+
+def term_prefix(term: str, exact: bool) -> bytes:
+    """The key prefix to range over: the term and its terminator, or just its bytes."""
+    raw = term.encode("utf-8")[:TERM_BYTES]
+    return raw + b"\0" if exact else raw
+
+
+def entry_value(target: bytes, infohash: bytes) -> bytes:
+    return target + infohash
+
+
+def kw_key(term: str, target: bytes) -> bytes:
+    head = term_prefix(term, exact=True)
+    return head + target[: KW.key_bytes - len(head)]
+
+
+def u64_key(number: int, target: bytes) -> bytes:
+    return min(max(number, 0), U64).to_bytes(8, "big") + target[:TAIL_BYTES]
+
+
+def u64_bounds(lo: int | None, hi: int | None) -> tuple[bytes, bytes]:
+    first = min(max(lo or 0, 0), U64).to_bytes(8, "big") + b"\0" * TAIL_BYTES
+    last = min(max(U64 if hi is None else hi, 0), U64).to_bytes(8, "big") + b"\xff" * TAIL_BYTES
+    return first, last
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Keyword AND, an optional last-word prefix, size and creation-time ranges."""
+
+    terms: tuple[str, ...] = ()
+    prefix: str | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    after: int | None = None
+    before: int | None = None
+    limit: int = 20
+    cursor: str | None = None
+
+    @classmethod
+    def from_text(cls, text: str, **kwargs: int | str | None) -> Query:
+        """``"ubuntu desk*"`` -> terms ("ubuntu",), prefix "desk"."""
+        prefix = None
+        stripped = text.rstrip()
+        if stripped.endswith("*"):
+            head, _, last = stripped[:-1].rpartition(" ")
+            parts = normalise(last)
+            prefix = parts[-1] if parts else None
+            stripped = head
+        return cls(tuple(normalise(stripped)), prefix, **kwargs)  # type: ignore[arg-type]
+
+    def validate(self) -> None:
+        if len(self.terms) > MAX_QUERY_TERMS:
+            raise QueryError(f"at most {MAX_QUERY_TERMS} terms")
+        if not (self.terms or self.prefix or self.has_ranges):
+            raise QueryError("a query needs a term, a prefix or a range")
+        if not 1 <= self.limit <= 1000:
+            raise QueryError("limit must be 1..1000")
+
+    @property
+    def has_ranges(self) -> bool:
+        return any(v is not None for v in (self.min_size, self.max_size, self.after, self.before))
+
+    def fingerprint(self) -> bytes:
+        """Binds a cursor to the query it pages through."""
+        parts = (self.terms, self.prefix, self.min_size, self.max_size, self.after, self.before)
+        return hashlib.sha1(repr(parts).encode()).digest()[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One search result, built from a card."""
+
+    infohash: bytes
+    name: str
+    size: int
+    files: int
+    created: int
+    score: float
+    target: bytes
+    namespace: bytes = b""
+
+    @property
+    def magnet(self) -> str:
+        return f"magnet:?xt=urn:btih:{self.infohash.hex()}&dn={quote(self.name)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    results: list[Result] = field(default_factory=list)
+    total: int = 0
+    next_cursor: str | None = None
+
+
+def make_cursor(query: Query, offset: int) -> str:
+    raw = encode({b"o": offset, b"q": query.fingerprint()})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def read_cursor(query: Query) -> int:
+    """The offset an opaque cursor points at; 0 without one."""
+    if query.cursor is None:
+        return 0
+    if len(query.cursor) > 64:  # a real cursor is ~30 characters
+        raise QueryError("cursor too long")
+    try:
+        raw = base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4))
+        value = decode(raw)
+    except (BencodeError, ValueError) as exc:
+        raise QueryError("malformed cursor") from exc
+    if not isinstance(value, dict) or value.get(b"q") != query.fingerprint():
+        raise QueryError("cursor belongs to another query")
+    offset = value.get(b"o")
+    if type(offset) is not int or offset < 0:
+        raise QueryError("malformed cursor")
+    return offset

@@ -1,0 +1,384 @@
+"""``SearchIndex``: the facade the node and the HTTP API call (publish, search, similar).
+
+It turns cards into PHT entries (``kw``, ``size``, ``time``, ``lsh<i>``, ``nlsh<i>``),
+writes each tree's entries in one batched ``Pht.apply``, and answers queries by PHT
+lookups and range walks in parallel, verifying every candidate against its card
+(a poisoned entry can hide or add a candidate, never make a card match that doesn't).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from swarmseek.discovery import ItemStore, MutableItem, immutable_target
+from swarmseek.transfer import Value
+
+from .cache import LeafCache
+from .card import Card
+from .catalogue import Catalogue
+from .driver import Pht, PhtCounters
+from .errors import CardError, PublishError, QueryError
+from .features import NAME_PERM, estimate_jaccard, name_grams, signature
+from .lsh import CONTENT_LSH, NAME_LSH, LshParams
+from .namespace import Namespace
+from .pht import TreeSpec
+from .query import (
+    KW,
+    SIZE,
+    TAIL_BYTES,
+    TIME,
+    VALUE_BYTES,
+    Page,
+    Query,
+    Result,
+    entry_value,
+    kw_key,
+    make_cursor,
+    normalise,
+    read_cursor,
+    term_prefix,
+    u64_bounds,
+    u64_key,
+)
+from .rank import rank
+
+Entries = dict[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexConfig:
+    content_lsh: LshParams | None = CONTENT_LSH
+    name_lsh: LshParams | None = NAME_LSH
+    threshold: float = 0.5  # similar_to: estimated Jaccard kept after re-ranking
+    name_threshold: float = 0.3  # similar_names: 3-gram Jaccard kept
+    retries: int = 32
+    lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
+    in_flight: int = 64  # DHT operations outstanding at once, over all trees
+    max_range_nodes: int = 2048  # PHT nodes one range/prefix query may fetch
+
+
+@dataclass(slots=True)
+class IndexStats:
+    """What publishing costs, whatever the store: the figures DESIGN.md asks for."""
+
+    cards_published: int = 0
+    gets: int = 0
+    puts: int = 0
+    items: set[bytes] = field(default_factory=set)  # distinct targets this index wrote
+
+    @property
+    def puts_per_card(self) -> float:
+        return self.puts / self.cards_published if self.cards_published else 0.0
+
+    @property
+    def items_per_card(self) -> float:
+        return len(self.items) / self.cards_published if self.cards_published else 0.0
+
+
+class _CountingStore:
+    """Counts gets and puts on the way to the real store, and bounds how many are in
+    flight at once (a bulk import must not open thousands of DHT lookups together)."""
+
+    def __init__(self, store: ItemStore, stats: IndexStats, in_flight: int) -> None:
+        self._store = store
+        self._stats = stats
+        self._slots = asyncio.Semaphore(in_flight)
+
+    async def get_immutable(self, target: bytes) -> Value | None:
+        self._stats.gets += 1
+        async with self._slots:
+            return await self._store.get_immutable(target)
+
+    async def put_immutable(self, value: Value) -> bytes:
+        self._stats.puts += 1
+        async with self._slots:
+            target = await self._store.put_immutable(value)
+        self._stats.items.add(target)
+        return target
+
+    async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> MutableItem | None:
+        self._stats.gets += 1
+        async with self._slots:
+            return await self._store.get_mutable(public_key, salt)
+
+    async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
+        self._stats.puts += 1
+        async with self._slots:
+            await self._store.put_mutable(item, cas=cas)
+        self._stats.items.add(item.target)
+
+
+def _lsh_spec(params: LshParams, band: int) -> TreeSpec:
+    return TreeSpec(params.tree(band), 8 + TAIL_BYTES, VALUE_BYTES)
+
+
+def name_signature(name: str) -> tuple[int, ...]:
+    return signature(name_grams(name), NAME_PERM)
+
+
+def card_entries(card: Card, config: IndexConfig) -> dict[TreeSpec, Entries]:
+    """Every PHT entry one card adds, by tree. Pure."""
+    target = card.target
+    value = entry_value(target, card.infohash)
+    out: dict[TreeSpec, Entries] = {
+        KW: {kw_key(t, target): value for t in set(normalise(card.name))},
+        SIZE: {u64_key(card.size, target): value},
+        TIME: {u64_key(card.created, target): value},
+    }
+    bands: list[tuple[LshParams, Sequence[int]]] = []
+    if config.content_lsh is not None and card.signature:
+        bands.append((config.content_lsh, card.signature))
+    if config.name_lsh is not None and card.name:
+        bands.append((config.name_lsh, name_signature(card.name)))
+    for params, sig in bands:
+        for i, band in enumerate(params.band_hashes(sig)):
+            out[_lsh_spec(params, i)] = {band + target[:TAIL_BYTES]: value}
+    return out
+
+
+def _matches(card: Card, query: Query) -> bool:
+    terms = set(normalise(card.name))
+    if not set(query.terms) <= terms:
+        return False
+    if query.prefix and not any(t.startswith(query.prefix) for t in terms):
+        return False
+    lo_s, hi_s = query.min_size, query.max_size
+    if (lo_s is not None and card.size < lo_s) or (hi_s is not None and card.size > hi_s):
+        return False
+    lo_t, hi_t = query.after, query.before
+    return not (
+        (lo_t is not None and card.created < lo_t) or (hi_t is not None and card.created > hi_t)
+    )
+
+
+class SearchIndex:
+    """Publish cards into, and search, one or more namespaces over an ``ItemStore``."""
+
+    def __init__(
+        self,
+        store: ItemStore,
+        namespaces: Sequence[Namespace] | None = None,
+        catalogue: Catalogue | None = None,
+        *,
+        config: IndexConfig | None = None,
+    ) -> None:
+        self.stats = IndexStats()
+        self.backend = store
+        self.config = config or IndexConfig()
+        self.store: ItemStore = _CountingStore(store, self.stats, self.config.in_flight)
+        self.namespaces = list(namespaces) if namespaces else [Namespace.open_default()]
+        self.catalogue = catalogue if catalogue is not None else Catalogue()
+        self.counters = PhtCounters()
+        self._caches = {ns.public_key: LeafCache() for ns in self.namespaces}
+        self._trees: dict[tuple[bytes, bytes], Pht] = {}
+
+    def _pht(self, ns: Namespace, spec: TreeSpec) -> Pht:
+        pht = self._trees.get((ns.public_key, spec.name))
+        if pht is None:
+            pht = Pht(
+                self.store,
+                ns.signer,
+                spec,
+                cache=self._caches[ns.public_key],
+                counters=self.counters,
+                retries=self.config.retries,
+                width=self.config.lookup_width,
+            )
+            pht.writable = ns.writable
+            pht.max_range_nodes = self.config.max_range_nodes
+            self._trees[(ns.public_key, spec.name)] = pht
+        return pht
+
+    def _writer(self, namespace: Namespace | None) -> Namespace:
+        ns = namespace or next((n for n in self.namespaces if n.writable), None)
+        if ns is None or not ns.writable:
+            raise PublishError("no writable namespace to publish into")
+        if ns.public_key not in self._caches:
+            self._caches[ns.public_key] = LeafCache()
+        return ns
+
+    # -- publishing -------------------------------------------------------------
+
+    async def publish(self, cards: Sequence[Card], namespace: Namespace | None = None) -> None:
+        """Store the cards and add their entries, one batched write per tree."""
+        ns = self._writer(namespace)
+        await asyncio.gather(*(self.store.put_immutable(c.to_value()) for c in cards))
+        by_tree: dict[TreeSpec, Entries] = {}
+        for card in cards:
+            for spec, entries in card_entries(card, self.config).items():
+                by_tree.setdefault(spec, {}).update(entries)
+        await asyncio.gather(*(self._pht(ns, s).apply(e) for s, e in by_tree.items()))
+        for card in cards:
+            self.catalogue.add(card, ns.public_key, published=True)
+        self.stats.cards_published += len(cards)
+
+    async def republish(self) -> int:
+        """Re-put every card this node published and every node on its entries' paths.
+
+        BEP 44 items may expire after 2 hours: call this hourly. Returns the puts made.
+        """
+        puts = 0
+        by_ns: dict[bytes, list[Card]] = {}
+        for public_key, card in self.catalogue.published():
+            by_ns.setdefault(public_key, []).append(card)
+        for ns in self.namespaces:
+            cards = by_ns.get(ns.public_key, [])
+            if not cards or not ns.writable:
+                continue
+            await asyncio.gather(*(self.store.put_immutable(c.to_value()) for c in cards))
+            puts += len(cards)
+            by_tree: dict[TreeSpec, Entries] = {}
+            for card in cards:
+                for spec, entries in card_entries(card, self.config).items():
+                    by_tree.setdefault(spec, {}).update(entries)
+            done = await asyncio.gather(
+                *(self._pht(ns, s).republish(e) for s, e in by_tree.items())
+            )
+            puts += sum(done)
+        return puts
+
+    # -- reading ----------------------------------------------------------------
+
+    async def card(self, target: bytes, namespace: bytes = b"") -> Card | None:
+        """A card from the catalogue, else from the DHT (validated, then remembered)."""
+        known = self.catalogue.get(target)
+        if known is not None:
+            return known
+        value = await self.store.get_immutable(target)
+        if value is None:
+            return None
+        try:
+            card = Card.from_value(value)
+            if immutable_target(card.to_value()) != target:
+                return None  # a store that returned the wrong item: not this card
+        except (CardError, ValueError):
+            return None  # poisoned: hides this result, cannot fake one
+        self.catalogue.add(card, namespace)
+        return card
+
+    async def _cards(self, candidates: dict[bytes, bytes]) -> list[tuple[bytes, Card]]:
+        targets = sorted(candidates)
+        cards = await asyncio.gather(*(self.card(t, candidates[t]) for t in targets))
+        return [(candidates[t], c) for t, c in zip(targets, cards, strict=True) if c is not None]
+
+    async def _candidates(self, ns: Namespace, query: Query) -> dict[bytes, bytes]:
+        """Targets matching every indexed condition, from PHT range queries in parallel."""
+        jobs = []
+        for term in query.terms:
+            jobs.append(self._pht(ns, KW).get_prefix(term_prefix(term, exact=True)))
+        if query.prefix:
+            jobs.append(self._pht(ns, KW).get_prefix(term_prefix(query.prefix, exact=False)))
+        if not jobs:  # ranges only: otherwise ranges are checked on the cards
+            if query.min_size is not None or query.max_size is not None:
+                jobs.append(
+                    self._pht(ns, SIZE).get_range(*u64_bounds(query.min_size, query.max_size))
+                )
+            if query.after is not None or query.before is not None:
+                jobs.append(self._pht(ns, TIME).get_range(*u64_bounds(query.after, query.before)))
+        found = await asyncio.gather(*jobs)
+        sets = [{v[:20] for v in part.values()} for part in found]
+        common = set.intersection(*sets) if sets else set()
+        return {t: ns.public_key for t in common}
+
+    async def search(self, query: Query) -> Page:
+        """Keyword AND / prefix / ranges over every namespace, ranked, one page."""
+        query.validate()
+        offset = read_cursor(query)
+        per_ns = await asyncio.gather(*(self._candidates(ns, query) for ns in self.namespaces))
+        candidates: dict[bytes, bytes] = {}
+        for part in per_ns:
+            for target, ns_key in part.items():
+                candidates.setdefault(target, ns_key)
+        results = [
+            _result(card, ns_key, 0.0)
+            for ns_key, card in await self._cards(candidates)
+            if _matches(card, query)
+        ]
+        ranked = _dedupe(rank(results, query.terms, query.prefix))
+        page = ranked[offset : offset + query.limit]
+        more = offset + query.limit < len(ranked)
+        return Page(page, len(ranked), make_cursor(query, offset + query.limit) if more else None)
+
+    async def _probe(self, params: LshParams, sig: Sequence[int]) -> dict[bytes, bytes]:
+        jobs = []
+        owners = []
+        for ns in self.namespaces:
+            for i, band in enumerate(params.band_hashes(sig)):
+                jobs.append(self._pht(ns, _lsh_spec(params, i)).get_prefix(band))
+                owners.append(ns.public_key)
+        found = await asyncio.gather(*jobs)
+        out: dict[bytes, bytes] = {}
+        for ns_key, part in zip(owners, found, strict=True):
+            for value in part.values():
+                out.setdefault(value[:20], ns_key)
+        return out
+
+    async def similar_to(
+        self, what: Sequence[int] | bytes, *, threshold: float | None = None, limit: int = 20
+    ) -> list[Result]:
+        """Cards whose content signature is similar: LSH probes, then re-ranked by the
+        Jaccard estimated from the cards' full signatures. ``what`` is a signature or
+        the infohash of a card in the catalogue (that torrent itself is left out)."""
+        params = self.config.content_lsh
+        if params is None:
+            raise QueryError("content similarity is disabled in this index")
+        exclude = b""
+        if isinstance(what, bytes):
+            card = self.catalogue.by_infohash(what)
+            if card is None or not card.signature:
+                raise QueryError("no card with a signature for that infohash")
+            sig, exclude = card.signature, what
+        else:
+            sig = tuple(what)
+        cut = self.config.threshold if threshold is None else threshold
+        found = await self._cards(await self._probe(params, sig))
+        results = []
+        for ns_key, card in found:
+            if card.signature and card.infohash != exclude:
+                score = estimate_jaccard(sig, card.signature)
+                if score >= cut:
+                    results.append(_result(card, ns_key, score))
+        return _sorted(results)[:limit]
+
+    async def similar_names(self, text: str, *, limit: int = 20) -> list[Result]:
+        """Fuzzy name search (typos, word order): 3-gram MinHash LSH, exact re-rank."""
+        params = self.config.name_lsh
+        if params is None:
+            raise QueryError("name similarity is disabled in this index")
+        grams = name_grams(text)
+        found = await self._cards(await self._probe(params, name_signature(text)))
+        results = []
+        for ns_key, card in found:
+            theirs = name_grams(card.name)
+            score = len(grams & theirs) / len(grams | theirs)
+            if score >= self.config.name_threshold:
+                results.append(_result(card, ns_key, score))
+        return _sorted(results)[:limit]
+
+    async def suggest(self, prefix: str, limit: int = 10) -> list[str]:
+        """Terms seen in cards that start with the last word of ``prefix``."""
+        return self.catalogue.suggest(prefix, limit)
+
+
+def _result(card: Card, namespace: bytes, score: float) -> Result:
+    return Result(
+        card.infohash, card.name, card.size, card.files, card.created, score, card.target, namespace
+    )
+
+
+def _sorted(results: Iterable[Result]) -> list[Result]:
+    ordered = sorted(results, key=lambda r: (-r.score, r.name.casefold(), r.infohash))
+    return _dedupe(ordered)
+
+
+def _dedupe(results: Iterable[Result]) -> list[Result]:
+    """One result per infohash (the best-ranked card for it)."""
+    seen: set[bytes] = set()
+    out = []
+    for r in results:
+        if r.infohash not in seen:
+            seen.add(r.infohash)
+            out.append(r)
+    return out
