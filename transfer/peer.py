@@ -53,6 +53,7 @@ class Peer:
         "_rate_bytes_down",
         "_rate_bytes_up",
         "handshaken",
+        "early_haves",
         "metadata_pending",
         "requested_at",
     )
@@ -83,6 +84,7 @@ class Peer:
         self.snubbed = False
         self.bitfield_raw: bytes | None = None  # before metadata: re-checked later
         self.metadata_pending = 0
+        self.early_haves: set[int] = set()  # have messages before metadata (bounded by MAX_EARLY_HAVES)
         self.downloaded = 0
         self.uploaded = 0
         self._rate_bytes_down = 0

@@ -38,6 +38,7 @@ from .torrent_io import TorrentIO
 from .verify import verify_async
 from .wire import PeerConnection
 from .wire_messages import (
+    MAX_METADATA_SIZE,
     BitfieldMessage,
     Cancel,
     Choke,
@@ -57,6 +58,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 METADATA_REQUESTS_PER_PEER = 2
+# Have messages remembered before the piece count is known: the most pieces metadata
+# of MAX_METADATA_SIZE can describe (20 bytes of hash each).
+MAX_EARLY_HAVES = MAX_METADATA_SIZE // 20
 StorageFactory = Callable[[Info, Path], PieceStorage]
 
 
@@ -109,6 +113,8 @@ class Torrent(TorrentIO):
         self.finished = asyncio.Event()  # complete and committed, or failed (see error)
         self.metadata_ready = asyncio.Event()
         self.dht_announced = asyncio.Event()
+        self.banned = asyncio.Event()  # set at every ban (tests and the API watch it)
+        self.connections = {"encrypted": 0, "plaintext": 0}
         self._assembler = MetadataAssembler(info_hash)
         self._metadata_chunks: list[bytes] = []
         self._buffers: dict[int, bytearray] = {}
@@ -354,6 +360,7 @@ class Torrent(TorrentIO):
     def _add_peer(self, proto: PeerProtocol, conn: PeerConnection, *, outgoing: bool) -> None:
         peer = Peer(self, proto, conn, outgoing=outgoing, now=self.now())
         self.peers.append(peer)
+        self.connections["encrypted" if proto.encrypted else "plaintext"] += 1
         log.debug("%s: peer %s added (%s, encrypted=%s)", self.name, peer,
                   "out" if outgoing else "in", proto.encrypted)
         proto.attach(peer)
@@ -378,6 +385,7 @@ class Torrent(TorrentIO):
         self._banned_ids.add(peer_id)
         self._banned_addrs.add(address)
         self._candidates.pop(address, None)
+        self.banned.set()
         for peer in list(self.peers):
             if peer.address == address or (peer.conn.remote and peer.conn.remote.peer_id == peer_id):
                 peer.close(f"banned: {reason}")
@@ -423,10 +431,20 @@ class Torrent(TorrentIO):
         except ProtocolError as exc:
             peer.close(f"bad bitfield: {exc}")
             return
+        # We told this peer "nothing" while checking or fetching metadata: now tell it
+        # what we have (BEP 3 allows have messages at any time).
+        for piece in self.picker.have:
+            peer.send(Have(piece))
         if peer.seed:
             self.picker.peer_has_all(peer)
         elif bitfield is not None:
             self.picker.set_bitfield(peer, bitfield)
+        for piece in peer.early_haves:
+            if piece >= info.num_pieces:
+                peer.close(f"have {piece} beyond the last piece")
+                return
+            self.picker.peer_has(peer, piece)
+        peer.early_haves.clear()
         self._update_interest(peer)
         self.after_events(peer)
         peer.flush()
@@ -442,6 +460,8 @@ class Torrent(TorrentIO):
     def on_have(self, peer: Peer, e: ev.HaveReceived) -> None:
         picker = self.picker
         if picker is None:
+            if len(peer.early_haves) < MAX_EARLY_HAVES:
+                peer.early_haves.add(e.piece)
             return
         picker.peer_has(peer, e.piece)
         if not peer.conn.am_interested and e.piece not in picker.have and picker.priority[e.piece]:
