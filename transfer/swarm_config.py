@@ -43,8 +43,8 @@ class SessionConfig:
     tick: float = 1.0  # housekeeping period: rates, timeouts, keep-alives
     # Verified-or-not pieces waiting for hashing and writing; above high water every
     # peer's reads are paused until the queue drains below low water.
-    disk_high_water: int = 64 << 20
-    disk_low_water: int = 16 << 20
+    disk_high_water: int = 8 << 20
+    disk_low_water: int = 2 << 20
     disk_workers: int = 2  # hashing+writing threads (hashlib and pwrite release the GIL)
     min_queue_depth: int = 16  # requests in flight before a peer's rate is known
     retry_interval: float = 30.0  # seconds before a failed address is tried again
