@@ -70,6 +70,7 @@ async def tracker_loop(
         peers = list(response.peers)
         log.debug("%s: tracker %s (%s): %d peers", torrent.name, url, kind.value or "-", len(peers))
         torrent.add_peers(peers)
+        torrent.tracker_announced.set()
         return float(max(response.interval, response.min_interval or 0, 10))
 
     try:

@@ -113,6 +113,7 @@ class Torrent(TorrentIO):
         self.finished = asyncio.Event()  # complete and committed, or failed (see error)
         self.metadata_ready = asyncio.Event()
         self.dht_announced = asyncio.Event()
+        self.tracker_announced = asyncio.Event()
         self.banned = asyncio.Event()  # set at every ban (tests and the API watch it)
         self.connections = {"encrypted": 0, "plaintext": 0}
         self._assembler = MetadataAssembler(info_hash)
