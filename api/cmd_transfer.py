@@ -195,8 +195,8 @@ async def _watch(torrent: Torrent, timeout: float) -> None:
     elapsed = time.monotonic() - start
     size = torrent.total_length or 0
     print(
-        f"{torrent.name}: {size} bytes verified in {elapsed:.1f} s"
-        f" ({torrent.downloaded / max(elapsed, 1e-9) / 1e6:.1f} MB/s downloaded)",
+        f"{torrent.name}: {size} bytes verified in {elapsed:.1f} s,"
+        f" {torrent.downloaded} bytes downloaded ({torrent.downloaded / max(elapsed, 1e-9) / 1e6:.1f} MB/s)",
         flush=True,
     )
 

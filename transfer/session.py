@@ -102,7 +102,9 @@ class Session:
             self._stop(info_hash)
         assert self._tg is not None
         try:
-            await self._tg.__aexit__(exc_type, exc, tb)
+            # Not the body's exception: TaskGroup would wrap it in an ExceptionGroup.
+            # Torrents are stopped, so children end; a child's error still surfaces.
+            await self._tg.__aexit__(None, None, None)
         finally:
             if self._listener is not None:
                 await self._listener.close()
