@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs without types-tqdm
+
 from swarmseek.discovery import DhtConfig, DhtError, DhtNode
 from swarmseek.transfer import EncryptionPolicy, Magnet, Metainfo, parse_magnet, parse_torrent
 from swarmseek.transfer.metainfo import as_infohash
@@ -84,7 +86,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default="prefer",
         help="MSE/PE: prefer (default), require, or disable",
     )
-    parser.add_argument("--tracker", action="append", default=[], metavar="URL", help="extra tracker")
+    parser.add_argument(
+        "--tracker", action="append", default=[], metavar="URL", help="extra tracker"
+    )
     parser.add_argument(
         "--dht-bootstrap",
         action="append",
@@ -102,13 +106,19 @@ def register(subparsers: Any) -> None:
     get.add_argument("--peer", action="append", default=[], metavar="HOST:PORT", help="peer to use")
     get.add_argument("--seed", action="store_true", help="keep seeding after the download")
     get.add_argument(
-        "--timeout", type=float, default=120.0, metavar="S", help="give up after S s without progress"
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="give up after S s without progress",
     )
     _common(get)
     get.set_defaults(func=_get)
     seed = subparsers.add_parser("seed", help="share a torrent's data until interrupted")
     seed.add_argument("torrent", type=Path, metavar="TORRENT")
-    seed.add_argument("--data", required=True, type=Path, metavar="DIR", help="save path of the data")
+    seed.add_argument(
+        "--data", required=True, type=Path, metavar="DIR", help="save path of the data"
+    )
     _common(seed)
     seed.set_defaults(func=_seed)
 
@@ -142,18 +152,32 @@ async def _dht(bootstrap: list[str], *, read_only: bool) -> AsyncIterator[PeerFi
 def _get(args: argparse.Namespace) -> int:
     source = _source(args.source)
     peers = [_address(p) for p in args.peer]
-    trackers = list(args.tracker) + list(getattr(source, "trackers", ()))
-    use_dht = bool(args.dht_bootstrap) or not (peers or trackers or getattr(source, "peers", ()))
+    trackers: list[str] = list(args.tracker)
+    hinted: list[tuple[str, int]] = []
+    if isinstance(source, (Metainfo, Magnet)):
+        trackers += source.trackers
+    if isinstance(source, Magnet):
+        hinted += source.peers
+    use_dht = bool(args.dht_bootstrap) or not (peers or trackers or hinted)
     return asyncio.run(_get_async(args, source, peers, use_dht))
 
 
 async def _get_async(
-    args: argparse.Namespace, source: Metainfo | Magnet | bytes, peers: list[tuple[str, int]], use_dht: bool
+    args: argparse.Namespace,
+    source: Metainfo | Magnet | bytes,
+    peers: list[tuple[str, int]],
+    use_dht: bool,
 ) -> int:
     async with contextlib.AsyncExitStack() as stack:
-        finder = await stack.enter_async_context(_dht(args.dht_bootstrap, read_only=not args.seed)) if use_dht else None
+        finder = (
+            await stack.enter_async_context(_dht(args.dht_bootstrap, read_only=not args.seed))
+            if use_dht
+            else None
+        )
         session = await stack.enter_async_context(
-            Session(_config(args), resume_db=args.out / RESUME_FILE, dht=finder, dht_announce=args.seed)
+            Session(
+                _config(args), resume_db=args.out / RESUME_FILE, dht=finder, dht_announce=args.seed
+            )
         )
         torrent = await session.add(source, args.out, peers=peers, trackers=args.tracker)
         await _watch(torrent, args.timeout)
@@ -196,14 +220,13 @@ async def _watch(torrent: Torrent, timeout: float) -> None:
     size = torrent.total_length or 0
     print(
         f"{torrent.name}: {size} bytes verified in {elapsed:.1f} s,"
-        f" {torrent.downloaded} bytes downloaded ({torrent.downloaded / max(elapsed, 1e-9) / 1e6:.1f} MB/s)",
+        f" {torrent.downloaded} bytes downloaded"
+        f" ({torrent.downloaded / max(elapsed, 1e-9) / 1e6:.1f} MB/s)",
         flush=True,
     )
 
 
 def _bar(torrent: Torrent) -> Any:
-    from tqdm import tqdm
-
     return tqdm(total=100, unit="%", desc=torrent.name[:30], bar_format="{l_bar}{bar}| {postfix}")
 
 
@@ -236,6 +259,10 @@ async def _seed_async(args: argparse.Namespace, meta: Metainfo) -> int:
         if torrent.error is not None:
             raise CliError(torrent.error)
         status = torrent.status()
-        print(f"seeding {torrent.name}: {status.verified_bytes} of {status.total_bytes} bytes verified", flush=True)
+        print(
+            f"seeding {torrent.name}:"
+            f" {status.verified_bytes} of {status.total_bytes} bytes verified",
+            flush=True,
+        )
         await asyncio.Event().wait()  # until interrupted
     return 0

@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable
 
 from .errors import MseError
-from .mse import MseConfig, MseReceiver
+from .mse import MseConfig, MseReceiver, req2_index
 from .mse_policy import EncryptionPolicy, Incoming, classify_incoming
 from .peer_io import PeerProtocol
 
@@ -130,8 +130,6 @@ class Listener:
 
     def lookup(self) -> Callable[[bytes], bytes | None]:
         """The SKEY lookup for an MSE receiver, over the torrents now in the session."""
-        from .mse import req2_index
-
         current = frozenset(self._info_hashes())
         if current != self._indexed:
             self._index, self._indexed = req2_index(current), current

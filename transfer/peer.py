@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import wire_events as ev
 from .bitfield import Bitfield
 from .errors import ProtocolError
 from .peer_io import PeerProtocol
@@ -30,6 +29,9 @@ class Peer:
     """A connected peer of one torrent (hashable by identity: the picker's key)."""
 
     __slots__ = (
+        "_out",
+        "_rate_bytes_down",
+        "_rate_bytes_up",
         "address",
         "bitfield_raw",
         "closed",
@@ -37,11 +39,15 @@ class Peer:
         "connected_at",
         "download_rate",
         "downloaded",
+        "early_haves",
+        "handshaken",
         "last_block_at",
         "last_received_at",
         "last_sent_at",
+        "metadata_pending",
         "outgoing",
         "proto",
+        "requested_at",
         "seed",
         "snubbed",
         "torrent",
@@ -49,13 +55,6 @@ class Peer:
         "upload_queue",
         "upload_rate",
         "uploaded",
-        "_out",
-        "_rate_bytes_down",
-        "_rate_bytes_up",
-        "handshaken",
-        "early_haves",
-        "metadata_pending",
-        "requested_at",
     )
 
     def __init__(
@@ -84,7 +83,9 @@ class Peer:
         self.snubbed = False
         self.bitfield_raw: bytes | None = None  # before metadata: re-checked later
         self.metadata_pending = 0
-        self.early_haves: set[int] = set()  # have messages before metadata (bounded by MAX_EARLY_HAVES)
+        self.early_haves: set[int] = (
+            set()
+        )  # have messages before metadata (bounded by MAX_EARLY_HAVES)
         self.downloaded = 0
         self.uploaded = 0
         self._rate_bytes_down = 0
@@ -106,18 +107,21 @@ class Peer:
         self.last_received_at = torrent.now()
         try:
             conn.receive_data(data)
-            handlers = _HANDLERS
+            handlers = HANDLERS
             while (event := conn.next_event()) is not None:
                 handler = handlers.get(type(event))
                 if handler is not None:
                     handler(torrent, self, event)
-                if self.closed:
+                if self.gone():  # a handler may have closed us
                     return
             torrent.after_events(self)
         except ProtocolError as exc:
             self.close(f"protocol error: {exc}")
             return
         self.flush()
+
+    def gone(self) -> bool:
+        return self.closed
 
     def on_lost(self, reason: str) -> None:
         self.close(reason)
@@ -176,36 +180,5 @@ class Peer:
 
 Handler = Callable[["Torrent", Peer, Any], None]
 
-
-def _handlers() -> dict[type, Handler]:
-    from .torrent import Torrent as T
-
-    return {
-        ev.HandshakeReceived: T.on_handshake,
-        ev.BitfieldReceived: T.on_bitfield,
-        ev.HaveReceived: T.on_have,
-        ev.HaveAllReceived: T.on_have_all,
-        ev.HaveNoneReceived: T.on_have_none,
-        ev.PeerChoked: T.on_choked,
-        ev.PeerUnchoked: T.on_unchoked,
-        ev.PeerInterested: T.on_interest,
-        ev.PeerNotInterested: T.on_interest,
-        ev.BlockReceived: T.on_block,
-        ev.RejectReceived: T.on_reject,
-        ev.RequestReceived: T.on_request,
-        ev.CancelReceived: T.on_cancel,
-        ev.AllowedFastReceived: T.on_allowed_fast,
-        ev.ExtensionHandshakeReceived: T.on_extension_handshake,
-        ev.MetadataRequestReceived: T.on_metadata_request,
-        ev.MetadataDataReceived: T.on_metadata_data,
-        ev.MetadataRejectReceived: T.on_metadata_reject,
-    }
-
-
-_HANDLERS: dict[type, Handler] = {}
-
-
-def install_handlers() -> None:
-    """Fill the dispatch table (after ``torrent`` is importable: no import cycle)."""
-    if not _HANDLERS:
-        _HANDLERS.update(_handlers())
+# Event type -> Torrent method; filled in by ``torrent.py`` (which imports this module).
+HANDLERS: dict[type, Handler] = {}

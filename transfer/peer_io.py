@@ -147,11 +147,15 @@ class PeerProtocol(asyncio.Protocol):
         pending, self._pending = bytes(self._pending), bytearray()
         if pending:
             sink.on_data(pending)
-        if self._lost_reason is not None and (self.transport is None or self.transport.is_closing()):
+        if self._lost_reason is not None and (
+            self.transport is None or self.transport.is_closing()
+        ):
             sink.on_lost(self._lost_reason)
 
     # -------------------------------------------------------------------- MSE
-    def start_mse(self, machine: MseInitiator | MseReceiver, first: bytes = b"") -> asyncio.Future[None]:
+    def start_mse(
+        self, machine: MseInitiator | MseReceiver, first: bytes = b""
+    ) -> asyncio.Future[None]:
         """Run ``machine`` on this connection; the future ends with the handshake."""
         self._mse = machine
         self._mse_done = asyncio.get_running_loop().create_future()
@@ -234,8 +238,13 @@ async def open_peer(
             proto.close(str(exc))
             if not should_retry_plaintext(policy, machine):
                 if isinstance(exc, MseRefused) or policy is EncryptionPolicy.REQUIRE:
-                    log.info("peer %s:%s: encrypted handshake failed under policy %s: %s",
-                             host, port, policy.value, exc)
+                    log.info(
+                        "peer %s:%s: encrypted handshake failed under policy %s: %s",
+                        host,
+                        port,
+                        policy.value,
+                        exc,
+                    )
                 raise PeerConnectError(f"MSE with {host}:{port} failed: {exc}") from None
             log.debug("MSE with %s:%s failed (%s); retrying in plaintext", host, port, exc)
             use_mse = False

@@ -36,6 +36,7 @@ from .torrent import StorageFactory, Torrent
 log = logging.getLogger(__name__)
 
 Source = Metainfo | Magnet | Info | bytes
+DEFAULT_CONFIG = SessionConfig()
 
 
 def make_peer_id(rng: random.Random) -> bytes:
@@ -48,7 +49,7 @@ class Session:
 
     def __init__(
         self,
-        config: SessionConfig = SessionConfig(),
+        config: SessionConfig = DEFAULT_CONFIG,
         *,
         resume_db: Path | str | sqlite3.Connection | None = None,
         dht: PeerFinder | None = None,
@@ -148,7 +149,9 @@ class Session:
         self._torrents[info_hash] = torrent
         self._runs[info_hash] = self._tg.create_task(torrent.run())
         tasks = [
-            self._tg.create_task(tracker_loop(torrent, url, lambda: self.port, self.config.tracker_numwant))
+            self._tg.create_task(
+                tracker_loop(torrent, url, lambda: self.port, self.config.tracker_numwant)
+            )
             for url in dict.fromkeys((*extra_trackers, *trackers))
         ]
         if self.dht is not None:

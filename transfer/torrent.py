@@ -20,15 +20,20 @@ import logging
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .bitfield import Bitfield
+from . import wire_events as ev
 from .choker import Choker, PeerStats, desired_queue_depth
 from .errors import MetadataHashMismatch, MetainfoError, ProtocolError, StorageError
 from .extension import UT_METADATA, ExtensionHandshake
-from .metadata import MetadataAssembler, MetadataData, MetadataReject, MetadataRequest, metadata_pieces
+from .metadata import (
+    MetadataAssembler,
+    MetadataData,
+    MetadataReject,
+    MetadataRequest,
+    metadata_pieces,
+)
 from .metainfo import Info, InfoHash
-from .peer import Peer, install_handlers
+from .peer import HANDLERS, Peer
 from .peer_io import PeerConnectError, PeerProtocol, Timeouts, open_peer
 from .picker import Block, PiecePicker
 from .resume import ResumeStore
@@ -52,9 +57,6 @@ from .wire_messages import (
     Request,
     Unchoke,
 )
-
-if TYPE_CHECKING:
-    from . import wire_events as ev
 
 log = logging.getLogger(__name__)
 METADATA_REQUESTS_PER_PEER = 2
@@ -82,7 +84,6 @@ class Torrent(TorrentIO):
         rng: random.Random | None = None,
         listen_port: Callable[[], int] = lambda: 0,
     ) -> None:
-        install_handlers()
         super().__init__()
         self.info_hash = info_hash
         self.config = config
@@ -266,7 +267,7 @@ class Torrent(TorrentIO):
         picker, storage, info = self.picker, self.storage, self.info
         if self.resume is None or picker is None or storage is None or info is None:
             return
-        if self.seed_mode or not self._uncommitted and self.state is not TorrentState.SEEDING:
+        if self.seed_mode or (not self._uncommitted and self.state is not TorrentState.SEEDING):
             return
         self._uncommitted = False
         have = [p in picker.have for p in range(info.num_pieces)]
@@ -336,7 +337,7 @@ class Torrent(TorrentIO):
         finally:
             self._connecting -= 1
             self._wake_connector.set()
-        if self._stop.is_set() or not self._want_connections() and not proto.closed:
+        if self._stop.is_set() or (not self._want_connections() and not proto.closed):
             proto.close("not wanted")
             return
         proto.address = address
@@ -362,8 +363,13 @@ class Torrent(TorrentIO):
         peer = Peer(self, proto, conn, outgoing=outgoing, now=self.now())
         self.peers.append(peer)
         self.connections["encrypted" if proto.encrypted else "plaintext"] += 1
-        log.debug("%s: peer %s added (%s, encrypted=%s)", self.name, peer,
-                  "out" if outgoing else "in", proto.encrypted)
+        log.debug(
+            "%s: peer %s added (%s, encrypted=%s)",
+            self.name,
+            peer,
+            "out" if outgoing else "in",
+            proto.encrypted,
+        )
         proto.attach(peer)
 
     def peer_closed(self, peer: Peer) -> None:
@@ -388,7 +394,9 @@ class Torrent(TorrentIO):
         self._candidates.pop(address, None)
         self.banned.set()
         for peer in list(self.peers):
-            if peer.address == address or (peer.conn.remote and peer.conn.remote.peer_id == peer_id):
+            if peer.address == address or (
+                peer.conn.remote and peer.conn.remote.peer_id == peer_id
+            ):
                 peer.close(f"banned: {reason}")
 
     # ------------------------------------------------------------ wire events
@@ -396,7 +404,10 @@ class Torrent(TorrentIO):
         if e.peer_id in self._banned_ids:
             peer.close("banned peer id")
             return
-        if any(p is not peer and p.conn.remote and p.conn.remote.peer_id == e.peer_id for p in self.peers):
+        if any(
+            p is not peer and p.conn.remote and p.conn.remote.peer_id == e.peer_id
+            for p in self.peers
+        ):
             peer.close("duplicate connection")
             return
         peer.handshaken = True
@@ -585,7 +596,13 @@ class Torrent(TorrentIO):
             }
             self.queue_piece(piece, self._buffers.pop(piece), who)
 
-    def piece_verified(self, piece: int, ok: bool, blocks: list[bytes] | None, who: dict[int, tuple[bytes, tuple[str, int]]]) -> None:
+    def piece_verified(
+        self,
+        piece: int,
+        ok: bool,
+        blocks: list[bytes] | None,
+        who: dict[int, tuple[bytes, tuple[str, int]]],
+    ) -> None:
         """A hash/write job ended (on the loop)."""
         picker, info = self.picker, self.info
         assert picker is not None and info is not None
@@ -618,7 +635,12 @@ class Torrent(TorrentIO):
                 record[offset] = (peer_id, address, blocks[offset // picker.block_size])
         self._refill_all()
 
-    def _smart_ban(self, piece: int, suspects: dict[int, tuple[bytes, tuple[str, int], bytes]], good: list[bytes]) -> None:
+    def _smart_ban(
+        self,
+        piece: int,
+        suspects: dict[int, tuple[bytes, tuple[str, int], bytes]],
+        good: list[bytes],
+    ) -> None:
         assert self.picker is not None
         for offset, (peer_id, address, digest) in suspects.items():
             if good[offset // self.picker.block_size] != digest:
@@ -677,7 +699,9 @@ class Torrent(TorrentIO):
     def rechoke(self) -> None:
         now = self.now()
         stats = [
-            PeerStats(p, p.conn.peer_interested, p.download_rate, p.upload_rate, p.connected_at, p.snubbed)
+            PeerStats(
+                p, p.conn.peer_interested, p.download_rate, p.upload_rate, p.connected_at, p.snubbed
+            )
             for p in self.peers
             if p.handshaken and not p.closed
         ]
@@ -755,3 +779,26 @@ class Torrent(TorrentIO):
         assert self._tg is not None
         self._tg.create_task(self._start_pieces(info))
 
+
+HANDLERS.update(
+    {
+        ev.HandshakeReceived: Torrent.on_handshake,
+        ev.BitfieldReceived: Torrent.on_bitfield,
+        ev.HaveReceived: Torrent.on_have,
+        ev.HaveAllReceived: Torrent.on_have_all,
+        ev.HaveNoneReceived: Torrent.on_have_none,
+        ev.PeerChoked: Torrent.on_choked,
+        ev.PeerUnchoked: Torrent.on_unchoked,
+        ev.PeerInterested: Torrent.on_interest,
+        ev.PeerNotInterested: Torrent.on_interest,
+        ev.BlockReceived: Torrent.on_block,
+        ev.RejectReceived: Torrent.on_reject,
+        ev.RequestReceived: Torrent.on_request,
+        ev.CancelReceived: Torrent.on_cancel,
+        ev.AllowedFastReceived: Torrent.on_allowed_fast,
+        ev.ExtensionHandshakeReceived: Torrent.on_extension_handshake,
+        ev.MetadataRequestReceived: Torrent.on_metadata_request,
+        ev.MetadataDataReceived: Torrent.on_metadata_data,
+        ev.MetadataRejectReceived: Torrent.on_metadata_reject,
+    }
+)

@@ -42,7 +42,9 @@ class TorrentIO:
         name: str
         uploaded: int
 
-        def piece_verified(self, piece: int, ok: bool, blocks: list[bytes] | None, who: Who) -> None: ...
+        def piece_verified(
+            self, piece: int, ok: bool, blocks: list[bytes] | None, who: Who
+        ) -> None: ...
 
         def fail(self, message: str) -> None: ...
 
@@ -93,13 +95,15 @@ class TorrentIO:
                 self._maybe_resume_reading()
             self.piece_verified(piece, ok, blocks, who)
 
-    def _hash_and_write(self, piece: int, buf: bytearray, suspect: bool) -> tuple[bool, list[bytes] | None]:
+    def _hash_and_write(
+        self, piece: int, buf: bytearray, suspect: bool
+    ) -> tuple[bool, list[bytes] | None]:
         """In a worker thread: SHA-1 the piece; write it only if it matches."""
         assert self.info is not None and self.storage is not None
         ok = hashlib.sha1(buf).digest() == self.info.piece_hash(piece)
         blocks = _block_digests(buf) if suspect or not ok else None
         if ok:
-            self.storage.write_block(piece, 0, buf)
+            self.storage.write_block(piece, 0, memoryview(buf))
         return ok, blocks
 
     # ---------------------------------------------------------------- upload

@@ -25,8 +25,12 @@ pytestmark = pytest.mark.timeout(120)
 
 async def run_cli(*args: str, timeout: float = 90) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "swarmseek.api.cli", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "swarmseek.api.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     async with asyncio.timeout(timeout):
         out, err = await process.communicate()
@@ -35,7 +39,9 @@ async def run_cli(*args: str, timeout: float = 90) -> tuple[int, str, str]:
 
 
 def dht_config(bootstrap: tuple[tuple[str, int], ...] = ()) -> DhtConfig:
-    return DhtConfig(host="127.0.0.1", bootstrap=bootstrap, rate_limit=1e6, rate_burst=1e6, query_timeout=1.0)
+    return DhtConfig(
+        host="127.0.0.1", bootstrap=bootstrap, rate_limit=1e6, rate_burst=1e6, query_timeout=1.0
+    )
 
 
 async def test_get_infohash_finds_seeder_through_dht(tmp_path: Path) -> None:
@@ -44,16 +50,26 @@ async def test_get_infohash_finds_seeder_through_dht(tmp_path: Path) -> None:
         first = await stack.enter_async_context(DhtNode(dht_config()))
         nodes = [first]
         for _ in range(3):
-            nodes.append(await stack.enter_async_context(DhtNode(dht_config(tuple(n.address for n in nodes)))))
+            nodes.append(
+                await stack.enter_async_context(
+                    DhtNode(dht_config(tuple(n.address for n in nodes)))
+                )
+            )
         seeder = await stack.enter_async_context(Session(FAST, dht=DhtFinder(nodes[-1])))
         torrent = await seeder.add(meta, tmp_path / "seed")
         await wait_finished(torrent)
         async with asyncio.timeout(30):
             await torrent.dht_announced.wait()
         host, port = first.address
-        code, out, err = await run_cli(
-            "get", meta.infohash.hex(), "--out", str(tmp_path / "out"),
-            "--dht-bootstrap", f"{host}:{port}", "--timeout", "60",
+        code, _out, err = await run_cli(
+            "get",
+            meta.infohash.hex(),
+            "--out",
+            str(tmp_path / "out"),
+            "--dht-bootstrap",
+            f"{host}:{port}",
+            "--timeout",
+            "60",
         )
         assert code == 0, err
     assert same_tree(tmp_path / "seed" / "dht.bin", tmp_path / "out" / "dht.bin")
@@ -95,9 +111,19 @@ async def test_sigkill_then_resume_downloads_nothing_verified_again(tmp_path: Pa
         torrent_file = tmp_path / "t.torrent"
         torrent_file.write_bytes(meta.to_bytes())
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "swarmseek.api.cli", "get", str(torrent_file), "--out", str(out),
-            "--peer", f"127.0.0.1:{slow_seeder.port}", "--resume-interval", "0.01",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "swarmseek.api.cli",
+            "get",
+            str(torrent_file),
+            "--out",
+            str(out),
+            "--peer",
+            f"127.0.0.1:{slow_seeder.port}",
+            "--resume-interval",
+            "0.01",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             async with asyncio.timeout(60):
@@ -129,8 +155,14 @@ async def test_get_without_reachable_peers_fails_with_one_line(tmp_path: Path) -
         sock.bind(("127.0.0.1", 0))
         dead = sock.getsockname()[1]  # bound, never listening: connections are refused
         code, _, err = await run_cli(
-            "get", str(tmp_path / "n.torrent"), "--out", str(tmp_path / "o"),
-            "--peer", f"127.0.0.1:{dead}", "--timeout", "1",
+            "get",
+            str(tmp_path / "n.torrent"),
+            "--out",
+            str(tmp_path / "o"),
+            "--peer",
+            f"127.0.0.1:{dead}",
+            "--timeout",
+            "1",
         )
     assert code == 3
     assert err.strip().count("\n") == 0 and "no peers found within 1 s" in err

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from swarmseek.transfer import EncryptionPolicy, Info, MemoryStorage, PeerConnection
+from swarmseek.transfer import EncryptionPolicy, Info, MemoryStorage, PeerConnection, create_torrent
+from swarmseek.transfer import wire_events as ev
 from swarmseek.transfer.session import Session
 from swarmseek.transfer.wire_messages import HaveAll, Piece, Unchoke
-from swarmseek.transfer import wire_events as ev
 from tests.support.swarm_helpers import FAST, make_torrent, same_tree, wait_finished
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,7 +39,9 @@ async def test_lying_peer_is_banned_and_download_is_correct(tmp_path: Path) -> N
     meta = make_torrent(tmp_path / "seed", {"f.bin": 40 * 16384 + 5})
     content = (tmp_path / "seed" / "f.bin").read_bytes()
     async with Session(FAST) as liar, Session(FAST) as honest, Session(FAST) as leecher:
-        await liar.add(meta, tmp_path / "nowhere", seed_mode=True, storage_factory=liar_factory(content))
+        await liar.add(
+            meta, tmp_path / "nowhere", seed_mode=True, storage_factory=liar_factory(content)
+        )
         await honest.add(meta, tmp_path / "seed")
         torrent = await leecher.add(meta, tmp_path / "out", peers=[("127.0.0.1", liar.port)])
         async with asyncio.timeout(30):
@@ -54,8 +56,6 @@ async def test_lying_peer_is_banned_and_download_is_correct(tmp_path: Path) -> N
 
 async def test_smart_ban_spares_honest_cosenders(tmp_path: Path) -> None:
     """Multi-block pieces shared by a liar and an honest seeder: only the liar goes."""
-    from swarmseek.transfer import create_torrent
-
     data = tmp_path / "seed" / "big.bin"
     data.parent.mkdir()
     data.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
@@ -83,8 +83,12 @@ async def _fake_seeder(
     """A raw peer built on PeerConnection: has everything, then misbehaves."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = PeerConnection(b"-FAKE01-" + bytes(12), meta_info.infohash, initiator=False,
-                              num_pieces=meta_info.num_pieces)
+        conn = PeerConnection(
+            b"-FAKE01-" + bytes(12),
+            meta_info.infohash,
+            initiator=False,
+            num_pieces=meta_info.num_pieces,
+        )
         sent = 0
         try:
             while data := await reader.read(65536):
@@ -114,8 +118,6 @@ async def _fake_seeder(
 
 
 async def test_peer_disconnecting_mid_piece(tmp_path: Path) -> None:
-    from swarmseek.transfer import create_torrent
-
     data = tmp_path / "seed" / "p.bin"
     data.parent.mkdir()
     data.write_bytes(bytes(range(251)) * 2000)
@@ -195,5 +197,8 @@ async def test_encryption_policies_between_our_nodes(
         torrent = await leecher.add(meta, tmp_path / "out", peers=[("127.0.0.1", seeder.port)])
         await wait_finished(torrent)
         kind = "encrypted" if encrypted else "plaintext"
-        assert torrent.connections[kind] >= 1 and sum(torrent.connections.values()) == torrent.connections[kind]
+        assert (
+            torrent.connections[kind] >= 1
+            and sum(torrent.connections.values()) == torrent.connections[kind]
+        )
     assert same_tree(tmp_path / "seed" / "e.bin", tmp_path / "out" / "e.bin")

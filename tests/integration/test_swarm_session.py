@@ -54,7 +54,9 @@ async def test_bare_infohash_with_peer(tmp_path: Path) -> None:
     meta = make_torrent(tmp_path / "seed", {"x.bin": 99_999})
     async with Session(FAST) as seeder, Session(FAST) as leecher:
         await seeder.add(meta, tmp_path / "seed")
-        torrent = await leecher.add(bytes(meta.infohash), tmp_path / "out", peers=[("127.0.0.1", seeder.port)])
+        torrent = await leecher.add(
+            bytes(meta.infohash), tmp_path / "out", peers=[("127.0.0.1", seeder.port)]
+        )
         await wait_finished(torrent)
     assert same_tree(tmp_path / "seed" / "x.bin", tmp_path / "out" / "x.bin")
 

@@ -28,7 +28,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _seed(tmp_path: Path, tracker: TrackerServer, config: object) -> tuple[Path, Path, Session]:
+async def _seed(
+    tmp_path: Path, tracker: TrackerServer, config: object
+) -> tuple[Path, Path, Session]:
     data = tmp_path / "seed" / "payload.bin"
     data.parent.mkdir()
     data.write_bytes(os.urandom(SIZE))
@@ -49,7 +51,11 @@ async def _seed(tmp_path: Path, tracker: TrackerServer, config: object) -> tuple
 async def _wait_file(path: Path, expected: bytes, process: asyncio.subprocess.Process) -> None:
     """Until ``path`` holds ``expected`` (the client keeps running; we watch its file)."""
     async with asyncio.timeout(120):
-        while not (path.is_file() and path.stat().st_size == len(expected) and path.read_bytes() == expected):
+        while not (
+            path.is_file()
+            and path.stat().st_size == len(expected)
+            and path.read_bytes() == expected
+        ):
             if process.returncode is not None:
                 break
             await asyncio.sleep(0.1)
@@ -64,10 +70,19 @@ async def test_aria2_downloads_from_our_seeder(tmp_path: Path, encrypted: bool) 
         try:
             crypto = ["--bt-require-crypto=true", "--bt-min-crypto-level=arc4"] if encrypted else []
             process = await asyncio.create_subprocess_exec(
-                aria2, "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
-                "--enable-peer-exchange=false", "--seed-time=0", "--listen-port=" + str(_free_port()),
-                "--dir", str(tmp_path / "aria2"), *crypto, str(torrent_file),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                aria2,
+                "--enable-dht=false",
+                "--enable-dht6=false",
+                "--bt-enable-lpd=false",
+                "--enable-peer-exchange=false",
+                "--seed-time=0",
+                "--listen-port=" + str(_free_port()),
+                "--dir",
+                str(tmp_path / "aria2"),
+                *crypto,
+                str(torrent_file),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
             async with asyncio.timeout(120):
                 output, _ = await process.communicate()
@@ -82,18 +97,37 @@ async def test_transmission_downloads_from_our_seeder_encrypted(tmp_path: Path) 
     config_dir = tmp_path / "tr-config"
     config_dir.mkdir()
     port = _free_port()
-    (config_dir / "settings.json").write_text(json.dumps({
-        "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False, "utp-enabled": False,
-        "port-forwarding-enabled": False, "peer-port": port, "encryption": 2,
-        "rename-partial-files": True, "incomplete-dir-enabled": False,
-    }))
+    (config_dir / "settings.json").write_text(
+        json.dumps(
+            {
+                "dht-enabled": False,
+                "lpd-enabled": False,
+                "pex-enabled": False,
+                "utp-enabled": False,
+                "port-forwarding-enabled": False,
+                "peer-port": port,
+                "encryption": 2,
+                "rename-partial-files": True,
+                "incomplete-dir-enabled": False,
+            }
+        )
+    )
     out = tmp_path / "tr"
     out.mkdir()
     async with TrackerServer() as tracker:
         data, torrent_file, session = await _seed(tmp_path, tracker, REQUIRE)
         process = await asyncio.create_subprocess_exec(
-            transmission, "-g", str(config_dir), "-er", "-w", str(out), "-p", str(port),
-            str(torrent_file), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            transmission,
+            "-g",
+            str(config_dir),
+            "-er",
+            "-w",
+            str(out),
+            "-p",
+            str(port),
+            str(torrent_file),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             await _wait_file(out / "payload.bin", data.read_bytes(), process)

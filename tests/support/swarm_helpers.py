@@ -27,7 +27,9 @@ def make_files(root: Path, files: dict[str, int], seed: int = 1) -> Path:
     return root / top.pop()
 
 
-def make_torrent(root: Path, files: dict[str, int], *, seed: int = 1, trackers: tuple[str, ...] = ()) -> Metainfo:
+def make_torrent(
+    root: Path, files: dict[str, int], *, seed: int = 1, trackers: tuple[str, ...] = ()
+) -> Metainfo:
     content = make_files(root, files, seed)
     return create_torrent(content, piece_length=PIECE, trackers=trackers).metainfo
 
