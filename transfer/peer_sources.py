@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # After a failed announce, wait this long before trying again (libtorrent's
 # tracker_backoff starts around a minute).
 TRACKER_RETRY = 60.0
+# Never re-announce faster than this, whatever interval a tracker asks for.
+MIN_ANNOUNCE_INTERVAL = 1.0
 # A DHT lookup that found nobody is repeated sooner than the regular interval.
 DHT_RETRY = 15.0
 
@@ -71,7 +73,7 @@ async def tracker_loop(
         log.debug("%s: tracker %s (%s): %d peers", torrent.name, url, kind.value or "-", len(peers))
         torrent.add_peers(peers)
         torrent.tracker_announced.set()
-        return float(max(response.interval, response.min_interval or 0, 10))
+        return float(max(response.interval, response.min_interval or 0, MIN_ANNOUNCE_INTERVAL))
 
     try:
         while True:
