@@ -566,9 +566,10 @@ class Torrent(TorrentIO):
     def on_block(self, peer: Peer, e: ev.BlockReceived) -> None:
         data = e.data
         size = len(data)
-        peer.count_down(size)
+        peer.downloaded += size
+        peer.rate_bytes_down += size
         self.downloaded += size
-        peer.last_block_at = self.now()
+        peer.last_block_at = peer.last_received_at
         peer.snubbed = False
         picker = self.picker
         if picker is None:

@@ -214,7 +214,10 @@ class PeerConnection(WireState):
         if buffered < 4 + length:
             self._compact()
             return False
-        body = bytes(self._in[self._pos + 4 : self._pos + 4 + length])
+        # One copy (a bytearray slice would copy twice); the view is released at once
+        # so the buffer can be compacted.
+        with memoryview(self._in) as view:
+            body = bytes(view[self._pos + 4 : self._pos + 4 + length])
         self._pos += 4 + length
         message = decode_message(body)
         if message is None:
