@@ -195,8 +195,9 @@ async def _watch(torrent: Torrent, timeout: float) -> None:
     last_bytes = -1
     try:
         while not torrent.finished.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(torrent.finished.wait(), 0.5)
+            with contextlib.suppress(TimeoutError):  # not wait_for (see peer_sources)
+                async with asyncio.timeout(0.5):
+                    await torrent.finished.wait()
             status = torrent.status()
             now = time.monotonic()
             if status.verified_bytes != last_bytes or torrent.state is TorrentState.CHECKING:
@@ -254,8 +255,9 @@ async def _seed_async(args: argparse.Namespace, meta: Metainfo) -> int:
         host, port = session.listen_address
         print(f"listening on {host}:{port}", flush=True)
         while torrent.state in (TorrentState.CHECKING, TorrentState.METADATA):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(torrent.finished.wait(), 0.2)
+            with contextlib.suppress(TimeoutError):  # not wait_for (see peer_sources)
+                async with asyncio.timeout(0.2):
+                    await torrent.finished.wait()
         if torrent.error is not None:
             raise CliError(torrent.error)
         status = torrent.status()

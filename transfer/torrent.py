@@ -404,12 +404,19 @@ class Torrent(TorrentIO):
         if e.peer_id in self._banned_ids:
             peer.close("banned peer id")
             return
-        if any(
-            p is not peer and p.conn.remote and p.conn.remote.peer_id == e.peer_id
-            for p in self.peers
-        ):
-            peer.close("duplicate connection")
-            return
+
+        def opener(p: Peer) -> bytes:
+            return self.peer_id if p.outgoing else e.peer_id
+
+        for other in list(self.peers):
+            if other is not peer and other.conn.remote and other.conn.remote.peer_id == e.peer_id:
+                # Both sides dialled each other: keep the connection opened by the lower
+                # peer id, a rule both ends compute alike (libtorrent does the same).
+                if opener(peer) < opener(other):
+                    other.close("duplicate connection")
+                    break
+                peer.close("duplicate connection")
+                return
         peer.handshaken = True
         picker, info = self.picker, self.info
         if picker is not None and info is not None:
