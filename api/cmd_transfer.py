@@ -22,12 +22,20 @@ from typing import Any
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs without types-tqdm
 
 from swarmseek.discovery import DhtConfig, DhtError, DhtNode
-from swarmseek.transfer import EncryptionPolicy, Magnet, Metainfo, parse_magnet, parse_torrent
-from swarmseek.transfer.metainfo import as_infohash
-from swarmseek.transfer.peer_sources import PeerFinder, PeerSourceError
-from swarmseek.transfer.session import Session
-from swarmseek.transfer.swarm_config import SessionConfig, TorrentState
-from swarmseek.transfer.torrent import Torrent
+from swarmseek.transfer import (
+    EncryptionPolicy,
+    Magnet,
+    Metainfo,
+    PeerFinder,
+    PeerSourceError,
+    Session,
+    SessionConfig,
+    Torrent,
+    TorrentState,
+    as_infohash,
+    parse_magnet,
+    parse_torrent,
+)
 
 from .cmd_dht import DEFAULT_BOOTSTRAP
 from .errors import CliError
