@@ -105,23 +105,29 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def run_measured(command: list[str]) -> tuple[float, int]:
-    """Run ``command``; return (seconds, peak RSS in bytes).
+def run_measured(command: list[str]) -> tuple[float, int, float]:
+    """Run ``command``; return (seconds, peak RSS in bytes, CPU seconds).
 
     The peak is the child's own VmHWM, polled until it exits: wait4's ru_maxrss is
     not usable here because Linux carries the forking parent's high-water mark (this
-    benchmark holds hundreds of MB while it generates the data) into the child.
+    benchmark holds hundreds of MB while it generates the data) into the child. CPU
+    seconds (user + system) do come from wait4: they are the child's own.
     """
     start = time.perf_counter()
     process = subprocess.Popen(command)
     peak = 0
-    while process.poll() is None:
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
         peak = max(peak, _hwm(process.pid))
         time.sleep(0.02)
     elapsed = time.perf_counter() - start
-    if process.returncode != 0:
-        raise SystemExit(f"{command[:3]} failed with status {process.returncode}")
-    return elapsed, peak
+    code = os.waitstatus_to_exitcode(status)
+    process.returncode = code
+    if code != 0:
+        raise SystemExit(f"{command[:3]} failed with status {code}")
+    return elapsed, peak, usage.ru_utime + usage.ru_stime
 
 
 def sha1_file(path: pathlib.Path) -> str:
@@ -178,7 +184,7 @@ def main() -> None:
         ]
         ports = [int(s.stdout.readline()) for s in seeders if s.stdout]
         peer_list = ",".join(map(str, ports))
-        results: dict[str, tuple[float, int]] = {}
+        results: dict[str, tuple[float, int, float]] = {}
         commands = {
             "libtorrent": [
                 sys.executable,
@@ -220,14 +226,15 @@ def main() -> None:
         f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  seeders: {args.seeders}  "
         f"encrypted: {args.encrypted}"
     )
-    for name, (seconds, rss) in results.items():
+    for name, (seconds, rss, cpu) in results.items():
         print(
             f"{name:>10}: {size / seconds / 1e6:8.1f} MB/s  {seconds:6.2f} s  "
-            f"peak memory {rss / 1e6:6.1f} MB"
+            f"CPU {cpu:6.2f} s  peak memory {rss / 1e6:6.1f} MB"
         )
     ours, ref = results["swarmseek"], results["libtorrent"]
     print(
-        f"     ratio: {ref[0] / ours[0]:.2f}x libtorrent's rate, {ours[1] / ref[1]:.2f}x its memory"
+        f"     ratio: {ref[0] / ours[0]:.2f}x libtorrent's rate, {ours[2] / ref[2]:.2f}x its CPU, "
+        f"{ours[1] / ref[1]:.2f}x its memory"
     )
 
 
