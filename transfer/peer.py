@@ -30,7 +30,6 @@ class Peer:
 
     __slots__ = (
         "_out",
-        "rate_bytes_down",
         "_rate_bytes_up",
         "address",
         "bitfield_raw",
@@ -47,6 +46,7 @@ class Peer:
         "metadata_pending",
         "outgoing",
         "proto",
+        "rate_bytes_down",
         "requested_at",
         "seed",
         "snubbed",

@@ -17,7 +17,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import MseError, MseRefused, TransferError
 from .mse import HandshakeCompleted, MseConfig, MseInitiator, MseReceiver, should_retry_plaintext
@@ -69,7 +69,8 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.encrypted = False
         self._pending = bytearray()
         self._encrypt: Callable[[bytes], bytes] | None = None
-        self._decrypt: Callable[[bytes], bytes] | None = None
+        # Any buffer: RC4's update takes the memoryview of the read buffer as it is.
+        self._decrypt: Callable[[Any], bytes] | None = None
         self._mse: MseInitiator | MseReceiver | None = None
         self._mse_done: asyncio.Future[None] | None = None
         self._lost_reason: str | None = None

@@ -86,8 +86,11 @@ async def tracker_loop(
             if completed_sent or torrent.finished.is_set():
                 await asyncio.sleep(wait)
             else:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a
+                # cancellation that arrives as the event is set.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(torrent.finished.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await torrent.finished.wait()
             if not completed_sent and torrent.complete:
                 completed_sent = True
                 event = Event.COMPLETED
