@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import multiprocessing as mp
 import os
@@ -300,15 +301,19 @@ def bench_processes(n: int, workers: int) -> Figures:
 
 # ------------------------------------------------------------------------- report
 def growth(rows: dict[int, Figures], name: str) -> None:
+    """Growth from the smallest N, and queries added per doubling of N between
+    consecutive sizes: constant per doubling is O(log N)."""
     sizes = sorted(rows)
     base = sizes[0]
-    for n in sizes[1:]:
+    for prev, n in itertools.pairwise(sizes):
         log_growth = math.log2(n) / math.log2(base)
         p50 = rows[n].p50 / rows[base].p50
         queries = rows[n].mean_queries / rows[base].mean_queries
+        per_doubling = (rows[n].mean_queries - rows[prev].mean_queries) / math.log2(n / prev)
         print(
             f"  {name:11s} N {base} -> {n}: p50 x{p50:.2f}, queries x{queries:.2f}"
-            f"  (log2 N x{log_growth:.2f}, N x{n / base:.1f})"
+            f"  (log2 N x{log_growth:.2f}, N x{n / base:.1f});"
+            f" {per_doubling:+.2f} queries per doubling of N from {prev}"
         )
 
 
