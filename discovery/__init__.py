@@ -13,7 +13,14 @@ from .items import (
     signable,
     verify_item,
 )
-from .itemstore import ItemStore, MemoryItemStore, StoreCounters, Updater, update_mutable
+from .itemstore import (
+    CAS_ABSENT,
+    ItemStore,
+    MemoryItemStore,
+    StoreCounters,
+    Updater,
+    update_mutable,
+)
 from .krpc import Address
 from .lookup import IterativeLookup
 from .node import KrpcNode, NodeStats, OperationFinished
@@ -21,6 +28,7 @@ from .routing import RoutingTable
 from .transport import DhtNode
 
 __all__ = [
+    "CAS_ABSENT",
     "MAX_SALT_SIZE",
     "MAX_VALUE_SIZE",
     "Address",

@@ -33,6 +33,11 @@ class DhtConfig:
     max_peers_per_infohash: int = 100
     enforce_node_id: bool = False  # BEP 42: keep only ids valid for their IP in the table
     save_interval: float = 60.0  # seconds between saves to SQLite
+    # SO_RCVBUF asked of the OS (capped by net.core.rmem_max). Replies to a burst of
+    # queries arrive together; the default ~200 KiB drops them once a busy event
+    # loop falls a few hundred datagrams behind (seen with libtorrent peers replying
+    # from their own threads). libtorrent's own default is 0: the OS default.
+    recv_buffer: int = 4 << 20
 
     def __post_init__(self) -> None:
         if self.node_id is not None and len(self.node_id) != 20:

@@ -26,6 +26,13 @@ from .items import (
     verify_item,
 )
 
+# The ``cas`` of a first write (no item yet). Our seqs start at 1, so no stored item of
+# ours has seq 0, and every node refuses the put with 301 once any item is there.
+# Without it, libtorrent answers a put whose seq equals the stored one with success
+# and keeps the old value (node.cpp "put": 302 only when the stored seq is higher), so
+# two writers that both saw no item would both "win" and one update would be lost.
+CAS_ABSENT = 0
+
 # update_mutable's function: the current value (None if absent) -> the new value, or
 # None to leave the item unchanged.
 Updater = Callable[[Value | None], Value | None]
@@ -73,7 +80,7 @@ async def update_mutable(
         seq = 1 if current is None else current.seq + 1
         item = sign_item(keypair, new_value, seq, salt)
         try:
-            await store.put_mutable(item, cas=None if current is None else current.seq)
+            await store.put_mutable(item, cas=CAS_ABSENT if current is None else current.seq)
         except (CasConflict, SeqTooLow) as exc:
             last = exc
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -86,6 +87,7 @@ class DhtNode:
             lambda: _Protocol(self), local_addr=(self.config.host, self.config.port)
         )
         self._transport = transport
+        _raise_recv_buffer(transport, self.config.recv_buffer)
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
         self._ticker = self._tasks.create_task(self._save_loop())
@@ -253,6 +255,17 @@ class DhtNode:
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
         await self._run(self.core.put_mutable(item, self._now(), cas=cas), int)
+
+
+def _raise_recv_buffer(transport: asyncio.DatagramTransport, size: int) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None or size <= 0:
+        return
+    try:
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError as exc:  # not fatal: the OS default still works, just drops more
+        log.debug("SO_RCVBUF %d refused: %s", size, exc)
 
 
 def _is_item_store(node: DhtNode) -> ItemStore:

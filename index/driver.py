@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from swarmseek.discovery import (
+    CAS_ABSENT,
     CasConflict,
     ItemStore,
     KeyPair,
@@ -382,7 +383,8 @@ class Pht:
             node_salt(self.spec, label),
         )
         try:
-            await self.store.put_mutable(flipped, cas=None if current is None else current.seq)
+            cas = CAS_ABSENT if current is None else current.seq
+            await self.store.put_mutable(flipped, cas=cas)
         except (CasConflict, SeqTooLow):
             return False  # someone wrote the leaf meanwhile: recompute from the new state
         self.counters.splits += 1

@@ -1,25 +1,37 @@
-"""BEP 44 immutable get on a loopback DHT of N nodes, swarmseek vs libtorrent.
+"""BEP 44 immutable get on a loopback DHT of N nodes: swarmseek, libtorrent, and both mixed.
 
-Each node is bootstrapped from 8 random others. ITEMS values are put from random
-nodes, then each is fetched (one get at a time) from a random node that did not put
-it. Reported per N: queries sent per lookup (mean, max), p50/p90 latency, success.
+Each node is bootstrapped from 8 random others. ITEMS values are put from random nodes,
+then each is fetched (one get at a time) from a random node that did not put it.
+Reported per lookup: queries sent (mean, max), latency p50/p95 (wall clock from the
+call to the answer), success. Sections:
+
+1. pure networks: N swarmseek nodes on one asyncio loop; N libtorrent sessions (each
+   its own threads) for N <= LT_MAX_N (default 300, env SWARMSEEK_BENCH_LT_MAX_N);
+   then growth from the smallest N against the growth of log2 N.
+2. mixed networks (N <= MIXED_MAX_N, default 300, env SWARMSEEK_BENCH_MIXED_MAX_N):
+   N/2 libtorrent sessions and N/2 swarmseek nodes in one DHT; the same items are
+   fetched by a swarmseek node and by a libtorrent session.
+3. swarmseek split over WORKERS processes (default 2, env SWARMSEEK_BENCH_WORKERS),
+   each running N/WORKERS nodes on its own loop: what one Python loop per process
+   costs compared with section 1 (libtorrent sessions each have their own threads).
 
     python tests/benchmarks/bench_dht.py [N ...]     (default: 100 300 1000)
-
-libtorrent runs one session (with its own threads) per node; above LT_MAX_N nodes
-(default 300, env SWARMSEEK_BENCH_LT_MAX_N) only swarmseek is measured.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import math
+import multiprocessing as mp
 import os
 import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import libtorrent as lt
@@ -29,35 +41,64 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from swarmseek.discovery import DhtConfig, DhtNode
 from tests.support.clients import lt_session, wait_for_alert, wait_until
 
-ITEMS = 30
+ITEMS = int(os.environ.get("SWARMSEEK_BENCH_ITEMS", "30"))
 SEED = 1
+Address = tuple[str, int]
 
 
 @dataclass
 class Figures:
-    queries: list[int]
-    latencies: list[float]
-    hits: int
+    queries: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    hits: int = 0
+
+    def add(self, queries: int, latency: float, hit: bool) -> None:
+        self.queries.append(queries)
+        self.latencies.append(latency)
+        self.hits += hit
+
+    def pct(self, p: float) -> float:
+        lat = sorted(self.latencies)
+        return lat[max(0, math.ceil(len(lat) * p) - 1)] * 1000
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def mean_queries(self) -> float:
+        return statistics.mean(self.queries)
 
     def line(self, name: str) -> str:
-        q = self.queries
-        lat = sorted(self.latencies)
-        p50 = statistics.median(lat) * 1000
-        p90 = lat[int(len(lat) * 0.9) - 1] * 1000
         return (
-            f"{name:11s} queries/lookup mean {statistics.mean(q):5.1f} max {max(q):3d}  "
-            f"p50 {p50:7.2f} ms  p90 {p90:7.2f} ms  success {self.hits}/{len(q)}"
+            f"{name:24s} queries/lookup mean {self.mean_queries:5.1f} max {max(self.queries):3d}"
+            f"  p50 {self.p50:7.2f} ms  p95 {self.pct(0.95):7.2f} ms"
+            f"  success {self.hits}/{len(self.queries)}"
         )
 
 
+def values() -> list[bytes]:
+    return [f"benchmark item {i}".encode() for i in range(ITEMS)]
+
+
+def our_config(node_id: bytes) -> DhtConfig:
+    return DhtConfig(host="127.0.0.1", rate_limit=1e6, rate_burst=1e6, node_id=node_id)
+
+
+async def our_get(node: DhtNode, target: bytes, value: bytes) -> tuple[int, float, bool]:
+    before = node.core.queries_sent
+    start = time.perf_counter()
+    got = await node.get_immutable(target)
+    return node.core.queries_sent - before, time.perf_counter() - start, got == value
+
+
+# ------------------------------------------------------------------ pure networks
 async def bench_ours(n: int) -> Figures:
     rng = random.Random(SEED)
     async with contextlib.AsyncExitStack() as stack:
         nodes = []
         for i in range(n):
-            config = DhtConfig(
-                host="127.0.0.1", rate_limit=1e6, rate_burst=1e6, node_id=rng.randbytes(20)
-            )
+            config = our_config(rng.randbytes(20))
             nodes.append(await stack.enter_async_context(DhtNode(config, rng=random.Random(i))))
         addrs = [node.address for node in nodes]
         await asyncio.gather(
@@ -66,18 +107,12 @@ async def bench_ours(n: int) -> Figures:
                 for node in nodes
             )
         )
-        values = [f"benchmark item {i}".encode() for i in range(ITEMS)]
-        putters = [rng.randrange(n) for _ in values]
-        targets = [await nodes[p].put_immutable(v) for p, v in zip(putters, values, strict=True)]
-        figures = Figures([], [], 0)
-        for target, value, putter in zip(targets, values, putters, strict=True):
+        putters = [rng.randrange(n) for _ in range(ITEMS)]
+        targets = [await nodes[p].put_immutable(v) for p, v in zip(putters, values(), strict=True)]
+        figures = Figures()
+        for target, value, putter in zip(targets, values(), putters, strict=True):
             getter = nodes[rng.choice([i for i in range(n) if i != putter])]
-            before = getter.core.queries_sent
-            start = time.perf_counter()
-            got = await getter.get_immutable(target)
-            figures.latencies.append(time.perf_counter() - start)
-            figures.queries.append(getter.core.queries_sent - before)
-            figures.hits += got == value
+            figures.add(*await our_get(getter, target, value))
         return figures
 
 
@@ -104,6 +139,32 @@ def lt_counter(session: Any, name: str) -> int:
     return int(wait_for_alert(session, stats)[1])
 
 
+def lt_wait_routing(sessions: list[Any]) -> None:
+    for session in sessions:  # wait until each knows at least k nodes
+        wait_until(lambda s=session: lt_counter(s, "dht.dht_nodes") >= 8, session, 120)
+
+
+def lt_put(session: Any, value: bytes) -> Any:
+    target = session.dht_put_immutable_item(value)
+    wait_for_alert(session, lambda a: isinstance(a, lt.dht_put_alert), 60)
+    return target
+
+
+def lt_get(session: Any, target: Any, value: bytes) -> tuple[int, float, bool]:
+    before = lt_counter(session, "dht.dht_get_out")
+    start = time.perf_counter()
+    session.dht_get_immutable_item(target)
+
+    def item(alert: Any) -> Any:
+        if isinstance(alert, lt.dht_immutable_item_alert):
+            return ("item", alert.item)
+        return None
+
+    got = wait_for_alert(session, item, 60)[1]
+    latency = time.perf_counter() - start
+    return lt_counter(session, "dht.dht_get_out") - before, latency, got == value
+
+
 def bench_libtorrent(n: int) -> Figures:
     rng = random.Random(SEED)
     sessions = [lt_session(**LT_SETTINGS) for _ in range(n)]
@@ -112,53 +173,192 @@ def bench_libtorrent(n: int) -> Figures:
         for i, session in enumerate(sessions):
             for j in rng.sample([j for j in range(n) if j != i], 8):
                 session.add_dht_node(("127.0.0.1", ports[j]))
-        for session in sessions:  # wait until each knows at least k nodes
-            wait_until(lambda s=session: lt_counter(s, "dht.dht_nodes") >= 8, session, 120)
-        values = [f"benchmark item {i}".encode() for i in range(ITEMS)]
-        putters = [rng.randrange(n) for _ in values]
-        targets = []
-        for putter, value in zip(putters, values, strict=True):
-            session = sessions[putter]
-            targets.append(session.dht_put_immutable_item(value))
-            wait_for_alert(session, lambda a: isinstance(a, lt.dht_put_alert), 60)
-        figures = Figures([], [], 0)
-        for target, value, putter in zip(targets, values, putters, strict=True):
+        lt_wait_routing(sessions)
+        putters = [rng.randrange(n) for _ in range(ITEMS)]
+        targets = [lt_put(sessions[p], v) for p, v in zip(putters, values(), strict=True)]
+        figures = Figures()
+        for target, value, putter in zip(targets, values(), putters, strict=True):
             getter = sessions[rng.choice([i for i in range(n) if i != putter])]
-            before = lt_counter(getter, "dht.dht_get_out")
-            start = time.perf_counter()
-            getter.dht_get_immutable_item(target)
-
-            def item(alert: Any) -> Any:
-                if isinstance(alert, lt.dht_immutable_item_alert):
-                    return ("item", alert.item)
-                return None
-
-            got = wait_for_alert(getter, item, 60)[1]
-            figures.latencies.append(time.perf_counter() - start)
-            figures.queries.append(lt_counter(getter, "dht.dht_get_out") - before)
-            figures.hits += got == value
+            figures.add(*lt_get(getter, target, value))
         return figures
     finally:
         for session in sessions:
             session.pause()
 
 
+# ----------------------------------------------------------------- mixed networks
+async def bench_mixed(n: int) -> tuple[Figures, Figures]:
+    """N/2 libtorrent + N/2 ours; the same items fetched by each side. libtorrent's
+    blocking waits run in a thread so our nodes keep answering meanwhile."""
+    rng = random.Random(SEED)
+    n_lt = n // 2
+    sessions = [lt_session(**LT_SETTINGS) for _ in range(n_lt)]
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            nodes = []
+            for i in range(n - n_lt):
+                config = our_config(rng.randbytes(20))
+                node = DhtNode(config, rng=random.Random(i))
+                nodes.append(await stack.enter_async_context(node))
+            addrs: list[Address] = [("127.0.0.1", s.listen_port()) for s in sessions]
+            addrs += [node.address for node in nodes]
+            for i, session in enumerate(sessions):
+                for addr in rng.sample([a for a in addrs if a != addrs[i]], 8):
+                    session.add_dht_node(addr)
+            await asyncio.gather(
+                *(
+                    node.bootstrap(rng.sample([a for a in addrs if a != node.address], 8))
+                    for node in nodes
+                )
+            )
+            await asyncio.to_thread(lt_wait_routing, sessions)
+            targets = []
+            for i, value in enumerate(values()):  # half put by each side
+                if i % 2:
+                    targets.append(await nodes[rng.randrange(len(nodes))].put_immutable(value))
+                else:
+                    session = sessions[rng.randrange(n_lt)]
+                    sha = await asyncio.to_thread(lt_put, session, value)
+                    targets.append(bytes.fromhex(str(sha)))
+            ours, theirs = Figures(), Figures()
+            for target, value in zip(targets, values(), strict=True):
+                ours.add(*await our_get(rng.choice(nodes), target, value))
+                session = rng.choice(sessions)
+                theirs.add(*await asyncio.to_thread(lt_get, session, lt.sha1_hash(target), value))
+            return ours, theirs
+    finally:
+        for session in sessions:
+            session.pause()
+
+
+# ------------------------------------------------------- ours over several processes
+def _worker(conn: Connection, n: int, seed: int) -> None:
+    asyncio.run(_worker_main(conn, n, seed))
+
+
+async def _worker_main(conn: Connection, n: int, seed: int) -> None:
+    """Run ``n`` nodes on this process's loop and obey the parent's commands."""
+    rng = random.Random(seed)
+    async with contextlib.AsyncExitStack() as stack:
+        nodes = []
+        for i in range(n):
+            node = DhtNode(our_config(rng.randbytes(20)), rng=random.Random(seed * 100_000 + i))
+            nodes.append(await stack.enter_async_context(node))
+        conn.send([node.address for node in nodes])
+        while True:
+            command, *args = await asyncio.to_thread(conn.recv)
+            if command == "bootstrap":
+                everyone: list[Address] = args[0]
+                await asyncio.gather(
+                    *(
+                        node.bootstrap(rng.sample([a for a in everyone if a != node.address], 8))
+                        for node in nodes
+                    )
+                )
+                conn.send("ok")
+            elif command == "put":
+                conn.send(await nodes[args[0]].put_immutable(args[1]))
+            elif command == "get":
+                conn.send(await our_get(nodes[args[0]], args[1], args[2]))
+            else:
+                return
+
+
+def bench_processes(n: int, workers: int) -> Figures:
+    rng = random.Random(SEED)
+    ctx = mp.get_context("spawn")
+    conns, procs = [], []
+    for w in range(workers):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child, n // workers, SEED + w), daemon=True)
+        proc.start()
+        conns.append(parent)
+        procs.append(proc)
+    try:
+        everyone = [addr for conn in conns for addr in conn.recv()]
+        for conn in conns:  # all workers bootstrap at once (each answers the others)
+            conn.send(("bootstrap", everyone))
+        for conn in conns:
+            assert conn.recv() == "ok"
+        per = n // workers
+        figures = Figures()
+        placed = []
+        for value in values():
+            putter = rng.randrange(per * workers)
+            conns[putter // per].send(("put", putter % per, value))
+            placed.append((putter, conns[putter // per].recv(), value))
+        for putter, target, value in placed:
+            getter = rng.choice([i for i in range(per * workers) if i != putter])
+            conns[getter // per].send(("get", getter % per, target, value))
+            figures.add(*conns[getter // per].recv())
+        return figures
+    finally:
+        for conn in conns:
+            conn.send(("stop",))
+        for proc in procs:
+            proc.join(30)
+
+
+# ------------------------------------------------------------------------- report
+def growth(rows: dict[int, Figures], name: str) -> None:
+    """Growth from the smallest N, and queries added per doubling of N between
+    consecutive sizes: constant per doubling is O(log N)."""
+    sizes = sorted(rows)
+    base = sizes[0]
+    for prev, n in itertools.pairwise(sizes):
+        log_growth = math.log2(n) / math.log2(base)
+        p50 = rows[n].p50 / rows[base].p50
+        queries = rows[n].mean_queries / rows[base].mean_queries
+        per_doubling = (rows[n].mean_queries - rows[prev].mean_queries) / math.log2(n / prev)
+        print(
+            f"  {name:11s} N {base} -> {n}: p50 x{p50:.2f}, queries x{queries:.2f}"
+            f"  (log2 N x{log_growth:.2f}, N x{n / base:.1f});"
+            f" {per_doubling:+.2f} queries per doubling of N from {prev}"
+        )
+
+
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [100, 300, 1000]
     lt_max = int(os.environ.get("SWARMSEEK_BENCH_LT_MAX_N", "300"))
+    mixed_max = int(os.environ.get("SWARMSEEK_BENCH_MIXED_MAX_N", "300"))
+    workers = int(os.environ.get("SWARMSEEK_BENCH_WORKERS", "2"))
     print(f"BEP 44 immutable get, loopback, {ITEMS} items; os.cpu_count() = {os.cpu_count()}")
+    print("\n1. pure networks (swarmseek: all nodes on one asyncio loop)")
+    ours_rows: dict[int, Figures] = {}
+    lt_rows: dict[int, Figures] = {}
     for n in sizes:
-        ours = asyncio.run(bench_ours(n))
+        ours = ours_rows[n] = asyncio.run(bench_ours(n))
         print(f"N = {n}")
         print("  " + ours.line("swarmseek"))
         if n > lt_max:
             print(f"  libtorrent not run above N = {lt_max}")
             continue
-        theirs = bench_libtorrent(n)
+        theirs = lt_rows[n] = bench_libtorrent(n)
         print("  " + theirs.line("libtorrent"))
-        ratio_q = statistics.mean(ours.queries) / max(statistics.mean(theirs.queries), 1e-9)
-        ratio_t = statistics.median(ours.latencies) / statistics.median(theirs.latencies)
-        print(f"  ratio ours/libtorrent: queries {ratio_q:.2f}, p50 latency {ratio_t:.2f}")
+        ratio_q = ours.mean_queries / max(theirs.mean_queries, 1e-9)
+        print(f"  ratio ours/libtorrent: queries {ratio_q:.2f}, p50 {ours.p50 / theirs.p50:.2f}")
+    print("growth:")
+    growth(ours_rows, "swarmseek")
+    if len(lt_rows) > 1:
+        growth(lt_rows, "libtorrent")
+
+    print("\n2. mixed networks: N/2 libtorrent sessions + N/2 swarmseek nodes, same items")
+    for n in [n for n in sizes if n <= mixed_max]:
+        ours, theirs = asyncio.run(bench_mixed(n))
+        print(f"N = {n} ({n // 2} libtorrent + {n - n // 2} swarmseek)")
+        print("  " + ours.line("swarmseek get"))
+        print("  " + theirs.line("libtorrent get"))
+        ratio_q = ours.mean_queries / max(theirs.mean_queries, 1e-9)
+        print(f"  ratio ours/libtorrent: queries {ratio_q:.2f}, p50 {ours.p50 / theirs.p50:.2f}")
+
+    if workers > 1:
+        print(f"\n3. swarmseek nodes split over {workers} processes (one loop each)")
+        for n in sizes:
+            split = bench_processes(n, workers)
+            print(f"N = {n}")
+            print("  " + split.line(f"swarmseek x{workers} procs"))
+            print("  " + ours_rows[n].line("swarmseek 1 loop"))
+            print(f"  p50 split/one loop: {split.p50 / ours_rows[n].p50:.2f}")
 
 
 if __name__ == "__main__":
