@@ -64,7 +64,9 @@ def _say(text: str) -> None:
 
 
 async def run_demo(
-    options: DemoOptions, stop_event: Callable[[], asyncio.Event], ready: asyncio.Event | None = None
+    options: DemoOptions,
+    stop_event: Callable[[], asyncio.Event],
+    ready: asyncio.Event | None = None,
 ) -> int:
     stop = stop_event()
     with contextlib.ExitStack() as cleanup:
@@ -72,7 +74,9 @@ async def run_demo(
             root = options.data_dir.expanduser()
             root.mkdir(parents=True, exist_ok=True)
         else:
-            root = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="swarmseek-demo-")))
+            root = Path(
+                cleanup.enter_context(tempfile.TemporaryDirectory(prefix="swarmseek-demo-"))
+            )
         await _run(options, root, stop, ready)
     return 0
 
@@ -168,7 +172,7 @@ async def _import(node: Node, path: Path) -> None:
     except OSError as exc:
         _say(f"cannot read the catalogue {path}: {exc}")
         return
-    cards, errors, rejected = await asyncio.to_thread(parse_lines, data, int(time.time()))
+    cards, _, rejected = await asyncio.to_thread(parse_lines, data, int(time.time()))
     _say(
         f"importing {len(cards)} cards of {path.name} in the background"
         f" ({rejected} lines rejected); search works meanwhile"

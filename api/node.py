@@ -183,7 +183,8 @@ class Node:
 
     async def _start(self) -> None:
         cfg = self.config
-        rate = LOOPBACK_RATE if cfg.loopback else DhtConfig.rate_limit
+        defaults = DhtConfig()
+        rate = LOOPBACK_RATE if cfg.loopback else defaults.rate_limit
         self.dht = await self._stack.enter_async_context(
             DhtNode(
                 DhtConfig(
@@ -192,7 +193,7 @@ class Node:
                     bootstrap=cfg.bootstrap,
                     sqlite_path=cfg.db_path if cfg.persist_dht else None,
                     rate_limit=rate,
-                    rate_burst=rate if cfg.loopback else DhtConfig.rate_burst,
+                    rate_burst=rate if cfg.loopback else defaults.rate_burst,
                     max_items=cfg.dht_max_items,
                     query_timeout=cfg.dht_query_timeout,
                 )
@@ -208,7 +209,7 @@ class Node:
             self._namespaces(),
             self.catalogue,
             config=IndexConfig(
-                name_lsh=IndexConfig.name_lsh if cfg.name_similarity else None,
+                name_lsh=IndexConfig().name_lsh if cfg.name_similarity else None,
                 in_flight=cfg.index_in_flight,
             ),
         )
@@ -398,13 +399,17 @@ class Node:
     ) -> dict[str, Any]:
         """Start a download into ``downloads/folder`` (``folder`` already checked)."""
         if isinstance(source, Metainfo):
-            row = DownloadRow(bytes(source.infohash), source.to_bytes(), "torrent", folder, name, False)
+            row = DownloadRow(
+                bytes(source.infohash), source.to_bytes(), "torrent", folder, name, False
+            )
         elif isinstance(source, Magnet):
             row = DownloadRow(
                 bytes(source.infohash), source.to_uri().encode(), "magnet", folder, name, False
             )
         else:
-            row = DownloadRow(bytes(source), bytes(source).hex().encode(), "infohash", folder, name, False)
+            row = DownloadRow(
+                bytes(source), bytes(source).hex().encode(), "infohash", folder, name, False
+            )
         if self.session.get(row.infohash) is not None:
             raise Conflict(f"torrent {row.infohash.hex()} is already downloading or shared")
         await self._add_torrent(row)

@@ -22,13 +22,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from swarmseek.index import Card, Query, QueryError, Result, normalise
+from swarmseek.discovery import DhtError
+from swarmseek.index import Card, PublishError, Query, QueryError, Result, normalise
 from swarmseek.index.features import signature_of_paths
 from swarmseek.transfer import MagnetError, MetainfoError, parse_magnet, parse_torrent, walk_folder
 from swarmseek.transfer.metainfo import as_infohash
-
-from swarmseek.discovery import DhtError
-from swarmseek.index import PublishError
 
 from .errors import BadRequest, Forbidden, NotFound, Unavailable
 from .http import ApiConfig, make_app
