@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from swarmseek.api.node import _enlarge_buffers  # noqa: E402
-from swarmseek.discovery import DhtConfig, DhtNode  # noqa: E402
+from swarmseek.discovery import DhtConfig, DhtError, DhtNode  # noqa: E402
 from swarmseek.index import Card, IndexConfig, Query, SearchIndex, normalise  # noqa: E402
 
 CATALOGUE = ROOT / "data" / "catalogue" / "debian-bookworm.jsonl.gz"
@@ -94,7 +94,7 @@ async def network(n: int) -> tuple[contextlib.AsyncExitStack, list[DhtNode]]:
             rate_limit=1e6,
             rate_burst=1e6,
             max_items=10**6,
-            query_timeout=2.0,
+            query_timeout=5.0,  # 100 nodes share one loaded process
         )
         nodes.append(await stack.enter_async_context(DhtNode(config, rng=random.Random(i))))
         _enlarge_buffers(nodes[-1])
@@ -145,15 +145,23 @@ async def main() -> None:
     async with stack:
         importer = SearchIndex(nodes[0], config=CONFIG)
         t, cpu = time.perf_counter(), time.process_time()
+        retries = 0
         for first in range(0, len(cards), 1000):
-            await importer.publish(cards[first : first + 1000])
+            for attempt in range(3):  # as Node._publish_batch: idempotent, retried
+                try:
+                    await importer.publish(cards[first : first + 1000])
+                    break
+                except DhtError:
+                    retries += 1
+                    if attempt == 2:
+                        raise
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
         stats = importer.stats
         print(
             f"import: {len(cards)} cards in {wall:.1f} s = {len(cards) / wall:.0f} cards/s"
             f" (process CPU {cpu:.1f} s: {len(cards) / cpu:.0f} cards per CPU second;"
             f" all {args.nodes} nodes share this process), {stats.puts_per_card:.2f} puts/card,"
-            f" {stats.items_per_card:.2f} items/card"
+            f" {stats.items_per_card:.2f} items/card, {retries} batches retried"
         )
         rng = random.Random(2)
         sets = queries(lines, args.queries, rng)
