@@ -339,10 +339,15 @@ class Node:
         """Re-put every card and PHT node this node published (BEP 44 keeps items about
         2 hours); returns the puts and records their cost in ``counters``."""
         start = time.monotonic()
-        try:
-            puts = await self.index.republish()
-        except (DhtError, PublishError) as exc:
-            log.warning("republish failed: %s", exc)
+        puts = 0
+        for attempt in range(PUBLISH_ATTEMPTS):
+            try:
+                puts = await self.index.republish()
+                break
+            except (DhtError, PublishError) as exc:
+                # One put nobody acknowledged aborts the pass; re-putting is idempotent.
+                log.warning("republish failed (attempt %d): %s", attempt + 1, exc)
+        else:
             return 0
         self.counters.republish_runs += 1
         self.counters.republish_puts = puts
