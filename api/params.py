@@ -126,7 +126,7 @@ def _describe(param: Param) -> dict[str, Any]:
     if param.kind == "infohash":
         schema = {"type": "string", "pattern": _INFOHASH.pattern}
     elif param.kind == "string":
-        schema = {"type": "string", "maxLength": param.max_length}
+        schema = {"type": "string", "maxLength": param.max_length, "pattern": "^[^\\x00]*$"}
     else:
         schema = {"type": param.kind}
     if param.minimum is not None:
