@@ -7,7 +7,7 @@ a client never sees an HTML error page or a traceback.
 
 from __future__ import annotations
 
-import asyncio
+import errno
 import hmac
 import ipaddress
 import logging
@@ -124,6 +124,8 @@ async def error_middleware(
         return await handler(request)
     except HttpError as exc:
         return json_response(_error_body(exc.status, exc.code, exc.message), exc.status)
+    except ConnectionResetError:
+        raise  # the client went away; nothing to answer
     except web.HTTPRequestEntityTooLarge:
         return json_response(_error_body(413, "too_large", "request body too large"), 413)
     except web.HTTPException as exc:
@@ -137,12 +139,28 @@ async def error_middleware(
     except ValueError as exc:
         # Our packages raise ValueError subclasses for bad input (torrents, magnets, paths).
         return json_response(_error_body(400, "bad_request", str(exc)[:500]), 400)
-    except (ConnectionResetError, asyncio.CancelledError):
-        raise
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        # A path the client gave does not exist (share, similar by path).
+        return json_response(_error_body(404, "not_found", _os_message(exc)), 404)
+    except PermissionError as exc:
+        return json_response(_error_body(403, "forbidden", _os_message(exc)), 403)
+    except OSError as exc:
+        if exc.errno not in _CLIENT_ERRNOS:
+            log.exception("OS error answering %s %s", request.method, request.path)
+            return json_response(_error_body(500, "internal", _os_message(exc)), 500)
+        return json_response(_error_body(400, "bad_request", _os_message(exc)), 400)
     except Exception:
         # A bug of ours: log it, and still answer in the API's error format.
         log.exception("internal error answering %s %s", request.method, request.path)
         return json_response(_error_body(500, "internal", "internal error"), 500)
+
+
+# OS errors caused by the path a client sent, not by the node's state.
+_CLIENT_ERRNOS = {errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL, errno.EISDIR}
+
+
+def _os_message(exc: OSError) -> str:
+    return exc.strerror or exc.__class__.__name__
 
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
