@@ -31,6 +31,9 @@ def _ndjson(ctx: object, value: object) -> bytes:
     return value.encode()
 
 
+# A .torrent is bytes on the wire, like an upload.
+schemathesis.serializer.alias("application/x-bittorrent", "application/octet-stream")
+
 SCHEMA = schemathesis.openapi.from_dict(build_openapi("1")).exclude(
     # An endpoint that streams until the node stops; tested in tests/unit/test_http_api.py.
     path="/api/v1/events"
