@@ -241,14 +241,6 @@ class PeerConnection(WireState):
         if self.num_pieces is not None and piece >= self.num_pieces:
             raise RemoteProtocolError(f"{what} for piece {piece} of {self.num_pieces}")
 
-    def _first_piece_message(self, what: str) -> None:
-        # BEP 3: bitfield "is only ever sent as the first message"; BEP 6 says the same
-        # of have_all/have_none. We allow anything that says nothing about pieces before
-        # it (extension handshake, allowed_fast, port) as real clients do send those first.
-        if self._peer_sent_pieces:
-            raise RemoteProtocolError(f"{what} after the peer already told us its pieces")
-        self._peer_sent_pieces = True
-
     def _on_keepalive(self, m: KeepAlive) -> None:
         self._emit(ev.KeepAliveReceived())
 
@@ -275,13 +267,17 @@ class PeerConnection(WireState):
         self._emit(ev.HaveReceived(m.piece))
 
     def _on_bitfield(self, m: BitfieldMessage) -> None:
-        self._first_piece_message("bitfield")
+        # aria2 1.36 sends ``have`` messages and later a bitfield on the same
+        # connection; libtorrent accepts a late bitfield too, so we do (it only adds).
+        self._peer_sent_pieces = True
         size = self.num_pieces if self.num_pieces is not None else len(m.raw) * 8
         self._emit(ev.BitfieldReceived(Bitfield.from_bytes(m.raw, size)))
 
     def _on_have_all(self, m: HaveAll | HaveNone) -> None:
         self._require_fast(type(m).__name__)
-        self._first_piece_message(type(m).__name__)
+        # BEP 6 says "first message", but aria2 1.36 sends have_all once it completes,
+        # after have messages; like libtorrent we accept it late.
+        self._peer_sent_pieces = True
         self._emit(ev.HaveAllReceived() if isinstance(m, HaveAll) else ev.HaveNoneReceived())
 
     def _on_request(self, m: Request) -> None:

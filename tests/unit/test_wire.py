@@ -241,12 +241,17 @@ def test_bitfield_without_piece_count_sized_by_bytes() -> None:
     assert event.bitfield.size == 16 and list(event.bitfield) == [0, 15]
 
 
-@pytest.mark.parametrize("second", [frame(5, bytes(3)), frame(14), frame(15)])
-def test_piece_set_only_once(second: bytes) -> None:
+def test_late_bitfield_after_have_accepted_as_aria2_sends_it() -> None:
     conn = opened()
     receive_and_get(conn, frame(4, struct.pack(">I", 1)))
-    with pytest.raises(RemoteProtocolError):
-        receive_and_get(conn, second)
+    (event,) = receive_and_get(conn, frame(5, Bitfield(N, [1, 2]).to_bytes()))
+    assert isinstance(event, BitfieldReceived) and list(event.bitfield) == [1, 2]
+
+
+def test_late_have_all_accepted_as_aria2_sends_it() -> None:
+    conn = opened(fast=True)
+    receive_and_get(conn, frame(15) + frame(4, struct.pack(">I", 1)))
+    assert receive_and_get(conn, frame(14)) == [HaveAllReceived()]
 
 
 def test_have_out_of_range() -> None:

@@ -1,0 +1,511 @@
+"""One swarmseek node: the DHT, the search index over it, the swarm, and their upkeep.
+
+::
+
+    async with Node(NodeConfig(data_dir=Path("~/.swarmseek").expanduser())) as node:
+        await node.dht.bootstrap()
+        shared = await node.share(Path("folder"))
+        page = await node.index.search(Query(("gpl",)))
+
+Everything lives in one SQLite file in the data directory (DESIGN.md decision 5): the
+DHT's routing table and stored items, the catalogue of cards, the swarm's resume
+records, and this node's downloads and shares, so a restarted node comes back warm,
+still seeding what it shared and continuing what it was downloading. Background work
+(the publish queue, the hourly BEP 44 re-put, download progress) runs in the node's
+TaskGroup and stops with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from swarmseek.discovery import Address, DhtConfig, DhtError, DhtNode, KeyPair
+from swarmseek.index import Card, Catalogue, IndexConfig, Namespace, SearchIndex
+from swarmseek.index.features import signature_of_paths
+from swarmseek.transfer import (
+    EncryptionPolicy,
+    Info,
+    Magnet,
+    Metainfo,
+    create_torrent,
+    parse_magnet,
+    parse_torrent,
+)
+from swarmseek.transfer.metainfo import as_infohash
+from swarmseek.transfer.session import Session
+from swarmseek.transfer.swarm_config import SessionConfig, TorrentState
+from swarmseek.transfer.torrent import Torrent
+
+from .cmd_transfer import DhtFinder
+from .errors import Conflict, NotFound
+from .node_state import DownloadRow, NodeState, ShareRow
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "node.sqlite"
+# Loopback networks: every node shares 127.0.0.1, so per-IP limits must not apply
+# (DhtConfig's docstring; DESIGN.md on libtorrent's dht_block_ratelimit).
+LOOPBACK_RATE = 1e6
+# UDP receive buffer: a batch of parallel lookups answers in bursts of hundreds of
+# datagrams; the 208 KiB Linux default dropped them (measured: puts timed out at 64
+# lookups in flight). libtorrent raises its socket buffers the same way.
+UDP_BUFFER = 4 << 20
+
+_STATES = {
+    TorrentState.METADATA: "metadata",
+    TorrentState.CHECKING: "checking",
+    TorrentState.DOWNLOADING: "downloading",
+    TorrentState.SEEDING: "complete",
+    TorrentState.PAUSED: "paused",
+    TorrentState.ERROR: "failed",
+    TorrentState.STOPPED: "paused",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Everything one node needs; defaults suit a node on the public network."""
+
+    data_dir: Path
+    dht_host: str = "0.0.0.0"
+    dht_port: int = 0
+    bootstrap: tuple[Address, ...] = ()
+    peer_host: str = "0.0.0.0"
+    peer_port: int = 0
+    api_host: str = "127.0.0.1"
+    api_port: int = 8600
+    api_token: str | None = None
+    encryption: EncryptionPolicy = EncryptionPolicy.PREFER
+    download_dir: Path | None = None  # None: data_dir / "downloads"
+    share_roots: tuple[Path, ...] = ()  # what may be shared or read; (): the home folder
+    followed: tuple[bytes, ...] = ()  # public keys of curated namespaces to search too
+    curated_seed: bytes | None = None  # our own curated namespace (32-byte ed25519 seed)
+    republish_interval: float = 3600.0  # BEP 44: re-put hourly, items live 2 hours
+    publish_batch: int = 1000  # cards per batched PHT write
+    index_in_flight: int = 32  # DHT operations outstanding for the index at once
+    # Name-similarity LSH costs 16 of a card's ~24 PHT entries and no API uses it.
+    name_similarity: bool = False
+    loopback: bool = False  # a test or demo network: lift per-IP DHT limits
+    dht_max_items: int = 1000
+    dht_query_timeout: float = 2.0
+    progress_interval: float = 0.5  # seconds between download progress events
+    resume_interval: float = 5.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_NAME
+
+    @property
+    def downloads(self) -> Path:
+        return self.download_dir or self.data_dir / "downloads"
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    infohash: bytes
+    name: str
+    size: int
+    files: int
+    magnet: str
+    announced: int
+
+
+@dataclass(slots=True)
+class NodeCounters:
+    """What ``stats`` reports besides the DHT's and the index's own counters."""
+
+    imported: int = 0
+    import_queue: int = 0
+    republish_runs: int = 0
+    republish_puts: int = 0
+    republish_seconds: float = 0.0
+    republish_cards: int = 0
+    events_sent: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Job:
+    cards: list[Card]
+    done: asyncio.Future[None]
+
+
+class Node:
+    """One node (see the module docstring); an async context manager."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.counters = NodeCounters()
+        self._stack = contextlib.AsyncExitStack()
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+        self._subscribers: set[asyncio.Queue[tuple[str, dict[str, Any]] | None]] = set()
+        self._last_status: dict[bytes, dict[str, Any]] = {}
+        self._shares: set[bytes] = set()
+        self._folders: dict[bytes, str] = {}
+        self._with_info: set[bytes] = set()  # downloads whose metadata is saved
+        self.closed = asyncio.Event()
+
+    # -- lifecycle ----------------------------------------------------------------
+    async def __aenter__(self) -> Node:
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        cfg.downloads.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        cfg = self.config
+        rate = LOOPBACK_RATE if cfg.loopback else DhtConfig.rate_limit
+        self.dht = await self._stack.enter_async_context(
+            DhtNode(
+                DhtConfig(
+                    host=cfg.dht_host,
+                    port=cfg.dht_port,
+                    bootstrap=cfg.bootstrap,
+                    sqlite_path=cfg.db_path,
+                    rate_limit=rate,
+                    rate_burst=rate if cfg.loopback else DhtConfig.rate_burst,
+                    max_items=cfg.dht_max_items,
+                    query_timeout=cfg.dht_query_timeout,
+                )
+            )
+        )
+        _enlarge_buffers(self.dht)
+        self.catalogue = Catalogue(cfg.db_path)
+        self._stack.callback(self.catalogue.close)
+        self.state = NodeState(cfg.db_path)
+        self._stack.callback(self.state.close)
+        self.index = SearchIndex(
+            self.dht,
+            self._namespaces(),
+            self.catalogue,
+            config=IndexConfig(
+                name_lsh=IndexConfig.name_lsh if cfg.name_similarity else None,
+                in_flight=cfg.index_in_flight,
+            ),
+        )
+        self.session = await self._stack.enter_async_context(
+            Session(
+                SessionConfig(
+                    host=cfg.peer_host,
+                    port=cfg.peer_port,
+                    encryption=cfg.encryption,
+                    resume_interval=cfg.resume_interval,
+                ),
+                resume_db=cfg.db_path,
+                dht=DhtFinder(self.dht),
+            )
+        )
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        await self._restore()
+        for job in (self._publisher(), self._republisher(), self._progress()):
+            self._tasks.append(self._tg.create_task(job))
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        try:
+            if self._tg is not None:
+                await self._tg.__aexit__(None, None, None)
+        finally:
+            for queue in list(self._subscribers):
+                queue.put_nowait(None)
+            self.closed.set()
+            # Session first (commits resume data), then the DHT (saves its state).
+            await self._stack.aclose()
+
+    def _namespaces(self) -> list[Namespace]:
+        spaces = [Namespace.open_default()]
+        if self.config.curated_seed is not None:
+            spaces.append(Namespace.curated(KeyPair.from_seed(self.config.curated_seed)))
+        spaces += [Namespace.follow(key) for key in self.config.followed]
+        return spaces
+
+    async def _restore(self) -> None:
+        """Seed what we shared and continue what we were downloading before a restart."""
+        for share in self.state.shares():
+            try:
+                meta = parse_torrent(share.torrent)
+                path = Path(share.path)
+                await self.session.add(meta, path.parent)
+                self._shares.add(share.infohash)
+            except (ValueError, OSError) as exc:
+                log.warning("cannot seed %s again: %s", share.path, exc)
+        for row in self.state.downloads():
+            try:
+                await self._add_torrent(row)
+            except (ValueError, OSError) as exc:
+                log.warning("cannot continue download %s: %s", row.infohash.hex(), exc)
+
+    @property
+    def peer_address(self) -> tuple[str, int]:
+        host, port = self.session.listen_address
+        return ("127.0.0.1" if host in ("0.0.0.0", "") else host), port
+
+    # -- publishing ---------------------------------------------------------------
+    async def publish(self, cards: Sequence[Card]) -> None:
+        """Queue cards for the next batched write; returns once they are published."""
+        if not cards:
+            return
+        loop = asyncio.get_running_loop()
+        batch = self.config.publish_batch
+        futures = []
+        for start in range(0, len(cards), batch):
+            job = _Job(list(cards[start : start + batch]), loop.create_future())
+            self.counters.import_queue += len(job.cards)
+            self._jobs.put_nowait(job)
+            futures.append(job.done)
+        await asyncio.gather(*futures)
+
+    async def _publisher(self) -> None:
+        """Drain the queue: jobs waiting together are merged into one batch (one
+        read-modify-write per PHT leaf for all of them)."""
+        while True:
+            jobs = [await self._jobs.get()]
+            size = len(jobs[0].cards)
+            while not self._jobs.empty() and size < self.config.publish_batch:
+                job = self._jobs.get_nowait()
+                jobs.append(job)
+                size += len(job.cards)
+            cards = [card for job in jobs for card in job.cards]
+            try:
+                await self.index.publish(cards)
+            except (DhtError, ValueError) as exc:
+                for job in jobs:
+                    if not job.done.done():
+                        job.done.set_exception(exc)
+            else:
+                self.counters.imported += len(cards)
+                for job in jobs:
+                    if not job.done.done():
+                        job.done.set_result(None)
+            finally:
+                self.counters.import_queue -= len(cards)
+
+    async def _republisher(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.republish_interval)
+            await self.republish()
+
+    async def republish(self) -> int:
+        """Re-put every card and PHT node this node published (BEP 44 keeps items about
+        2 hours); returns the puts and records their cost in ``counters``."""
+        start = time.monotonic()
+        try:
+            puts = await self.index.republish()
+        except DhtError as exc:
+            log.warning("republish failed: %s", exc)
+            return 0
+        self.counters.republish_runs += 1
+        self.counters.republish_puts = puts
+        self.counters.republish_seconds = time.monotonic() - start
+        self.counters.republish_cards = self.index.stats.cards_published
+        return puts
+
+    async def share(self, path: Path) -> Shared:
+        """Make a torrent of ``path``, seed it, announce it and publish its card."""
+        path = path.resolve()
+        created_at = int(time.time())
+        made = await asyncio.to_thread(create_torrent, path, creation_date=created_at)
+        meta = made.metainfo
+        infohash = bytes(meta.infohash)
+        if self.session.get(infohash) is None:
+            signature = await asyncio.to_thread(signature_of_paths, made.paths)
+            await self.session.add(meta, path.parent, seed_mode=True)
+            self.state.add_share(ShareRow(infohash, meta.to_bytes(), str(path)))
+            self._shares.add(infohash)
+            card = Card.create(
+                infohash,
+                meta.info.name,
+                meta.info.total_length,
+                len(meta.info.files),
+                created_at,
+                signature,
+            )
+            await self.publish([card])
+        announced = await self._announce(infohash)
+        magnet = Magnet(meta.infohash, meta.info.name).to_uri()
+        return Shared(
+            infohash,
+            meta.info.name,
+            meta.info.total_length,
+            len(meta.info.files),
+            magnet,
+            announced,
+        )
+
+    async def _announce(self, infohash: bytes) -> int:
+        try:
+            return await self.dht.announce_peer(infohash, self.session.port)
+        except DhtError as exc:  # no DHT node reachable yet: the swarm's loop retries
+            log.info("announce of %s failed: %s", infohash.hex(), exc)
+            return 0
+
+    # -- downloads ----------------------------------------------------------------
+    async def add_download(
+        self, source: Metainfo | Magnet | bytes, folder: str, name: str | None = None
+    ) -> dict[str, Any]:
+        """Start a download into ``downloads/folder`` (``folder`` already checked)."""
+        if isinstance(source, Metainfo):
+            row = DownloadRow(bytes(source.infohash), source.to_bytes(), "torrent", folder, name, False)
+        elif isinstance(source, Magnet):
+            row = DownloadRow(
+                bytes(source.infohash), source.to_uri().encode(), "magnet", folder, name, False
+            )
+        else:
+            row = DownloadRow(bytes(source), bytes(source).hex().encode(), "infohash", folder, name, False)
+        if self.session.get(row.infohash) is not None:
+            raise Conflict(f"torrent {row.infohash.hex()} is already downloading or shared")
+        await self._add_torrent(row)
+        self.state.add_download(row)
+        return self.download_json(row.infohash)
+
+    async def _add_torrent(self, row: DownloadRow) -> Torrent:
+        source: Metainfo | Magnet | Info | bytes
+        if row.kind == "info":
+            source = Info.from_bytes(row.source, as_infohash(row.infohash))
+        elif row.kind == "torrent":
+            source = parse_torrent(row.source)
+        elif row.kind == "magnet":
+            source = parse_magnet(row.source.decode())
+        else:
+            source = as_infohash(row.infohash)
+        save = self.config.downloads / row.folder if row.folder else self.config.downloads
+        save.mkdir(parents=True, exist_ok=True)
+        torrent = await self.session.add(source, save)
+        if row.name and torrent.info is None:
+            torrent.name = row.name
+        self._folders[row.infohash] = row.folder
+        if row.paused:
+            torrent.pause()
+        return torrent
+
+    def _download(self, infohash: bytes) -> Torrent:
+        torrent = self.session.get(infohash)
+        if torrent is None or infohash in self._shares:
+            raise NotFound(f"no download {infohash.hex()}")
+        return torrent
+
+    def download_json(self, infohash: bytes) -> dict[str, Any]:
+        torrent = self._download(infohash)
+        status = torrent.status()
+        return {
+            "id": infohash.hex(),
+            "infohash": infohash.hex(),
+            "name": status.name,
+            "state": _STATES.get(torrent.state, "downloading"),
+            "total_size": status.total_bytes,
+            "verified_bytes": status.verified_bytes,
+            "rate": round(status.download_rate, 1),
+            "peers": status.peers,
+            "eta": status.eta,
+            "folder": self._folders.get(infohash, ""),
+            "error": status.error,
+        }
+
+    def download_ids(self) -> list[bytes]:
+        return [
+            bytes(t.info_hash) for t in self.session.torrents if t.info_hash not in self._shares
+        ]
+
+    def pause(self, infohash: bytes) -> dict[str, Any]:
+        self._download(infohash).pause()
+        self.state.set_paused(infohash, True)
+        return self._changed(infohash)
+
+    def resume(self, infohash: bytes) -> dict[str, Any]:
+        self._download(infohash).resume_download()
+        self.state.set_paused(infohash, False)
+        return self._changed(infohash)
+
+    async def remove(self, infohash: bytes) -> tuple[dict[str, Any], Path | None]:
+        """Stop and forget a download; returns its last state and where its data is."""
+        torrent = self._download(infohash)
+        last = self.download_json(infohash)
+        data = torrent.save_path / torrent.info.name if torrent.info is not None else None
+        await self.session.remove(infohash)
+        self.state.remove_download(infohash)
+        if self.session.resume is not None:
+            self.session.resume.forget(as_infohash(infohash))
+        self._folders.pop(infohash, None)
+        self._last_status.pop(infohash, None)
+        return last, data
+
+    # -- events -------------------------------------------------------------------
+    async def events(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Download progress as ("download", Download JSON) until the node stops."""
+        queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue(maxsize=1024)
+        self._subscribers.add(queue)
+        try:
+            if self.closed.is_set():
+                return
+            for infohash in self.download_ids():
+                yield "download", self.download_json(infohash)
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            self._subscribers.discard(queue)
+
+    def _broadcast(self, name: str, data: dict[str, Any]) -> None:
+        for queue in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):  # a stalled reader misses events
+                queue.put_nowait((name, data))
+                self.counters.events_sent += 1
+
+    def _changed(self, infohash: bytes) -> dict[str, Any]:
+        data = self.download_json(infohash)
+        if self._last_status.get(infohash) != data:
+            self._last_status[infohash] = data
+            self._broadcast("download", data)
+        return data
+
+    async def _progress(self) -> None:
+        """Sample every download a few times a second; an event only when it changed."""
+        while True:
+            for infohash in self.download_ids():
+                torrent = self.session.get(infohash)
+                if torrent is None:
+                    continue
+                if torrent.info is not None and infohash not in self._with_info:
+                    self._with_info.add(infohash)
+                    self.state.set_info(infohash, torrent.info.raw, torrent.info.name)
+                self._changed(infohash)
+            await asyncio.sleep(self.config.progress_interval)
+
+    async def wait_for(self, infohash: bytes, states: set[str]) -> dict[str, Any]:
+        """Until the download reaches one of ``states`` (through the event stream)."""
+        async for _, data in self.events():
+            if data["infohash"] == infohash.hex() and data["state"] in states:
+                return data
+        raise NotFound("the node stopped")
+
+
+def _enlarge_buffers(dht: DhtNode) -> None:
+    transport = dht._transport  # the DHT does not expose its socket; buffer size only
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)

@@ -1,0 +1,252 @@
+"""asyncio adapter for one peer connection: TCP, the MSE/PE handshake, then bytes.
+
+``PeerProtocol`` is an ``asyncio.Protocol`` (not streams: one callback per read, no
+per-read coroutine switch). It runs the pure MSE machines of ``mse.py`` when asked,
+then passes every read, decrypted, to a *sink* (the peer controller in ``peer.py``)
+and every write through the cipher. Before a sink is attached, reads are buffered.
+
+Outgoing connections come from :func:`open_peer` (connect, MSE first under
+``prefer``/``require``, plaintext retry only when ``should_retry_plaintext`` says so).
+Incoming ones are classified by ``listener.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import MseError, MseRefused, TransferError
+from .mse import HandshakeCompleted, MseConfig, MseInitiator, MseReceiver, should_retry_plaintext
+from .mse_policy import EncryptionPolicy, outgoing_uses_mse
+
+log = logging.getLogger(__name__)
+
+# Flow control for what we send: above HIGH bytes buffered in the transport the sink
+# stops serving requests until it drains below LOW (asyncio's own defaults are 64 KiB,
+# too small for a 16 KiB-block pipeline over a fast link).
+WRITE_HIGH_WATER = 4 << 20
+WRITE_LOW_WATER = 1 << 20
+
+
+class PeerConnectError(TransferError, OSError):
+    """An outgoing connection or its handshake failed (refused, timed out, MSE failed)."""
+
+
+class Sink(Protocol):
+    """What receives a connection's plaintext bytes once its handshake is done."""
+
+    def on_data(self, data: bytes) -> None: ...
+
+    def on_lost(self, reason: str) -> None: ...
+
+    def on_writable(self, writable: bool) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 10.0
+    handshake: float = 20.0
+
+
+class PeerProtocol(asyncio.Protocol):
+    """One TCP connection; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.address: tuple[str, int] = ("?", 0)
+        self.sink: Sink | None = None
+        self.encrypted = False
+        self._pending = bytearray()
+        self._encrypt: Callable[[bytes], bytes] | None = None
+        self._decrypt: Callable[[bytes], bytes] | None = None
+        self._mse: MseInitiator | MseReceiver | None = None
+        self._mse_done: asyncio.Future[None] | None = None
+        self._lost_reason: str | None = None
+        self.on_handshake_data: Callable[[PeerProtocol], None] | None = None
+        self.writable = True
+
+    # ------------------------------------------------------------ asyncio side
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.address = (str(peer[0]), int(peer[1]))
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is not None:  # the hot path: one call per read
+            if self._decrypt is not None:
+                data = self._decrypt(data)
+            sink.on_data(data)
+            return
+        if self._mse is not None and self._mse_done is not None and not self._mse_done.done():
+            self._feed_mse(data)
+            return
+        self._pending += data
+        if self.on_handshake_data is not None:
+            self.on_handshake_data(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f"connection lost: {exc}" if exc else "closed by peer"
+        self._lost_reason = self._lost_reason or reason
+        if self._mse_done is not None and not self._mse_done.done():
+            self._mse_done.set_exception(PeerConnectError(reason))
+        if self.sink is not None:
+            self.sink.on_lost(self._lost_reason)
+
+    def pause_writing(self) -> None:
+        self.writable = False
+        if self.sink is not None:
+            self.sink.on_writable(False)
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        if self.sink is not None:
+            self.sink.on_writable(True)
+
+    # -------------------------------------------------------------- our side
+    @property
+    def closed(self) -> bool:
+        return self._lost_reason is not None or self.transport is None
+
+    def write(self, data: bytes | bytearray) -> None:
+        if self.transport is None or self._lost_reason is not None:
+            return
+        if self._encrypt is not None:
+            data = self._encrypt(bytes(data))
+        self.transport.write(data)
+
+    def close(self, reason: str = "closed") -> None:
+        if self._lost_reason is None:
+            self._lost_reason = reason
+        if self.transport is not None:
+            self.transport.close()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and self._lost_reason is None:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and self._lost_reason is None:
+            self.transport.resume_reading()
+
+    def buffered(self) -> bytes:
+        """Bytes read (decrypted) before a sink was attached."""
+        return bytes(self._pending)
+
+    def attach(self, sink: Sink) -> None:
+        """Hand the connection to ``sink``; buffered bytes are delivered first."""
+        self.sink = sink
+        self.on_handshake_data = None
+        pending, self._pending = bytes(self._pending), bytearray()
+        if pending:
+            sink.on_data(pending)
+        if self._lost_reason is not None and (
+            self.transport is None or self.transport.is_closing()
+        ):
+            sink.on_lost(self._lost_reason)
+
+    # -------------------------------------------------------------------- MSE
+    def start_mse(
+        self, machine: MseInitiator | MseReceiver, first: bytes = b""
+    ) -> asyncio.Future[None]:
+        """Run ``machine`` on this connection; the future ends with the handshake."""
+        self._mse = machine
+        self._mse_done = asyncio.get_running_loop().create_future()
+        self._flush_mse()
+        if first:
+            self._feed_mse(first)
+        return self._mse_done
+
+    def mse_timeout(self) -> None:
+        if self._mse_done is not None and not self._mse_done.done():
+            self._mse_done.set_exception(PeerConnectError("MSE handshake timed out"))
+            self.close("MSE handshake timed out")
+
+    def _flush_mse(self) -> None:
+        assert self._mse is not None
+        out = self._mse.data_to_send()
+        if out and self.transport is not None:
+            self.transport.write(out)
+
+    def _feed_mse(self, data: bytes) -> None:
+        assert self._mse is not None and self._mse_done is not None
+        try:
+            events = self._mse.receive_data(data)
+        except MseError as exc:
+            self._mse_done.set_exception(exc)
+            self.close(f"MSE: {exc}")
+            return
+        self._flush_mse()
+        for event in events:
+            if isinstance(event, HandshakeCompleted):
+                if not event.cipher.is_identity:
+                    self._encrypt, self._decrypt = event.cipher.encrypt, event.cipher.decrypt
+                    self.encrypted = True
+                self._pending += event.payload
+                self.mse_info_hash = event.info_hash
+                self._mse_done.set_result(None)
+
+
+async def open_peer(
+    host: str,
+    port: int,
+    info_hash: bytes,
+    bt_handshake: bytes,
+    *,
+    policy: EncryptionPolicy,
+    rng: random.Random,
+    timeouts: Timeouts = Timeouts(),
+) -> PeerProtocol:
+    """Connect to a peer and send our BitTorrent handshake (inside MSE when used).
+
+    Under ``prefer`` a failed MSE attempt is retried once in plaintext when
+    ``should_retry_plaintext`` allows; under ``require`` never. Raises
+    :class:`PeerConnectError`.
+    """
+    loop = asyncio.get_running_loop()
+    use_mse = outgoing_uses_mse(policy)
+    while True:
+        try:
+            async with asyncio.timeout(timeouts.connect):
+                _, proto = await loop.create_connection(PeerProtocol, host, port)
+        except (OSError, TimeoutError) as exc:
+            raise PeerConnectError(f"connect to {host}:{port} failed: {exc!r}") from None
+        if not use_mse:
+            proto.write(bt_handshake)
+            return proto
+        machine = MseInitiator(
+            info_hash,
+            rng=rng,
+            now=loop.time(),
+            config=MseConfig(policy=policy, handshake_timeout=timeouts.handshake),
+            initial_payload=bt_handshake,
+        )
+        done = proto.start_mse(machine)
+        handle = loop.call_later(timeouts.handshake, proto.mse_timeout)
+        try:
+            await done
+            log.debug("MSE with %s:%s done (encrypted=%s)", host, port, proto.encrypted)
+            return proto
+        except (MseError, PeerConnectError) as exc:
+            proto.close(str(exc))
+            if not should_retry_plaintext(policy, machine):
+                if isinstance(exc, MseRefused) or policy is EncryptionPolicy.REQUIRE:
+                    log.info(
+                        "peer %s:%s: encrypted handshake failed under policy %s: %s",
+                        host,
+                        port,
+                        policy.value,
+                        exc,
+                    )
+                raise PeerConnectError(f"MSE with {host}:{port} failed: {exc}") from None
+            log.debug("MSE with %s:%s failed (%s); retrying in plaintext", host, port, exc)
+            use_mse = False
+        finally:
+            handle.cancel()

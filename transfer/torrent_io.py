@@ -1,0 +1,155 @@
+"""The threads side of a torrent: hashing and writing pieces, reading blocks to upload.
+
+A mixin of :class:`~swarmseek.transfer.torrent.Torrent`. Work leaves the event loop
+in batches through ``asyncio.to_thread`` from tasks of the torrent's TaskGroup:
+``disk_workers`` tasks take complete pieces from a queue (SHA-1 then one ``pwrite``
+per piece), one task serves upload requests (many ``pread`` calls per thread hop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .wire_messages import Piece, Request
+
+if TYPE_CHECKING:
+    from .metainfo import Info
+    from .peer import Peer
+    from .picker import PiecePicker
+    from .storage import PieceStorage
+    from .swarm_config import SessionConfig
+
+log = logging.getLogger(__name__)
+
+Who = dict[int, tuple[bytes, tuple[str, int]]]
+# Upload batches: at most this many blocks read per thread hop, per peer per round.
+UPLOAD_BATCH = 256
+UPLOAD_PER_PEER = 64
+
+
+class TorrentIO:
+    """Disk queue and upload worker (see the module docstring)."""
+
+    if TYPE_CHECKING:
+        info: Info | None
+        picker: PiecePicker | None
+        storage: PieceStorage | None
+        peers: list[Peer]
+        config: SessionConfig
+        name: str
+        uploaded: int
+
+        def piece_verified(
+            self, piece: int, ok: bool, blocks: list[bytes] | None, who: Who
+        ) -> None: ...
+
+        def fail(self, message: str) -> None: ...
+
+    def __init__(self) -> None:
+        self._disk_queue: asyncio.Queue[tuple[int, bytearray, Who]] = asyncio.Queue()
+        self._disk_bytes = 0
+        self._reading_paused = False
+        self._upload_wake = asyncio.Event()
+
+    def start_io(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[Any]]:
+        tasks = [tg.create_task(self._disk_worker()) for _ in range(self.config.disk_workers)]
+        tasks.append(tg.create_task(self._upload_worker()))
+        return tasks
+
+    @property
+    def disk_backlog(self) -> int:
+        """Bytes of complete pieces waiting to be hashed and written."""
+        return self._disk_bytes
+
+    # ------------------------------------------------------------------ disk
+    def queue_piece(self, piece: int, buf: bytearray, who: Who) -> None:
+        self._disk_queue.put_nowait((piece, buf, who))
+        self._disk_bytes += len(buf)
+        if not self._reading_paused and self._disk_bytes > self.config.disk_high_water:
+            self._reading_paused = True
+            log.debug("%s: disk queue %d bytes: pausing reads", self.name, self._disk_bytes)
+            for peer in self.peers:
+                peer.proto.pause_reading()
+
+    def _maybe_resume_reading(self) -> None:
+        if self._reading_paused and self._disk_bytes < self.config.disk_low_water:
+            self._reading_paused = False
+            log.debug("%s: disk queue drained: resuming reads", self.name)
+            for peer in self.peers:
+                peer.proto.resume_reading()
+
+    async def _disk_worker(self) -> None:
+        while True:
+            piece, buf, who = await self._disk_queue.get()
+            suspect = len({w for w in who.values()}) > 1
+            try:
+                ok, blocks = await asyncio.to_thread(self._hash_and_write, piece, buf, suspect)
+            except OSError as exc:
+                self.fail(f"cannot write piece {piece}: {exc.strerror or exc}")
+                return
+            finally:
+                self._disk_bytes -= len(buf)
+                self._maybe_resume_reading()
+            self.piece_verified(piece, ok, blocks, who)
+
+    def _hash_and_write(
+        self, piece: int, buf: bytearray, suspect: bool
+    ) -> tuple[bool, list[bytes] | None]:
+        """In a worker thread: SHA-1 the piece; write it only if it matches."""
+        assert self.info is not None and self.storage is not None
+        ok = hashlib.sha1(buf).digest() == self.info.piece_hash(piece)
+        blocks = _block_digests(buf) if suspect or not ok else None
+        if ok:
+            self.storage.write_block(piece, 0, memoryview(buf))
+        return ok, blocks
+
+    # ---------------------------------------------------------------- upload
+    def upload_ready(self, peer: Peer) -> None:
+        self._upload_wake.set()
+
+    async def _upload_worker(self) -> None:
+        while True:
+            await self._upload_wake.wait()
+            self._upload_wake.clear()
+            batch: list[tuple[Peer, Request]] = []
+            for peer in list(self.peers):
+                queue = peer.upload_queue
+                taken = 0
+                while queue and taken < UPLOAD_PER_PEER and len(batch) < UPLOAD_BATCH:
+                    if peer.closed or not peer.proto.writable:
+                        break
+                    request = queue.popleft()
+                    if request in peer.conn.peer_requests:
+                        batch.append((peer, request))
+                        taken += 1
+            if not batch or self.storage is None:
+                continue
+            try:
+                datas = await asyncio.to_thread(self._read_blocks, [r for _, r in batch])
+            except OSError as exc:
+                log.warning("%s: cannot read blocks to upload: %s", self.name, exc)
+                continue
+            touched: dict[Peer, None] = {}
+            for (peer, request), data in zip(batch, datas, strict=True):
+                if not peer.closed and request in peer.conn.peer_requests:
+                    peer.send(Piece(request.piece, request.offset, data))
+                    peer.count_up(len(data))
+                    self.uploaded += len(data)
+                    touched[peer] = None
+            for peer in touched:
+                peer.flush()
+            if any(p.upload_queue and p.proto.writable for p in self.peers):
+                self._upload_wake.set()
+
+    def _read_blocks(self, requests: list[Request]) -> list[bytes]:
+        storage = self.storage
+        assert storage is not None
+        return [storage.read_block(r.piece, r.offset, r.length) for r in requests]
+
+
+def _block_digests(buf: bytearray, block_size: int = 16384) -> list[bytes]:
+    view = memoryview(buf)
+    return [hashlib.sha1(view[i : i + block_size]).digest() for i in range(0, len(buf), block_size)]
