@@ -252,6 +252,13 @@ def _check_path(path: str) -> str:
     return path
 
 
+def _check_folder(folder: str) -> str:
+    # A subfolder of the node's download directory; the node builds the real path.
+    if folder.startswith(("/", "~")) or "\\" in folder or ".." in folder.split("/"):
+        raise BadRequest("'folder' must be relative to the download folder, without '..'")
+    return folder
+
+
 def _check_file_name(name: str) -> str:
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise BadRequest("'name' must be a plain file name, without '/'")
@@ -327,7 +334,7 @@ class _Handlers:
         if "magnet" in body and not body["magnet"].startswith("magnet:?"):
             raise BadRequest("'magnet' must be a magnet: link")
         if "folder" in body:
-            _check_path(body["folder"])
+            _check_folder(body["folder"])
         if "name" in body:
             _check_file_name(body["name"])
         return await self.s.add_download(

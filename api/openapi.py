@@ -104,7 +104,13 @@ SCHEMAS: dict[str, Any] = {
                 "pattern": "^magnet:\\?[^\\x00]*$",
                 "maxLength": DOWNLOAD_FIELDS["magnet"],
             },
-            "folder": _PATH,
+            "folder": {
+                "type": "string",
+                "description": "Subfolder of the download folder",
+                # Relative, no '..' component, no backslash or NUL.
+                "pattern": "^(?![/~])(?!(.*/)?\\.\\.(/|$))[^\\\\\\x00]*$",
+                "maxLength": DOWNLOAD_FIELDS["folder"],
+            },
             "name": {
                 "type": "string",
                 "pattern": "^(?!\\.{1,2}$)[^/\\\\\\x00]+$",

@@ -18,7 +18,7 @@ _LIMIT = Param("limit", "integer", "Most results to return", minimum=1, maximum=
 # Longest path accepted in a body (Linux PATH_MAX); the node checks what it points to.
 PATH_MAX = 4096
 # Fields of a JSON download request and their longest values.
-DOWNLOAD_FIELDS = {"infohash": 40, "magnet": 8192, "folder": PATH_MAX, "name": 255}
+DOWNLOAD_FIELDS = {"infohash": 40, "magnet": 8192, "folder": 1024, "name": 255}
 _DOWNLOAD_ID = Param("id", "string", "Download id", location="path", max_length=64)
 
 
