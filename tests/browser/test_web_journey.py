@@ -16,18 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from swarmseek.api.http import ApiConfig, make_app
+from swarmseek.api.services_node import NodeServices, serve_api
 from tests.support.clients import require_binary
 from tests.support.fake_services import Card, FakeServices, sample_cards
+from tests.support.node_net import CORPUS, catalogue_lines, node_network
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CORPUS_FILE = ROOT / "data" / "corpus" / "licenses" / "GPL-3.txt"
+CORPUS_FILE = CORPUS / "licenses" / "GPL-3.txt"
+ARCHIVES = CORPUS / "archives"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -79,6 +83,35 @@ async def fake_backend(tmp_path: Path) -> AsyncIterator[Backend]:
     finally:
         services.close()
         await runner.cleanup()
+
+
+@pytest.fixture
+async def real_backend(tmp_path: Path) -> AsyncIterator[Backend]:
+    """Four real nodes on 127.0.0.1: one shares two corpus archives, one serves the page."""
+    async with node_network(tmp_path, 4) as net:
+        sharer, getter = net.nodes[0], net.nodes[2]
+        sharing = NodeServices(sharer)
+        for name in ("gnu-licenses-v1.tar", "gnu-licenses-v2.tar"):
+            await sharing.share(str(ARCHIVES / name))
+        async with serve_api(getter, "127.0.0.1", 0, None) as url, ClientSession() as http:
+            # The getter's catalogue, as `swarmseek demo` gives it: some Debian packages,
+            # imported through the API, and the cards of a first search (suggestions come
+            # from the words of cards the node has seen).
+            lines = b"".join(orjson.dumps(line) + b"\n" for line in catalogue_lines(100, 300))
+            headers = {"Content-Type": "application/x-ndjson"}
+            async with http.post(f"{url}/api/v1/imports", data=lines, headers=headers) as r:
+                assert r.status == 200, await r.text()
+            async with http.get(f"{url}/api/v1/search", params={"q": "gnu licenses"}) as r:
+                found = [result["name"] for result in (await r.json())["results"]]
+                assert "gnu-licenses-v1.tar" in found, found
+            yield Backend(
+                url,
+                ARCHIVES / "gnu-licenses-v1.tar",
+                getter.config.downloads,
+                "gn",
+                "gnu",
+                "gnu-licenses-v1.tar",
+            )
 
 
 @pytest.fixture
@@ -175,6 +208,11 @@ async def journey(page: Any, backend: Backend, shots: Shots) -> None:
 
 async def test_journey_with_fake_node(page: Any, fake_backend: Backend) -> None:
     await journey(page, fake_backend, Shots("fake"))
+
+
+@pytest.mark.timeout(120)
+async def test_journey_with_real_nodes(page: Any, real_backend: Backend) -> None:
+    await journey(page, real_backend, Shots("real"))
 
 
 async def test_errors_and_empty_states(page: Any, fake_backend: Backend) -> None:
