@@ -368,13 +368,17 @@ class Node:
     ) -> dict[str, Any]:
         """Start a download into ``downloads/folder`` (``folder`` already checked)."""
         if isinstance(source, Metainfo):
-            row = DownloadRow(bytes(source.infohash), source.to_bytes(), "torrent", folder, name, False)
+            row = DownloadRow(
+                bytes(source.infohash), source.to_bytes(), "torrent", folder, name, False
+            )
         elif isinstance(source, Magnet):
             row = DownloadRow(
                 bytes(source.infohash), source.to_uri().encode(), "magnet", folder, name, False
             )
         else:
-            row = DownloadRow(bytes(source), bytes(source).hex().encode(), "infohash", folder, name, False)
+            row = DownloadRow(
+                bytes(source), bytes(source).hex().encode(), "infohash", folder, name, False
+            )
         if self.session.get(row.infohash) is not None:
             raise Conflict(f"torrent {row.infohash.hex()} is already downloading or shared")
         await self._add_torrent(row)

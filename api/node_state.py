@@ -94,8 +94,7 @@ class NodeState:
 
     def downloads(self) -> list[DownloadRow]:
         rows = self._db.execute(
-            "SELECT infohash, source, kind, folder, name, paused FROM node_downloads"
-            " ORDER BY added"
+            "SELECT infohash, source, kind, folder, name, paused FROM node_downloads ORDER BY added"
         ).fetchall()
         return [DownloadRow(bytes(r[0]), bytes(r[1]), r[2], r[3], r[4], bool(r[5])) for r in rows]
 

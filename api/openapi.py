@@ -92,7 +92,15 @@ SCHEMAS: dict[str, Any] = {
             "puts": {"type": "integer"},
         },
     },
-    "Stats": {"type": "object"},
+    "Stats": {
+        "type": "object",
+        "description": "Counters of the node; more keys may appear",
+        "properties": {
+            "cards": {"type": "integer", "minimum": 0},
+            "downloads": {"type": "integer", "minimum": 0},
+            "dht": {"type": "object", "properties": {"nodes": {"type": "integer"}}},
+        },
+    },
     "Object": {"type": "object"},
     "DownloadBody": {
         "type": "object",

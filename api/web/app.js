@@ -252,6 +252,7 @@ function resultRow(result) {
   cells.forEach(([label, text], i) => {
     const cell = document.createElement(i === 0 ? "th" : "td");
     if (i === 0) { cell.scope = "row"; cell.title = `infohash ${result.infohash}`; }
+    if (label === "Peers" && result.peers == null) cell.title = "not known yet";
     cell.dataset.label = label;
     cell.textContent = text;
     row.append(cell);
@@ -470,8 +471,9 @@ async function loadStats() {
   try {
     const stats = await fetchJSON(api("/stats"));
     const parts = [];
-    if (stats.dht_nodes != null) parts.push(plural(stats.dht_nodes, "DHT node"));
-    if (stats.cards != null) parts.push(`${stats.cards} files known`);
+    const nodes = stats.dht ? stats.dht.nodes : null;
+    if (nodes != null) parts.push(`${plural(nodes, "DHT node")} known`);
+    if (stats.cards != null) parts.push(`${plural(stats.cards, "file")} indexed here`);
     $("#stats").textContent = parts.join(" · ");
   } catch { $("#stats").textContent = "node unreachable"; }
 }
@@ -491,3 +493,4 @@ $("#more").addEventListener("click", () => search(true));
 loadDownloads();
 listen();
 loadStats();
+setInterval(loadStats, 30_000);

@@ -188,7 +188,7 @@ class FakeServices:
         return {"imported": data.count(b"\n"), "rejected": 0, "errors": []}
 
     async def stats(self) -> Json:
-        return {"cards": len(self.cards), "dht_nodes": 0, "downloads": len(self._downloads)}
+        return {"dht": {"nodes": 0}, "cards": len(self.cards), "downloads": len(self._downloads)}
 
     # ---------- downloads ----------
     async def list_downloads(self) -> Json:

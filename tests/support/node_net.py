@@ -19,7 +19,9 @@ CATALOGUE = ROOT / "data" / "catalogue" / "debian-bookworm.jsonl.gz"
 CORPUS = ROOT / "data" / "corpus"
 
 
-def node_config(data_dir: Path, bootstrap: tuple[tuple[str, int], ...] = (), **kw: Any) -> NodeConfig:
+def node_config(
+    data_dir: Path, bootstrap: tuple[tuple[str, int], ...] = (), **kw: Any
+) -> NodeConfig:
     base = NodeConfig(
         data_dir=data_dir,
         dht_host="127.0.0.1",
