@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 
 from aiohttp import web
 
@@ -43,3 +43,32 @@ def serve_in_thread(make: Callable[[], web.Application]) -> Iterator[str]:
 
 async def _wait(future: asyncio.Future[str]) -> str:
     return await future
+
+
+@contextmanager
+def context_in_thread(make: Callable[[], AbstractAsyncContextManager[str]]) -> Iterator[str]:
+    """Like ``serve_in_thread`` for anything that serves: ``make()`` is entered in the
+    thread's loop and yields a base URL (e.g. real nodes and ``serve_api``)."""
+    loop = asyncio.new_event_loop()
+    ready: asyncio.Future[str] = loop.create_future()
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        try:
+            async with make() as url:
+                ready.set_result(url)
+                await stop.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    url = asyncio.run_coroutine_threadsafe(_wait(ready), loop).result(timeout=60)
+    try:
+        yield url
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=60)
+        loop.close()
