@@ -196,10 +196,19 @@ async def journey(page: Any, backend: Backend, shots: Shots) -> None:
     got = next(p for p in files if p.name == backend.name)
     assert got.read_bytes() == backend.shared.read_bytes()
 
+    # A file of one's own: choose it, and see what is similar to it.
+    async with page.expect_file_chooser() as chooser:
+        await page.get_by_role("button", name="choose one").click()
+    await (await chooser.value).set_files(str(backend.shared))
+    await expect(heading).to_have_text(f"Similar to {backend.shared.name}")
+    await expect(page.locator("#results tbody tr").first).to_be_visible()
+    await shots(page, "similar-to-file")
+
     # The same page on a phone, and in dark mode.
     await page.set_viewport_size({"width": 360, "height": 740})
     await page.emulate_media(color_scheme="dark")
     await page.get_by_role("button", name="Search", exact=True).click()
+    await expect(heading).to_have_text("Results")
     await expect(row).to_be_visible()
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the page scrolls sideways at 360 px: {width}"
@@ -252,6 +261,19 @@ async def test_errors_and_empty_states(page: Any, fake_backend: Backend) -> None
     await rows.first.get_by_role("button", name="Download", exact=False).click()
     await expect(page.get_by_role("alert")).to_have_text("Download failed: already downloading")
     await shots(page, "error")
+
+    # A file dropped anywhere on the page is compared with known files.
+    await page.evaluate(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["debian live gnome image"], "notes-debian.txt"));
+            document.querySelector("footer").dispatchEvent(
+                new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+        }"""
+    )
+    await expect(page.locator("#results-heading")).to_have_text("Similar to notes-debian.txt")
+    await expect(page.locator("#results tbody tr").first).to_contain_text("debian-live")
+    await shots(page, "dropped-file")
 
 
 async def test_token_from_fragment_is_sent(page: Any, tmp_path: Path) -> None:
