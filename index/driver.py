@@ -526,16 +526,24 @@ class Pht:
         the same seq refreshes it on the nodes closest to its target. Returns the puts.
         """
         labels: set[Label] = set()
-        for key in entries:
-            leaf, _ = await self.lookup(key)
-            labels.update(Label.of_key(key, d) for d in range(leaf.length + 1))
-        puts = 0
-        for label in sorted(labels):
-            item = await self.store.get_mutable(
-                self.keypair.public_key, node_salt(self.spec, label)
-            )
-            if item is not None:
-                await self.store.put_mutable(item)
-                puts += 1
+        # Lookups in parallel, one per leaf the cache expects (then one per key it got
+        # wrong): sequential lookups made a republish take one DHT round per entry.
+        groups = self._group(sorted(entries))
+        while groups:
+            found = await asyncio.gather(*(self.lookup(group[0]) for group in groups))
+            wrong: list[bytes] = []
+            for group, (leaf, _) in zip(groups, found, strict=True):
+                for key in group:
+                    if leaf.covers(key):
+                        labels.update(Label.of_key(key, d) for d in range(leaf.length + 1))
+                    else:
+                        wrong.append(key)
+            groups = [[key] for key in wrong]
+        salts = [node_salt(self.spec, label) for label in sorted(labels)]
+        items = await asyncio.gather(
+            *(self.store.get_mutable(self.keypair.public_key, salt) for salt in salts)
+        )
+        alive = [item for item in items if item is not None]
+        await asyncio.gather(*(self.store.put_mutable(item) for item in alive))
         await self.apply(entries)
-        return puts
+        return len(alive)

@@ -29,7 +29,7 @@ def node_config(
         bootstrap=bootstrap,
         loopback=True,
         dht_max_items=1_000_000,
-        dht_query_timeout=2.0,
+        dht_query_timeout=1.0,
         progress_interval=0.1,
         resume_interval=0.2,
         share_roots=(data_dir.parent, CORPUS),
