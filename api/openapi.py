@@ -208,6 +208,21 @@ def _operation(route: Route) -> dict[str, Any]:
     return operation
 
 
+_DESCRIPTION = """\
+The JSON API of one swarmseek node; its web page at `/` uses nothing else.
+
+Errors: every error answer is `{"error": {"status", "code", "message"}}` with the
+same HTTP status; `code` is stable (`bad_request`, `unauthorized`, `forbidden`,
+`not_found`, `method_not_allowed`, `conflict`, `too_large`, `unsupported_media_type`,
+`rate_limited`, `unavailable`, `internal`).
+
+Security: the node listens on 127.0.0.1 and answers only to localhost names unless it
+is configured with a token; then every request other than GET must carry
+`Authorization: Bearer <token>`. Requests from another origin may not change
+anything, JSON bodies must be sent as `application/json`, bodies and rates are limited.
+"""
+
+
 def build_openapi(version: str) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for route in ROUTES:
@@ -232,7 +247,11 @@ def build_openapi(version: str) -> dict[str, Any]:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "swarmseek node API", "version": version},
+        "info": {
+            "title": "swarmseek node API",
+            "version": version,
+            "description": _DESCRIPTION,
+        },
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,

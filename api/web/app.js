@@ -302,7 +302,12 @@ async function similarToFile(file) {
       method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file,
     });
     showSimilar(body.results, file.name);
-  } catch (error) { setStatus(""); showError(`Similarity search failed: ${error.message}`); }
+  } catch (error) {
+    setStatus("");
+    showError(error.status === 413
+      ? `${file.name} is too large to send from the browser (${formatSize(file.size)}); compare a smaller file.`
+      : `Similarity search failed: ${error.message}`);
+  }
   finally { setBusy(false); }
 }
 
