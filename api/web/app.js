@@ -220,7 +220,11 @@ async function search(more = false) {
     setStatus(count ? `${plural(count, "result")}${body.next_cursor ? ", more available" : ""}` : "No results");
   } catch (error) {
     if (seq !== state.searchSeq) return;
-    setStatus(""); showError(`Search failed: ${error.message}`);
+    if (error.status === 400 && params.has("prefix") && /too broad/.test(error.message)) {
+      // A short prefix of a common word: not an error the user made, just early.
+      renderResults([], false); setEmpty("");
+      setStatus(`Too many names have a word starting with “${params.get("prefix")}”: type a few more letters.`);
+    } else { setStatus(""); showError(`Search failed: ${error.message}`); }
   } finally {
     if (seq === state.searchSeq) setBusy(false);
   }

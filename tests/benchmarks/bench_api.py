@@ -41,6 +41,7 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from swarmseek.api.errors import HttpError  # noqa: E402
 from swarmseek.api.http import ApiConfig, make_app  # noqa: E402
 from swarmseek.api.params import parse  # noqa: E402
 from swarmseek.api.routes import SEARCH_PARAMS  # noqa: E402
@@ -118,23 +119,28 @@ def percentiles(latencies: list[float]) -> tuple[float, float, float]:
     return q[49] * 1000, q[94] * 1000, q[98] * 1000
 
 
-async def direct_load(services: NodeServices, queries: list[str]) -> tuple[float, list[float]]:
+async def direct_load(services: NodeServices, queries: list[str]) -> tuple[float, list[float], int]:
     requests = []
     for text in queries:
         key, value = text.split("=", 1)
         requests.append(SearchRequest(**parse(SEARCH_PARAMS, {key: value.replace("+", " ")})))
     latencies: list[float] = []
+    errors = 0
     pending = iter(requests)
 
     async def client() -> None:
+        nonlocal errors
         for request in pending:
             start = time.perf_counter()
-            await services.search(request)
+            try:
+                await services.search(request)
+            except (ValueError, HttpError):  # what the API answers with a 4xx
+                errors += 1
             latencies.append(time.perf_counter() - start)
 
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(CLIENTS)))
-    return len(requests) / (time.perf_counter() - start), latencies
+    return len(requests) / (time.perf_counter() - start), latencies, errors
 
 
 async def http_load(base: str, paths: list[str]) -> tuple[float, list[float], int]:
@@ -197,11 +203,11 @@ def bench_search(count: int, n_requests: int) -> None:
     rng = random.Random(1)
     queries = make_queries(build_lines(min(count, 63_664)), n_requests, rng)
 
-    async def direct() -> tuple[float, list[float]]:
+    async def direct() -> tuple[float, list[float], int]:
         services = services_for(SearchIndex(store, config=CONFIG), tmp)
         return await direct_load(services, queries)
 
-    direct_rate, direct_lat = asyncio.run(direct())
+    direct_rate, direct_lat, direct_errors = asyncio.run(direct())
 
     parent, child = multiprocessing.get_context("fork").Pipe()
     process = multiprocessing.get_context("fork").Process(
@@ -228,7 +234,10 @@ def bench_search(count: int, n_requests: int) -> None:
     ):
         p50, p95, p99 = percentiles(lat)
         print(f"{label:34}{rate:9.0f}{p50:9.1f}{p95:9.1f}{p99:9.1f}")
-    print(f"requests: {n_requests}, non-200 answers: {api_errors}")
+    print(
+        f"requests: {n_requests}; 4xx answers (e.g. a prefix too broad for the index): "
+        f"API {api_errors}, direct {direct_errors}"
+    )
     print(f"ratio API/direct throughput: {api_rate / direct_rate:.2f}")
     print(f"ratio API/bare-aiohttp throughput: {api_rate / bare_rate:.2f}")
 
