@@ -76,6 +76,7 @@ async def fake_backend(tmp_path: Path) -> AsyncIterator[Backend]:
         download_dir=downloads,
         sources={card.infohash: shared},
         auto_steps=5,
+        broad_prefix_below=2,
     )
     runner, url = await _serve(make_app(services, ApiConfig()))
     try:
@@ -229,6 +230,10 @@ async def test_errors_and_empty_states(page: Any, fake_backend: Backend) -> None
     shots = Shots("states")
     await page.goto(fake_backend.url + "/")
     search_box = page.get_by_role("combobox", name="Search files by name")
+    await search_box.fill("d")
+    await search_box.press("Enter")
+    await expect(page.get_by_role("status")).to_contain_text("type a few more letters")
+    await expect(page.get_by_role("alert")).to_be_hidden()
     await search_box.fill("zzzz-no-such-thing")
     await search_box.press("Enter")
     await expect(page.locator("#empty")).to_contain_text("Nothing matches")

@@ -88,6 +88,8 @@ class FakeServices:
     download_dir: Path | None = None
     sources: dict[str, Path] = field(default_factory=dict)  # infohash -> file to "download"
     auto_steps: int = 0  # > 0: downloads complete by themselves in this many steps
+    # Prefixes shorter than this are refused as the real index refuses too broad a range.
+    broad_prefix_below: int = 0
     searches: list[SearchRequest] = field(default_factory=list)
     requests: list[DownloadRequest] = field(default_factory=list)
     shared: list[str] = field(default_factory=list)
@@ -108,6 +110,8 @@ class FakeServices:
         prefix = (request.prefix or "").lower()
         if not keywords and not prefix and request.q is None:
             raise BadRequest("give 'q' or 'prefix'")
+        if prefix and len(prefix) < self.broad_prefix_below:
+            raise BadRequest("range too broad for the index: narrow it down")
         hits: list[tuple[float, Card]] = []
         for card in self.cards:
             name_words = words(card.name)
