@@ -250,6 +250,18 @@ async def test_errors_and_empty_states(page: Any, fake_backend: Backend) -> None
     rows = page.locator("#results tbody tr")
     await expect(rows).to_have_count(1)  # only the 3.3 GB live image is over 1 GB
     await shots(page, "size-filter")
+    # Keyboard only: Tab from the search box reaches the result's buttons; Enter works.
+    await search_box.focus()
+    for _ in range(20):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.dataset.action") == "similar":
+            break
+    else:
+        raise AssertionError("the result's buttons are not reachable with Tab")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#results-heading")).to_be_focused()
+    await page.get_by_role("button", name="Back to search results").press("Enter")
+    await expect(rows).to_have_count(1)
     # The node refuses: the page says why in an alert, and keeps working.
     await page.route(
         "**/api/v1/downloads",
