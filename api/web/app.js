@@ -261,8 +261,11 @@ function resultRow(result) {
     cell.textContent = text;
     row.append(cell);
   });
-  const actions = document.createElement("td");
+  const cell = document.createElement("td");
+  cell.className = "cell-actions";
+  const actions = document.createElement("div");
   actions.className = "actions";
+  cell.append(actions);
   const download = button("Download", `Download ${result.name}`, (event) => startDownload(result, event.currentTarget), "download");
   if ([...state.downloads.values()].some((d) => d.infohash === result.infohash)) {
     download.disabled = true; download.textContent = "Added";
@@ -271,7 +274,7 @@ function resultRow(result) {
     button("Similar", `Find files similar to ${result.name}`, () => similarTo(result), "similar"),
     download,
   );
-  row.append(actions);
+  row.append(cell);
   return row;
 }
 
