@@ -8,6 +8,7 @@ a client never sees an HTML error page or a traceback.
 from __future__ import annotations
 
 import errno
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -391,12 +392,16 @@ async def _events(request: web.Request) -> web.StreamResponse:
 
 
 def _web_routes(app: web.Application, assets: WebAssets) -> None:
+    etag = f'"{hashlib.sha256(assets.index_html).hexdigest()[:16]}"'
+
     async def index(request: web.Request) -> web.Response:
+        # Revalidated on every visit (cheap with the ETag), so a new version's assets
+        # are picked up at once; the assets themselves are immutable.
+        headers = {"Cache-Control": "no-cache", "ETag": etag}
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
         return web.Response(
-            body=assets.index_html,
-            content_type="text/html",
-            charset="utf-8",
-            headers={"Cache-Control": "no-cache"},
+            body=assets.index_html, content_type="text/html", charset="utf-8", headers=headers
         )
 
     async def asset(request: web.Request) -> web.Response:

@@ -124,6 +124,8 @@ async def test_page_and_versioned_assets(client_and_services: Any) -> None:
     assert asset.status == 200
     assert "immutable" in asset.headers["Cache-Control"]
     assert (await client.get("/assets/old/app.js")).status == 404
+    again = await client.get("/", headers={"If-None-Match": page.headers["ETag"]})
+    assert again.status == 304
 
 
 async def test_openapi_lists_every_route(client_and_services: Any) -> None:
