@@ -216,6 +216,8 @@ async function search(more = false) {
     renderResults(body.results, more);
     const count = $("#results tbody").children.length;
     state.lastSearch = { params: state.params, text: input.value };
+    // The address bar holds the search, so it can be bookmarked, shared or reloaded.
+    if (!more) history.replaceState(null, "", `/?q=${encodeURIComponent(input.value.trim())}`);
     setEmpty(count ? "" : `Nothing matches “${input.value.trim()}”${Object.keys(filterValues() || {}).length ? " with these filters" : ""}. Try fewer words or a shorter prefix.`);
     setStatus(count ? `${plural(count, "result")}${body.next_cursor ? ", more available" : ""}` : "No results");
   } catch (error) {
@@ -502,6 +504,8 @@ $("#clear-filters").addEventListener("click", () => {
   search();
 });
 $("#more").addEventListener("click", () => search(true));
+const linked = new URLSearchParams(location.search).get("q");
+if (linked) { input.value = linked; search(); }
 loadDownloads();
 listen();
 loadStats();

@@ -238,6 +238,9 @@ async def test_errors_and_empty_states(page: Any, fake_backend: Backend) -> None
     await search_box.press("Enter")
     await expect(page.locator("#empty")).to_contain_text("Nothing matches")
     await shots(page, "empty")
+    await page.goto(fake_backend.url + "/?q=gnu%20licenses")  # a search shared as a link
+    await expect(page.locator("#results tbody tr")).to_have_count(2)
+    await expect(search_box).to_have_value("gnu licenses")
     await page.locator("#filters summary").click()
     await page.get_by_label("Min size").fill("lots")
     await page.get_by_label("Min size").press("Enter")
