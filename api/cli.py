@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from .errors import CliError
 
 # Modules providing ``register(subparsers) -> None``; each sets ``func`` on its parser.
-_COMMAND_MODULES: tuple[str, ...] = ("cmd_torrent", "cmd_tracker", "cmd_dht", "cmd_transfer")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "cmd_torrent",
+    "cmd_tracker",
+    "cmd_dht",
+    "cmd_transfer",
+    "cmd_node",
+)
 
 log = logging.getLogger(__name__)
 

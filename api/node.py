@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from swarmseek.discovery import Address, DhtConfig, DhtError, DhtNode, KeyPair
-from swarmseek.index import Card, Catalogue, IndexConfig, Namespace, SearchIndex
+from swarmseek.index import Card, Catalogue, IndexConfig, Namespace, PublishError, SearchIndex
 from swarmseek.index.features import signature_of_paths
 from swarmseek.transfer import (
     EncryptionPolicy,
@@ -59,6 +59,8 @@ LOOPBACK_RATE = 1e6
 # datagrams; the 208 KiB Linux default dropped them (measured: puts timed out at 64
 # lookups in flight). libtorrent raises its socket buffers the same way.
 UDP_BUFFER = 4 << 20
+
+PUBLISH_ATTEMPTS = 3
 
 _STATES = {
     TorrentState.METADATA: "metadata",
@@ -97,6 +99,7 @@ class NodeConfig:
     loopback: bool = False  # a test or demo network: lift per-IP DHT limits
     dht_max_items: int = 1000
     dht_query_timeout: float = 2.0
+    persist_dht: bool = True  # keep routing table and stored items in the SQLite file
     progress_interval: float = 0.5  # seconds between download progress events
     resume_interval: float = 5.0
 
@@ -117,6 +120,16 @@ class Shared:
     files: int
     magnet: str
     announced: int
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A share whose torrent and signature are computed, not yet seeded or published."""
+
+    path: Path
+    metainfo: Metainfo
+    signature: tuple[int, ...]
+    created: int
 
 
 @dataclass(slots=True)
@@ -177,7 +190,7 @@ class Node:
                     host=cfg.dht_host,
                     port=cfg.dht_port,
                     bootstrap=cfg.bootstrap,
-                    sqlite_path=cfg.db_path,
+                    sqlite_path=cfg.db_path if cfg.persist_dht else None,
                     rate_limit=rate,
                     rate_burst=rate if cfg.loopback else DhtConfig.rate_burst,
                     max_items=cfg.dht_max_items,
@@ -290,8 +303,8 @@ class Node:
                 size += len(job.cards)
             cards = [card for job in jobs for card in job.cards]
             try:
-                await self.index.publish(cards)
-            except (DhtError, ValueError) as exc:
+                await self._publish_batch(cards)
+            except (DhtError, PublishError, ValueError) as exc:
                 for job in jobs:
                     if not job.done.done():
                         job.done.set_exception(exc)
@@ -302,6 +315,19 @@ class Node:
                         job.done.set_result(None)
             finally:
                 self.counters.import_queue -= len(cards)
+
+    async def _publish_batch(self, cards: list[Card]) -> None:
+        # A put that no node acknowledged (all timed out under load) is worth another
+        # try: publishing is idempotent (same card, same entries, unchanged leaves
+        # are not written again).
+        for attempt in range(PUBLISH_ATTEMPTS):
+            try:
+                await self.index.publish(cards)
+                return
+            except (DhtError, PublishError) as exc:
+                if attempt == PUBLISH_ATTEMPTS - 1:
+                    raise
+                log.info("publishing %d cards failed (%s); trying again", len(cards), exc)
 
     async def _republisher(self) -> None:
         while True:
@@ -314,7 +340,7 @@ class Node:
         start = time.monotonic()
         try:
             puts = await self.index.republish()
-        except DhtError as exc:
+        except (DhtError, PublishError) as exc:
             log.warning("republish failed: %s", exc)
             return 0
         self.counters.republish_runs += 1
@@ -325,35 +351,39 @@ class Node:
 
     async def share(self, path: Path) -> Shared:
         """Make a torrent of ``path``, seed it, announce it and publish its card."""
+        return await self.finish_share(await self.prepare_share(path))
+
+    async def prepare_share(self, path: Path) -> Prepared:
+        """The CPU-bound half of ``share``: hash the pieces, compute the signature."""
         path = path.resolve()
         created_at = int(time.time())
         made = await asyncio.to_thread(create_torrent, path, creation_date=created_at)
-        meta = made.metainfo
+        signature: tuple[int, ...] = ()
+        if self.session.get(bytes(made.metainfo.infohash)) is None:
+            signature = await asyncio.to_thread(signature_of_paths, made.paths)
+        return Prepared(path, made.metainfo, signature, created_at)
+
+    async def finish_share(self, prepared: Prepared) -> Shared:
+        """Seed, announce and publish a prepared share (idempotent for a known one)."""
+        meta = prepared.metainfo
+        info = meta.info
         infohash = bytes(meta.infohash)
         if self.session.get(infohash) is None:
-            signature = await asyncio.to_thread(signature_of_paths, made.paths)
-            await self.session.add(meta, path.parent, seed_mode=True)
-            self.state.add_share(ShareRow(infohash, meta.to_bytes(), str(path)))
+            await self.session.add(meta, prepared.path.parent, seed_mode=True)
+            self.state.add_share(ShareRow(infohash, meta.to_bytes(), str(prepared.path)))
             self._shares.add(infohash)
             card = Card.create(
                 infohash,
-                meta.info.name,
-                meta.info.total_length,
-                len(meta.info.files),
-                created_at,
-                signature,
+                info.name,
+                info.total_length,
+                len(info.files),
+                prepared.created,
+                prepared.signature,
             )
-            await self.publish([card])
+            await asyncio.gather(self.publish([card]), self._announce(infohash))
         announced = await self._announce(infohash)
-        magnet = Magnet(meta.infohash, meta.info.name).to_uri()
-        return Shared(
-            infohash,
-            meta.info.name,
-            meta.info.total_length,
-            len(meta.info.files),
-            magnet,
-            announced,
-        )
+        magnet = Magnet(meta.infohash, info.name).to_uri()
+        return Shared(infohash, info.name, info.total_length, len(info.files), magnet, announced)
 
     async def _announce(self, infohash: bytes) -> int:
         try:

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,10 @@ from swarmseek.index.features import signature_of_paths
 from swarmseek.transfer import MagnetError, MetainfoError, parse_magnet, parse_torrent, walk_folder
 from swarmseek.transfer.metainfo import as_infohash
 
-from .errors import BadRequest, Forbidden, NotFound
+from swarmseek.discovery import DhtError
+from swarmseek.index import PublishError
+
+from .errors import BadRequest, Forbidden, NotFound, Unavailable
 from .http import ApiConfig, make_app
 from .node import Node
 from .services import DownloadRequest, Json, SearchRequest
@@ -207,7 +210,8 @@ class NodeServices:
             limit=request.limit,
             cursor=request.cursor,
         )
-        page = await self.node.index.search(query)
+        with _network():
+            page = await self.node.index.search(query)
         return {
             "results": [result_json(r) for r in page.results],
             "next_cursor": page.next_cursor,
@@ -218,7 +222,8 @@ class NodeServices:
     async def _similar(self, what: tuple[int, ...] | bytes, limit: int) -> Json:
         start = time.perf_counter()
         try:
-            found = await self.node.index.similar_to(what, limit=limit)
+            with _network():
+                found = await self.node.index.similar_to(what, limit=limit)
         except QueryError as exc:
             raise NotFound(str(exc)) from None
         return {
@@ -261,7 +266,8 @@ class NodeServices:
     async def share(self, path: str) -> Json:
         real = check_local_path(path, self.roots, self.node.config.data_dir)
         try:
-            shared = await self.node.share(real)
+            with _network():
+                shared = await self.node.share(real)
         except MetainfoError as exc:
             raise BadRequest(str(exc)) from None
         return {
@@ -277,7 +283,8 @@ class NodeServices:
         cards, errors, rejected = await asyncio.to_thread(parse_lines, data, int(time.time()))
         puts = self.node.index.stats.puts
         start = time.perf_counter()
-        await self.node.publish(cards)
+        with _network():
+            await self.node.publish(cards)
         return {
             "imported": len(cards),
             "rejected": rejected,
@@ -379,6 +386,15 @@ class NodeServices:
 
     def events(self) -> AsyncIterator[tuple[str, Json]]:
         return self.node.events()
+
+
+@contextlib.contextmanager
+def _network() -> Iterator[None]:
+    """DHT failures (nobody answered, a write lost every retry) are a 503, not a 500."""
+    try:
+        yield
+    except (DhtError, PublishError) as exc:
+        raise Unavailable(f"the DHT did not answer: {exc}") from None
 
 
 def _delete(path: Path) -> None:

@@ -1,0 +1,183 @@
+"""``swarmseek demo``: a whole network on 127.0.0.1 in one process, with a web page.
+
+N nodes (DHT on UDP port 0, each bootstrapped from up to 8 earlier ones), the files of
+``data/corpus`` each shared as its own torrent by a different node (so similarity
+search finds the near-duplicate pairs of data/README.md), the Debian catalogue
+imported in the background from the node that serves the API (search works while it
+proceeds), until Ctrl-C. State lives in a temporary folder unless ``--data-dir``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from swarmseek.discovery import DhtError
+from swarmseek.index import PublishError
+
+from .node import Node, NodeConfig, Prepared, Shared
+from .services_node import parse_lines, serve_api
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+CHUNK = 2000  # cards per published batch (progress is printed after each)
+# Each share publishes a card into ~40 trees (32 of them LSH bands); more at once
+# overloaded the one-process network (every query answered after its 2 s timeout).
+SHARES_AT_ONCE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    nodes: int = 20
+    api_port: int = 8600
+    catalogue: Path | None = None  # None with empty=False: the bundled Debian catalogue
+    data_dir: Path | None = None
+    empty: bool = False
+
+
+def _data_root() -> Path | None:
+    for base in (REPO, Path.cwd()):
+        if (base / "data" / "corpus").is_dir():
+            return base / "data"
+    return None
+
+
+def corpus_items(corpus: Path) -> list[Path]:
+    """What the demo shares: every licence text, stdlib module and archive on its own."""
+    items: list[Path] = []
+    for sub in ("licenses", "archives", "python-stdlib/3.11.2", "python-stdlib/3.11.7"):
+        folder = corpus / sub
+        if folder.is_dir():
+            items += sorted(p for p in folder.iterdir() if p.is_file())
+    return items
+
+
+def _say(text: str) -> None:
+    print(f"swarmseek demo: {text}", flush=True)
+
+
+async def run_demo(
+    options: DemoOptions, stop_event: Callable[[], asyncio.Event], ready: asyncio.Event | None = None
+) -> int:
+    stop = stop_event()
+    with contextlib.ExitStack() as cleanup:
+        if options.data_dir is not None:
+            root = options.data_dir.expanduser()
+            root.mkdir(parents=True, exist_ok=True)
+        else:
+            root = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="swarmseek-demo-")))
+        await _run(options, root, stop, ready)
+    return 0
+
+
+async def _run(
+    options: DemoOptions, root: Path, stop: asyncio.Event, ready: asyncio.Event | None
+) -> None:
+    data = _data_root()
+    corpus = data / "corpus" if data is not None else None
+    catalogue = options.catalogue
+    if catalogue is None and not options.empty and data is not None:
+        catalogue = data / "catalogue" / "debian-bookworm.jsonl.gz"
+    start = time.monotonic()
+    _say(f"starting {options.nodes} nodes on 127.0.0.1 in {root}")
+    async with contextlib.AsyncExitStack() as stack:
+        nodes: list[Node] = []
+        for i in range(options.nodes):
+            boot = tuple(n.dht.address for n in nodes[-8:])
+            config = NodeConfig(
+                data_dir=root / f"node{i:02d}",
+                dht_host="127.0.0.1",
+                peer_host="127.0.0.1",
+                bootstrap=boot,
+                loopback=True,
+                dht_max_items=400_000,
+                dht_query_timeout=2.0,
+                # Temporary state is thrown away: saving 10^5 DHT items per node at exit
+                # would only slow the shutdown down.
+                persist_dht=options.data_dir is not None,
+                share_roots=tuple(p for p in (Path.home(), Path.cwd(), corpus) if p),
+            )
+            nodes.append(await stack.enter_async_context(Node(config)))
+        await asyncio.gather(*(n.dht.bootstrap() for n in nodes))
+        await asyncio.gather(*(n.dht.find_node(n.dht.node_id) for n in nodes))
+        _say(f"network ready: {len(nodes)} nodes in {time.monotonic() - start:.1f} s")
+        api_node = nodes[0]
+        url = await stack.enter_async_context(
+            serve_api(api_node, "127.0.0.1", options.api_port, None)
+        )
+        if corpus is not None:
+            await _share_corpus(nodes, corpus)
+        else:
+            _say("data/corpus not found: nothing shared (run from the source checkout)")
+        async with asyncio.TaskGroup() as tg:
+            importer = None
+            if catalogue is not None:
+                importer = tg.create_task(_import(api_node, catalogue))
+            _say(f"open {url}/")
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            _say("stopping")
+            if importer is not None:
+                importer.cancel()
+
+
+async def _share_corpus(nodes: list[Node], corpus: Path) -> None:
+    items = corpus_items(corpus)
+    start = time.monotonic()
+    _say(f"sharing {len(items)} files of {corpus} from {min(len(items), len(nodes) - 1)} nodes")
+    sharers = nodes[1:] or nodes
+    # Hashing and MinHash one file at a time (they run in a worker thread that holds
+    # the GIL much of the time: 20 at once starved the event loop into DHT timeouts),
+    # then seeding and publishing all at once (the cards are written in batches).
+    prepared = []
+    for i, path in enumerate(items):
+        node = sharers[i % len(sharers)]
+        try:
+            prepared.append((node, await node.prepare_share(path)))
+        except (OSError, ValueError) as exc:
+            _say(f"could not share {path.name}: {exc}")
+    slots = asyncio.Semaphore(SHARES_AT_ONCE)
+
+    async def finish(node: Node, p: Prepared) -> Shared:
+        async with slots:
+            return await node.finish_share(p)
+
+    done = await asyncio.gather(*(finish(n, p) for n, p in prepared), return_exceptions=True)
+    shared = 0
+    for (_, p), outcome in zip(prepared, done, strict=True):
+        if isinstance(outcome, DhtError | PublishError | OSError | ValueError):
+            _say(f"could not share {p.path.name}: {outcome}")
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            shared += 1
+    _say(f"shared {shared} torrents in {time.monotonic() - start:.1f} s")
+
+
+async def _import(node: Node, path: Path) -> None:
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        _say(f"cannot read the catalogue {path}: {exc}")
+        return
+    cards, errors, rejected = await asyncio.to_thread(parse_lines, data, int(time.time()))
+    _say(
+        f"importing {len(cards)} cards of {path.name} in the background"
+        f" ({rejected} lines rejected); search works meanwhile"
+    )
+    start = time.monotonic()
+    done = 0
+    for first in range(0, len(cards), CHUNK):
+        await node.publish(cards[first : first + CHUNK])
+        done += len(cards[first : first + CHUNK])
+        rate = done / max(time.monotonic() - start, 1e-9)
+        _say(f"catalogue: {done}/{len(cards)} cards in the DHT ({rate:.0f} cards/s)")
+    _say(f"catalogue imported: {done} cards in {time.monotonic() - start:.0f} s")
