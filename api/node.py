@@ -183,7 +183,9 @@ class Node:
 
     async def _start(self) -> None:
         cfg = self.config
-        rate = LOOPBACK_RATE if cfg.loopback else DhtConfig.rate_limit
+        # DhtConfig has slots: its class attributes are descriptors, not the defaults.
+        defaults = DhtConfig()
+        rate = LOOPBACK_RATE if cfg.loopback else defaults.rate_limit
         self.dht = await self._stack.enter_async_context(
             DhtNode(
                 DhtConfig(
@@ -192,7 +194,7 @@ class Node:
                     bootstrap=cfg.bootstrap,
                     sqlite_path=cfg.db_path if cfg.persist_dht else None,
                     rate_limit=rate,
-                    rate_burst=rate if cfg.loopback else DhtConfig.rate_burst,
+                    rate_burst=rate if cfg.loopback else defaults.rate_burst,
                     max_items=cfg.dht_max_items,
                     query_timeout=cfg.dht_query_timeout,
                 )
@@ -208,7 +210,7 @@ class Node:
             self._namespaces(),
             self.catalogue,
             config=IndexConfig(
-                name_lsh=IndexConfig.name_lsh if cfg.name_similarity else None,
+                name_lsh=IndexConfig().name_lsh if cfg.name_similarity else None,
                 in_flight=cfg.index_in_flight,
             ),
         )
