@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import pathlib
@@ -143,6 +144,25 @@ async def direct_load(services: NodeServices, queries: list[str]) -> tuple[float
     return len(requests) / (time.perf_counter() - start), latencies, errors
 
 
+def kind_of(query: str) -> str:
+    if query.startswith("prefix="):
+        return "word prefix"
+    return "two keywords" if "+" in query else "one keyword"
+
+
+async def by_kind(services: NodeServices, queries: list[str]) -> dict[str, list[float]]:
+    """One client, one query at a time: where the time goes, by kind of query."""
+    out: dict[str, list[float]] = {}
+    for text in queries:
+        key, value = text.split("=", 1)
+        request = SearchRequest(**parse(SEARCH_PARAMS, {key: value.replace("+", " ")}))
+        start = time.perf_counter()
+        with contextlib.suppress(ValueError, HttpError):  # a 4xx through the API
+            await services.search(request)
+        out.setdefault(kind_of(text), []).append(time.perf_counter() - start)
+    return out
+
+
 async def http_load(base: str, paths: list[str]) -> tuple[float, list[float], int]:
     latencies: list[float] = []
     errors = 0
@@ -209,6 +229,11 @@ def bench_search(count: int, n_requests: int) -> None:
 
     direct_rate, direct_lat, direct_errors = asyncio.run(direct())
 
+    async def kinds() -> dict[str, list[float]]:
+        return await by_kind(services_for(SearchIndex(store, config=CONFIG), tmp), queries[:300])
+
+    per_kind = asyncio.run(kinds())
+
     parent, child = multiprocessing.get_context("fork").Pipe()
     process = multiprocessing.get_context("fork").Process(
         target=serve_forever, args=(store, tmp, child)
@@ -240,6 +265,13 @@ def bench_search(count: int, n_requests: int) -> None:
     )
     print(f"ratio API/direct throughput: {api_rate / direct_rate:.2f}")
     print(f"ratio API/bare-aiohttp throughput: {api_rate / bare_rate:.2f}")
+    print("index direct, one client, by kind of query (warm cache):")
+    for kind, lat in sorted(per_kind.items()):
+        lat.sort()
+        print(
+            f"  {kind:14} n={len(lat):4}  p50 {lat[len(lat) // 2] * 1000:7.1f} ms  "
+            f"max {lat[-1] * 1000:7.1f} ms"
+        )
 
 
 # ---------- the journey ----------
