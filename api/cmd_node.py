@@ -28,7 +28,10 @@ from swarmseek.transfer import EncryptionPolicy
 
 from .cmd_dht import DEFAULT_BOOTSTRAP
 from .cmd_transfer import _address
+from .demo import DemoOptions, run_demo
 from .errors import CliError
+from .node import Node, NodeConfig
+from .services_node import serve_api
 
 DEFAULT_API = "http://127.0.0.1:8600"
 _HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
@@ -56,7 +59,9 @@ def parse_date(text: str) -> int:
     try:
         return calendar.timegm(time.strptime(text, "%Y-%m-%d"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (YYYY-MM-DD or Unix seconds)")
+        raise argparse.ArgumentTypeError(
+            f"not a date: {text!r} (YYYY-MM-DD or Unix seconds)"
+        ) from None
 
 
 # -- the HTTP client -----------------------------------------------------------
@@ -119,9 +124,7 @@ def register(subparsers: Any) -> None:
     node.add_argument(
         "--bootstrap", action="append", default=[], metavar="HOST:PORT", help="repeatable"
     )
-    node.add_argument(
-        "--encryption", choices=[p.value for p in EncryptionPolicy], default="prefer"
-    )
+    node.add_argument("--encryption", choices=[p.value for p in EncryptionPolicy], default="prefer")
     node.add_argument("--download-dir", type=Path, metavar="DIR")
     node.add_argument(
         "--share-root",
@@ -175,8 +178,6 @@ def register(subparsers: Any) -> None:
 
 
 def _node(args: argparse.Namespace) -> int:
-    from .node import NodeConfig
-
     bootstrap: list[tuple[str, int]] = []
     for text in args.bootstrap or DEFAULT_BOOTSTRAP:
         try:
@@ -201,10 +202,7 @@ def _node(args: argparse.Namespace) -> int:
     return asyncio.run(_run_node(config))
 
 
-async def _run_node(config: Any) -> int:
-    from .node import Node
-    from .services_node import serve_api
-
+async def _run_node(config: NodeConfig) -> int:
     stop = _stop_event()
     try:
         async with (
@@ -343,8 +341,6 @@ def _human(size: int) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import DemoOptions, run_demo
-
     if args.nodes < 2:
         raise CliError("a demo needs at least 2 nodes")
     options = DemoOptions(

@@ -22,12 +22,20 @@ from typing import Any
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs without types-tqdm
 
 from swarmseek.discovery import DhtConfig, DhtError, DhtNode
-from swarmseek.transfer import EncryptionPolicy, Magnet, Metainfo, parse_magnet, parse_torrent
-from swarmseek.transfer.metainfo import as_infohash
-from swarmseek.transfer.peer_sources import PeerFinder, PeerSourceError
-from swarmseek.transfer.session import Session
-from swarmseek.transfer.swarm_config import SessionConfig, TorrentState
-from swarmseek.transfer.torrent import Torrent
+from swarmseek.transfer import (
+    EncryptionPolicy,
+    Magnet,
+    Metainfo,
+    PeerFinder,
+    PeerSourceError,
+    Session,
+    SessionConfig,
+    Torrent,
+    TorrentState,
+    as_infohash,
+    parse_magnet,
+    parse_torrent,
+)
 
 from .cmd_dht import DEFAULT_BOOTSTRAP
 from .errors import CliError
@@ -195,8 +203,9 @@ async def _watch(torrent: Torrent, timeout: float) -> None:
     last_bytes = -1
     try:
         while not torrent.finished.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(torrent.finished.wait(), 0.5)
+            with contextlib.suppress(TimeoutError):  # not wait_for (see peer_sources)
+                async with asyncio.timeout(0.5):
+                    await torrent.finished.wait()
             status = torrent.status()
             now = time.monotonic()
             if status.verified_bytes != last_bytes or torrent.state is TorrentState.CHECKING:
@@ -254,8 +263,9 @@ async def _seed_async(args: argparse.Namespace, meta: Metainfo) -> int:
         host, port = session.listen_address
         print(f"listening on {host}:{port}", flush=True)
         while torrent.state in (TorrentState.CHECKING, TorrentState.METADATA):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(torrent.finished.wait(), 0.2)
+            with contextlib.suppress(TimeoutError):  # not wait_for (see peer_sources)
+                async with asyncio.timeout(0.2):
+                    await torrent.finished.wait()
         if torrent.error is not None:
             raise CliError(torrent.error)
         status = torrent.status()

@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNK = 2000  # cards per published batch (progress is printed after each)
-# Each share publishes a card into ~40 trees (32 of them LSH bands); more at once
-# overloaded the one-process network (every query answered after its 2 s timeout).
-SHARES_AT_ONCE = 4
+# Shares are published one at a time: concurrent writers on *different* nodes into
+# the same PHT lost entries over the loopback DHT (BEP 44 cas is decided by each
+# replica on its own, so two writers can both win on different replicas).
+SHARES_AT_ONCE = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class DemoOptions:
     catalogue: Path | None = None  # None with empty=False: the bundled Debian catalogue
     data_dir: Path | None = None
     empty: bool = False
+    corpus: Path | None = None  # None: data/corpus of the source checkout
 
 
 def _data_root() -> Path | None:
@@ -64,24 +66,35 @@ def _say(text: str) -> None:
 
 
 async def run_demo(
-    options: DemoOptions, stop_event: Callable[[], asyncio.Event], ready: asyncio.Event | None = None
+    options: DemoOptions,
+    stop_event: Callable[[], asyncio.Event],
+    ready: asyncio.Event | None = None,
+    imported: asyncio.Event | None = None,
 ) -> int:
+    """Run until the event ``stop_event()`` returns is set; ``ready`` is set once the
+    page can be opened, ``imported`` once the catalogue is in the DHT."""
     stop = stop_event()
     with contextlib.ExitStack() as cleanup:
         if options.data_dir is not None:
             root = options.data_dir.expanduser()
             root.mkdir(parents=True, exist_ok=True)
         else:
-            root = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="swarmseek-demo-")))
-        await _run(options, root, stop, ready)
+            root = Path(
+                cleanup.enter_context(tempfile.TemporaryDirectory(prefix="swarmseek-demo-"))
+            )
+        await _run(options, root, stop, ready, imported)
     return 0
 
 
 async def _run(
-    options: DemoOptions, root: Path, stop: asyncio.Event, ready: asyncio.Event | None
+    options: DemoOptions,
+    root: Path,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None,
+    imported: asyncio.Event | None,
 ) -> None:
     data = _data_root()
-    corpus = data / "corpus" if data is not None else None
+    corpus = options.corpus or (data / "corpus" if data is not None else None)
     catalogue = options.catalogue
     if catalogue is None and not options.empty and data is not None:
         catalogue = data / "catalogue" / "debian-bookworm.jsonl.gz"
@@ -119,7 +132,7 @@ async def _run(
         async with asyncio.TaskGroup() as tg:
             importer = None
             if catalogue is not None:
-                importer = tg.create_task(_import(api_node, catalogue))
+                importer = tg.create_task(_import(api_node, catalogue, imported))
             _say(f"open {url}/")
             if ready is not None:
                 ready.set()
@@ -162,13 +175,13 @@ async def _share_corpus(nodes: list[Node], corpus: Path) -> None:
     _say(f"shared {shared} torrents in {time.monotonic() - start:.1f} s")
 
 
-async def _import(node: Node, path: Path) -> None:
+async def _import(node: Node, path: Path, imported: asyncio.Event | None) -> None:
     try:
         data = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
         _say(f"cannot read the catalogue {path}: {exc}")
         return
-    cards, errors, rejected = await asyncio.to_thread(parse_lines, data, int(time.time()))
+    cards, _, rejected = await asyncio.to_thread(parse_lines, data, int(time.time()))
     _say(
         f"importing {len(cards)} cards of {path.name} in the background"
         f" ({rejected} lines rejected); search works meanwhile"
@@ -181,3 +194,5 @@ async def _import(node: Node, path: Path) -> None:
         rate = done / max(time.monotonic() - start, 1e-9)
         _say(f"catalogue: {done}/{len(cards)} cards in the DHT ({rate:.0f} cards/s)")
     _say(f"catalogue imported: {done} cards in {time.monotonic() - start:.0f} s")
+    if imported is not None:
+        imported.set()

@@ -23,16 +23,15 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from swarmseek.discovery import Address, DhtConfig, DhtError, DhtNode, KeyPair
+from swarmseek.discovery import DhtConfig, DhtError, DhtNode, KeyPair
 from swarmseek.index import Card, Catalogue, IndexConfig, Namespace, PublishError, SearchIndex
 from swarmseek.index.features import signature_of_paths
 from swarmseek.transfer import (
-    EncryptionPolicy,
     Info,
     Magnet,
     Metainfo,
@@ -42,108 +41,26 @@ from swarmseek.transfer import (
 )
 from swarmseek.transfer.metainfo import as_infohash
 from swarmseek.transfer.session import Session
-from swarmseek.transfer.swarm_config import SessionConfig, TorrentState
+from swarmseek.transfer.swarm_config import SessionConfig
 from swarmseek.transfer.torrent import Torrent
 
 from .cmd_transfer import DhtFinder
 from .errors import Conflict, NotFound
+from .node_config import (
+    LOOPBACK_RATE,
+    PUBLISH_ATTEMPTS,
+    STATES,
+    UDP_BUFFER,
+    NodeConfig,
+    NodeCounters,
+    Prepared,
+    Shared,
+)
 from .node_state import DownloadRow, NodeState, ShareRow
 
+__all__ = ["Node", "NodeConfig", "NodeCounters", "Prepared", "Shared"]
+
 log = logging.getLogger(__name__)
-
-DB_NAME = "node.sqlite"
-# Loopback networks: every node shares 127.0.0.1, so per-IP limits must not apply
-# (DhtConfig's docstring; DESIGN.md on libtorrent's dht_block_ratelimit).
-LOOPBACK_RATE = 1e6
-# UDP receive buffer: a batch of parallel lookups answers in bursts of hundreds of
-# datagrams; the 208 KiB Linux default dropped them (measured: puts timed out at 64
-# lookups in flight). libtorrent raises its socket buffers the same way.
-UDP_BUFFER = 4 << 20
-
-PUBLISH_ATTEMPTS = 3
-
-_STATES = {
-    TorrentState.METADATA: "metadata",
-    TorrentState.CHECKING: "checking",
-    TorrentState.DOWNLOADING: "downloading",
-    TorrentState.SEEDING: "complete",
-    TorrentState.PAUSED: "paused",
-    TorrentState.ERROR: "failed",
-    TorrentState.STOPPED: "paused",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class NodeConfig:
-    """Everything one node needs; defaults suit a node on the public network."""
-
-    data_dir: Path
-    dht_host: str = "0.0.0.0"
-    dht_port: int = 0
-    bootstrap: tuple[Address, ...] = ()
-    peer_host: str = "0.0.0.0"
-    peer_port: int = 0
-    api_host: str = "127.0.0.1"
-    api_port: int = 8600
-    api_token: str | None = None
-    encryption: EncryptionPolicy = EncryptionPolicy.PREFER
-    download_dir: Path | None = None  # None: data_dir / "downloads"
-    share_roots: tuple[Path, ...] = ()  # what may be shared or read; (): the home folder
-    followed: tuple[bytes, ...] = ()  # public keys of curated namespaces to search too
-    curated_seed: bytes | None = None  # our own curated namespace (32-byte ed25519 seed)
-    republish_interval: float = 3600.0  # BEP 44: re-put hourly, items live 2 hours
-    publish_batch: int = 1000  # cards per batched PHT write
-    index_in_flight: int = 32  # DHT operations outstanding for the index at once
-    # Name-similarity LSH costs 16 of a card's ~24 PHT entries and no API uses it.
-    name_similarity: bool = False
-    loopback: bool = False  # a test or demo network: lift per-IP DHT limits
-    dht_max_items: int = 1000
-    dht_query_timeout: float = 2.0
-    persist_dht: bool = True  # keep routing table and stored items in the SQLite file
-    progress_interval: float = 0.5  # seconds between download progress events
-    resume_interval: float = 5.0
-
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / DB_NAME
-
-    @property
-    def downloads(self) -> Path:
-        return self.download_dir or self.data_dir / "downloads"
-
-
-@dataclass(frozen=True, slots=True)
-class Shared:
-    infohash: bytes
-    name: str
-    size: int
-    files: int
-    magnet: str
-    announced: int
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A share whose torrent and signature are computed, not yet seeded or published."""
-
-    path: Path
-    metainfo: Metainfo
-    signature: tuple[int, ...]
-    created: int
-
-
-@dataclass(slots=True)
-class NodeCounters:
-    """What ``stats`` reports besides the DHT's and the index's own counters."""
-
-    imported: int = 0
-    import_queue: int = 0
-    republish_runs: int = 0
-    republish_puts: int = 0
-    republish_seconds: float = 0.0
-    republish_cards: int = 0
-    events_sent: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -183,7 +100,6 @@ class Node:
 
     async def _start(self) -> None:
         cfg = self.config
-        # DhtConfig has slots: its class attributes are descriptors, not the defaults.
         defaults = DhtConfig()
         rate = LOOPBACK_RATE if cfg.loopback else defaults.rate_limit
         self.dht = await self._stack.enter_async_context(
@@ -340,10 +256,15 @@ class Node:
         """Re-put every card and PHT node this node published (BEP 44 keeps items about
         2 hours); returns the puts and records their cost in ``counters``."""
         start = time.monotonic()
-        try:
-            puts = await self.index.republish()
-        except (DhtError, PublishError) as exc:
-            log.warning("republish failed: %s", exc)
+        puts = 0
+        for attempt in range(PUBLISH_ATTEMPTS):
+            try:
+                puts = await self.index.republish()
+                break
+            except (DhtError, PublishError) as exc:
+                # One put nobody acknowledged aborts the pass; re-putting is idempotent.
+                log.warning("republish failed (attempt %d): %s", attempt + 1, exc)
+        else:
             return 0
         self.counters.republish_runs += 1
         self.counters.republish_puts = puts
@@ -450,7 +371,7 @@ class Node:
             "id": infohash.hex(),
             "infohash": infohash.hex(),
             "name": status.name,
-            "state": _STATES.get(torrent.state, "downloading"),
+            "state": STATES.get(torrent.state, "downloading"),
             "total_size": status.total_bytes,
             "verified_bytes": status.verified_bytes,
             "rate": round(status.download_rate, 1),

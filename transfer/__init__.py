@@ -9,7 +9,12 @@ Foundation layer (what the swarm, the DHT and the index build on):
 - storage: ``PieceStorage`` (protocol), ``DiskStorage``, ``MemoryStorage``,
   ``FileMap`` (piece -> file spans), ``data_paths``.
 - hashing and checking: ``sha1``, ``piece_hashes``, ``check_pieces``, ``verify``,
-  ``verify_async``; resume records: ``ResumeStore``, ``to_bitfield``, ``from_bitfield``."""
+  ``verify_async``; resume records: ``ResumeStore``, ``to_bitfield``, ``from_bitfield``.
+
+The swarm (asyncio): ``Session(SessionConfig(...), resume_db=..., dht=PeerFinder)`` as an
+async context manager; ``await session.add(metainfo|magnet|infohash, save_path,
+peers=..., trackers=...) -> Torrent``; ``session.status(infohash) -> TorrentStatus``
+(state, verified bytes, rates, peers, ETA); ``pause``/``resume_torrent``/``remove``."""
 
 from .bencode import (
     DEFAULT_LIMITS,
@@ -120,6 +125,10 @@ from .paths import (
     Skipped,
     walk_folder,
 )
+from .peer_sources import (
+    PeerFinder,
+    PeerSourceError,
+)
 from .picker import (
     Block,
     BlockReceipt,
@@ -133,11 +142,22 @@ from .resume import (
     stat_files,
     to_bitfield,
 )
+from .session import (
+    Session,
+)
 from .storage import (
     DiskStorage,
     MemoryStorage,
     PieceStorage,
     data_paths,
+)
+from .swarm_config import (
+    SessionConfig,
+    TorrentState,
+    TorrentStatus,
+)
+from .torrent import (
+    Torrent,
 )
 from .tracker import (
     Announce,
@@ -293,8 +313,10 @@ __all__ = [
     "NotInterested",
     "PeerChoked",
     "PeerConnection",
+    "PeerFinder",
     "PeerInterested",
     "PeerNotInterested",
+    "PeerSourceError",
     "PeerStats",
     "PeerUnchoked",
     "Phase",
@@ -311,13 +333,18 @@ __all__ = [
     "RequestReceived",
     "ResumeRecord",
     "ResumeStore",
+    "Session",
+    "SessionConfig",
     "Skipped",
     "Span",
     "StorageError",
     "StreamCipher",
     "Suggest",
     "SuggestReceived",
+    "Torrent",
     "TorrentIdentified",
+    "TorrentState",
+    "TorrentStatus",
     "TrackerClientConfig",
     "TrackerConfig",
     "TrackerError",

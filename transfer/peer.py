@@ -30,7 +30,6 @@ class Peer:
 
     __slots__ = (
         "_out",
-        "_rate_bytes_down",
         "_rate_bytes_up",
         "address",
         "bitfield_raw",
@@ -47,6 +46,7 @@ class Peer:
         "metadata_pending",
         "outgoing",
         "proto",
+        "rate_bytes_down",
         "requested_at",
         "seed",
         "snubbed",
@@ -88,7 +88,7 @@ class Peer:
         )  # have messages before metadata (bounded by MAX_EARLY_HAVES)
         self.downloaded = 0
         self.uploaded = 0
-        self._rate_bytes_down = 0
+        self.rate_bytes_down = 0
         self._rate_bytes_up = 0
         self.download_rate = 0.0
         self.upload_rate = 0.0
@@ -99,7 +99,7 @@ class Peer:
         return f"<Peer {self.address[0]}:{self.address[1]}>"
 
     # ----------------------------------------------------------------- sink
-    def on_data(self, data: bytes) -> None:
+    def on_data(self, data: bytes | memoryview) -> None:
         if self.closed:
             return
         torrent = self.torrent
@@ -155,7 +155,7 @@ class Peer:
     # ------------------------------------------------------------- rates
     def count_down(self, n: int) -> None:
         self.downloaded += n
-        self._rate_bytes_down += n
+        self.rate_bytes_down += n
 
     def count_up(self, n: int) -> None:
         self.uploaded += n
@@ -165,11 +165,11 @@ class Peer:
         """Exponential average of the last seconds (libtorrent's stat window spirit)."""
         if elapsed <= 0:
             return
-        down = self._rate_bytes_down / elapsed
+        down = self.rate_bytes_down / elapsed
         up = self._rate_bytes_up / elapsed
         self.download_rate = 0.5 * self.download_rate + 0.5 * down
         self.upload_rate = 0.5 * self.upload_rate + 0.5 * up
-        self._rate_bytes_down = self._rate_bytes_up = 0
+        self.rate_bytes_down = self._rate_bytes_up = 0
 
     def has_bitfield(self, size: int) -> Bitfield | None:
         """The bitfield the peer sent before we knew the piece count, re-checked."""

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # After a failed announce, wait this long before trying again (libtorrent's
 # tracker_backoff starts around a minute).
 TRACKER_RETRY = 60.0
+# Never re-announce faster than this, whatever interval a tracker asks for.
+MIN_ANNOUNCE_INTERVAL = 1.0
 # A DHT lookup that found nobody is repeated sooner than the regular interval.
 DHT_RETRY = 15.0
 
@@ -71,7 +73,7 @@ async def tracker_loop(
         log.debug("%s: tracker %s (%s): %d peers", torrent.name, url, kind.value or "-", len(peers))
         torrent.add_peers(peers)
         torrent.tracker_announced.set()
-        return float(max(response.interval, response.min_interval or 0, 10))
+        return float(max(response.interval, response.min_interval or 0, MIN_ANNOUNCE_INTERVAL))
 
     try:
         while True:
@@ -84,8 +86,11 @@ async def tracker_loop(
             if completed_sent or torrent.finished.is_set():
                 await asyncio.sleep(wait)
             else:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a
+                # cancellation that arrives as the event is set.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(torrent.finished.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await torrent.finished.wait()
             if not completed_sent and torrent.complete:
                 completed_sent = True
                 event = Event.COMPLETED

@@ -127,11 +127,15 @@ class PiecePicker:
         return Block(piece, offset, min(self.block_size, self.piece_size(piece) - offset))
 
     def _index(self, block: Block) -> int:
-        if not 0 <= block.piece < self.num_pieces or block != self.block(
-            block.piece, block.offset // self.block_size
-        ):
+        # Arithmetic only: this runs twice per received block.
+        piece, offset = block.piece, block.offset
+        index, rest = divmod(offset, self.block_size)
+        if rest or not 0 <= piece < self.num_pieces or offset < 0:
             raise ValueError(f"{block} is not a block of this torrent")
-        return block.offset // self.block_size
+        size = self.piece_length if piece != self.num_pieces - 1 else self.piece_size(piece)
+        if block.length != min(self.block_size, size - offset) or block.length <= 0:
+            raise ValueError(f"{block} is not a block of this torrent")
+        return index
 
     # ------------------------------------------------------------- availability
 

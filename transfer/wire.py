@@ -56,6 +56,7 @@ from .wire_messages import (
     HANDSHAKE_LENGTH,
     MAX_MESSAGE_LENGTH,
     MAX_REQUEST_LENGTH,
+    PIECE,
     AllowedFast,
     BitfieldMessage,
     Cancel,
@@ -87,6 +88,9 @@ from .wire_send import (
     Phase,
     WireState,
 )
+
+# BEP 3 piece message after its length prefix and id: <index><begin>, two u32.
+_PIECE_HEADER = struct.Struct(">II")
 
 
 class PeerConnection(WireState):
@@ -214,7 +218,19 @@ class PeerConnection(WireState):
         if buffered < 4 + length:
             self._compact()
             return False
-        body = bytes(self._in[self._pos + 4 : self._pos + 4 + length])
+        if length > 9 and self._in[self._pos + 4] == PIECE:
+            # The hot path (one message per 16 KiB block): header fields read in place
+            # and the block copied once, without the generic decoder's Piece object.
+            piece, offset = _PIECE_HEADER.unpack_from(self._in, self._pos + 5)
+            with memoryview(self._in) as view:
+                data = bytes(view[self._pos + 13 : self._pos + 4 + length])
+            self._pos += 4 + length
+            self._block(piece, offset, data)
+            return True
+        # One copy (a bytearray slice would copy twice); the view is released at once
+        # so the buffer can be compacted.
+        with memoryview(self._in) as view:
+            body = bytes(view[self._pos + 4 : self._pos + 4 + length])
         self._pos += 4 + length
         message = decode_message(body)
         if message is None:
@@ -296,13 +312,16 @@ class PeerConnection(WireState):
         self._emit(ev.RequestReceived(m.piece, m.offset, m.length))
 
     def _on_piece(self, m: Piece) -> None:
-        if not self.fits(m.piece, m.offset, len(m.data)):
-            raise RemoteProtocolError(f"{m!r} lies outside its piece")
-        request = m.request
-        solicited = request in self.our_requests
-        self.our_requests.pop(request, None)
-        self._cancelled.pop(request, None)
-        self._emit(ev.BlockReceived(m.piece, m.offset, m.data, solicited))
+        self._block(m.piece, m.offset, m.data)
+
+    def _block(self, piece: int, offset: int, data: bytes) -> None:
+        if not self.fits(piece, offset, len(data)):
+            raise RemoteProtocolError(f"piece {piece} offset {offset}+{len(data)} lies outside it")
+        request = Request(piece, offset, len(data))
+        solicited = self.our_requests.pop(request, False) is None
+        if self._cancelled:
+            self._cancelled.pop(request, None)
+        self._events.append(ev.BlockReceived(piece, offset, data, solicited))
 
     def _on_cancel(self, m: Cancel) -> None:
         request = Request(m.piece, m.offset, m.length)

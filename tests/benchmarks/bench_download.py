@@ -28,6 +28,10 @@ QUIET = {
     "enable_dht": False,
     "dht_bootstrap_nodes": "",
     "allow_multiple_connections_per_ip": True,
+    # TCP only, as swarmseek: libtorrent dials uTP first by default, and its uTP moves
+    # about 10 MB/s over loopback here, which would compare transports, not clients.
+    "enable_outgoing_utp": False,
+    "enable_incoming_utp": False,
     "alert_mask": lt.alert_category.status | lt.alert_category.error,
 }
 FORCED = {

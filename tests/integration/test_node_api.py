@@ -4,6 +4,8 @@ included; and the command line against a node serving its API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -169,9 +171,6 @@ async def test_every_endpoint_and_hostile_requests(api: Any, tmp_path: Path) -> 
 
 async def run_cli(*argv: str) -> tuple[int, str]:
     """The CLI in a worker thread (it blocks on HTTP) while this loop serves the node."""
-    import contextlib
-    import io
-
     out = io.StringIO()
 
     def call() -> int:
@@ -183,7 +182,7 @@ async def run_cli(*argv: str) -> tuple[int, str]:
 
 
 async def test_cli_against_a_running_node(api: Any, tmp_path: Path) -> None:
-    url, net, corpus = api
+    url, _, corpus = api
     code, out = await run_cli("share", str(corpus / "licenses" / "MPL-2.0.txt"), "--api", url)
     assert code == 0 and "shared MPL-2.0.txt" in out
     catalogue = tmp_path / "cat.jsonl"
@@ -200,7 +199,9 @@ async def test_cli_against_a_running_node(api: Any, tmp_path: Path) -> None:
     results = json.loads(out)
     assert {r["name"] for r in results} == {"walrus-tools_1.0_all.deb", "walrus-doc_1.0_all.deb"}
     assert all({"infohash", "name", "size", "score"} <= set(r) for r in results)
-    code, out = await run_cli("search", "--prefix", "walr", "--size-min", "1MB", "--json", "--api", url)
+    code, out = await run_cli(
+        "search", "--prefix", "walr", "--size-min", "1MB", "--json", "--api", url
+    )
     assert [r["name"] for r in json.loads(out)] == ["walrus-doc_1.0_all.deb"]
     code, out = await run_cli("search", "--size-max", "2KiB", "--after", "1970-01-01", "--api", url)
     assert code == 0 and "walrus-tools" in out

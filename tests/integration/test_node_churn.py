@@ -27,12 +27,12 @@ async def everything(api: NodeServices, request: SearchRequest) -> set[str]:
 
 
 async def test_no_entry_lost_when_a_fifth_of_the_nodes_die(tmp_path: Path) -> None:
-    lines = catalogue_lines(150, 401)
+    lines = catalogue_lines(100, 601)
     expected = {line["infohash"] for line in lines}
     # Dead nodes stay in the survivors' routing tables, so most DHT operations wait
     # for a timeout: many in flight and a short timeout keep the test short.
     async with node_network(
-        tmp_path, 20, seed=7, index_in_flight=256, dht_query_timeout=0.75
+        tmp_path, 20, seed=7, index_in_flight=256, dht_query_timeout=1.5
     ) as net:
         publisher = net.nodes[0]
         await NodeServices(publisher).import_lines(b"\n".join(orjson.dumps(x) for x in lines))

@@ -166,3 +166,85 @@ async def test_get_without_reachable_peers_fails_with_one_line(tmp_path: Path) -
         )
     assert code == 3
     assert err.strip().count("\n") == 0 and "no peers found within 1 s" in err
+
+
+async def test_seed_command_serves_until_interrupted(tmp_path: Path) -> None:
+    meta = make_torrent(tmp_path / "seed", {"s.bin": 150_000})
+    (tmp_path / "s.torrent").write_bytes(meta.to_bytes())
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "swarmseek.api.cli",
+        "seed",
+        str(tmp_path / "s.torrent"),
+        "--data",
+        str(tmp_path / "seed"),
+        "--bind",
+        "127.0.0.1",
+        "--encryption",
+        "require",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(30):
+            line = (await process.stdout.readline()).decode()
+            assert line.startswith("listening on 127.0.0.1:"), line
+            port = int(line.rsplit(":", 1)[1])
+            assert (await process.stdout.readline()).startswith(b"seeding s.bin: 150000 of 150000")
+        async with Session(FAST) as leecher:
+            torrent = await leecher.add(meta, tmp_path / "out", peers=[("127.0.0.1", port)])
+            await wait_finished(torrent)
+            assert torrent.connections["encrypted"] >= 1
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(30):
+            await process.wait()
+        assert process.returncode == 130
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert same_tree(tmp_path / "seed" / "s.bin", tmp_path / "out" / "s.bin")
+
+
+async def test_ctrl_c_stops_cleanly_after_committing(tmp_path: Path) -> None:
+    meta = make_torrent(tmp_path / "seed", {"c.bin": 256 * PIECE})
+    content = (tmp_path / "seed" / "c.bin").read_bytes()
+
+    def slow(info: Info, _path: Path) -> MemoryStorage:
+        return SlowStorage.filled(info, content)
+
+    out = tmp_path / "out"
+    async with Session(FAST) as slow_seeder:
+        await slow_seeder.add(meta, tmp_path / "x", seed_mode=True, storage_factory=slow)
+        torrent_file = tmp_path / "t.torrent"
+        torrent_file.write_bytes(meta.to_bytes())
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "swarmseek.api.cli",
+            "get",
+            str(torrent_file),
+            "--out",
+            str(out),
+            "--peer",
+            f"127.0.0.1:{slow_seeder.port}",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with asyncio.timeout(60):
+                while not (out / "c.bin").exists():  # some verified piece was written
+                    assert process.returncode is None
+                    await asyncio.sleep(0.02)
+            process.send_signal(signal.SIGINT)
+            async with asyncio.timeout(30):
+                _, err = await process.communicate()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 130, err
+    assert err.decode().strip() == "swarmseek: interrupted"
+    assert 0 < recorded(out / RESUME_FILE, meta.infohash) < meta.info.num_pieces

@@ -202,3 +202,36 @@ async def test_encryption_policies_between_our_nodes(
             and sum(torrent.connections.values()) == torrent.connections[kind]
         )
     assert same_tree(tmp_path / "seed" / "e.bin", tmp_path / "out" / "e.bin")
+
+
+async def test_silent_peer_times_out_and_its_blocks_go_elsewhere(tmp_path: Path) -> None:
+    meta = make_torrent(tmp_path / "seed", {"q.bin": 400_000})
+    cancelled = asyncio.Event()
+    requested = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = PeerConnection(b"-MUTE01-" + bytes(12), meta.infohash, initiator=False)
+        while data := await reader.read(65536):
+            conn.receive_data(data)
+            for event in conn.events():
+                if isinstance(event, ev.HandshakeReceived):
+                    writer.write(conn.data_to_send() + conn.send(HaveAll()) + conn.send(Unchoke()))
+                elif isinstance(event, ev.RequestReceived):
+                    requested.set()  # and never answer
+                elif isinstance(event, ev.CancelReceived):
+                    cancelled.set()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    config = dataclasses.replace(PLAIN, request_timeout=0.3)
+    async with server, Session(FAST) as honest, Session(config) as leecher:
+        port = server.sockets[0].getsockname()[1]
+        torrent = await leecher.add(meta, tmp_path / "out", peers=[("127.0.0.1", port)])
+        async with asyncio.timeout(30):
+            await requested.wait()
+            await cancelled.wait()  # timed out: its requests were cancelled
+        assert any(p.snubbed for p in torrent.peers)
+        await honest.add(meta, tmp_path / "seed")
+        torrent.add_peers([("127.0.0.1", honest.port)])
+        await wait_finished(torrent)
+    assert same_tree(tmp_path / "seed" / "q.bin", tmp_path / "out" / "q.bin")

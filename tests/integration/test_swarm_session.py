@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmseek.transfer import make_magnet, parse_magnet
+from swarmseek.transfer import TrackerServer, make_magnet, parse_magnet
 from swarmseek.transfer.session import Session
 from tests.support.swarm_helpers import FAST, make_torrent, same_tree, wait_finished
 
@@ -94,3 +94,31 @@ async def test_existing_complete_data_is_seeding_after_check(tmp_path: Path) -> 
         torrent = await seeder.add(meta, tmp_path / "seed")
         await wait_finished(torrent)
         assert torrent.downloaded == 0
+
+
+async def test_peers_found_through_our_tracker(tmp_path: Path) -> None:
+    async with TrackerServer() as tracker:
+        meta = make_torrent(tmp_path / "seed", {"t.bin": 120_000}, trackers=(tracker.announce_url,))
+        async with Session(FAST) as seeder, Session(FAST) as leecher:
+            seeding = await seeder.add(meta, tmp_path / "seed")
+            await wait_finished(seeding)
+            await seeding.tracker_announced.wait()
+            torrent = await leecher.add(meta, tmp_path / "out")  # no --peer: tracker only
+            await wait_finished(torrent)
+    assert same_tree(tmp_path / "seed" / "t.bin", tmp_path / "out" / "t.bin")
+
+
+async def test_pause_resume_and_remove(tmp_path: Path) -> None:
+    meta = make_torrent(tmp_path / "seed", {"p.bin": 200_000})
+    async with Session(FAST) as seeder, Session(FAST) as leecher:
+        await seeder.add(meta, tmp_path / "seed")
+        torrent = await leecher.add(meta, tmp_path / "out")
+        leecher.pause(meta.infohash)
+        assert leecher.status(meta.infohash).state == "paused"
+        torrent.add_peers([("127.0.0.1", seeder.port)])  # remembered, not dialled while paused
+        assert torrent.peers == []
+        leecher.resume_torrent(meta.infohash)
+        await wait_finished(torrent)
+        await leecher.remove(meta.infohash)
+        assert leecher.get(meta.infohash) is None and torrent.state.value == "stopped"
+    assert same_tree(tmp_path / "seed" / "p.bin", tmp_path / "out" / "p.bin")

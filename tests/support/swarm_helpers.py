@@ -42,7 +42,7 @@ def same_tree(a: Path, b: Path) -> bool:
     return names_a == names_b and all((a / n).read_bytes() == (b / n).read_bytes() for n in names_a)
 
 
-async def wait_finished(torrent: object, timeout: float = 8.0) -> None:
+async def wait_finished(torrent: object, timeout: float = 60.0) -> None:
     """Wait for a torrent to finish (a timeout only bounds a failure)."""
     async with asyncio.timeout(timeout):
         await torrent.finished.wait()  # type: ignore[attr-defined]
