@@ -325,7 +325,9 @@ async def journey(mib: int) -> tuple[float, float, float]:
 
 
 def libtorrent_download(magnet: str, peer: tuple[str, int], save: pathlib.Path) -> float:
-    session = lt_session()
+    # Over TCP like us: libtorrent's default uTP dial is ~10 MB/s on loopback
+    # (found by the swarm benchmark, tests/benchmarks/bench_download.py).
+    session = lt_session(enable_outgoing_utp=False, enable_incoming_utp=False)
     params = lt.parse_magnet_uri(magnet)
     params.save_path = str(save)
     start = time.perf_counter()
