@@ -386,6 +386,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
         await response.write(b": connected\n\n")
         async for name, data in request.app[SERVICES_KEY].events():
             await response.write(b"event: %s\ndata: %s\n\n" % (name.encode(), orjson.dumps(data)))
+    except ConnectionResetError:
+        pass  # the page was closed or reloaded: the stream simply ends
     finally:
         streams.discard(response)
     return response
