@@ -29,20 +29,27 @@ from types import TracebackType
 from typing import Any
 
 from swarmseek.discovery import DhtConfig, DhtError, DhtNode, KeyPair
-from swarmseek.index import Card, Catalogue, IndexConfig, Namespace, PublishError, SearchIndex
-from swarmseek.index.features import signature_of_paths
+from swarmseek.index import (
+    Card,
+    Catalogue,
+    IndexConfig,
+    Namespace,
+    PublishError,
+    SearchIndex,
+    signature_of_paths,
+)
 from swarmseek.transfer import (
     Info,
     Magnet,
     Metainfo,
+    Session,
+    SessionConfig,
+    Torrent,
+    as_infohash,
     create_torrent,
     parse_magnet,
     parse_torrent,
 )
-from swarmseek.transfer.metainfo import as_infohash
-from swarmseek.transfer.session import Session
-from swarmseek.transfer.swarm_config import SessionConfig
-from swarmseek.transfer.torrent import Torrent
 
 from .cmd_transfer import DhtFinder
 from .errors import Conflict, NotFound

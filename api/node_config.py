@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmseek.discovery import Address
-from swarmseek.transfer import EncryptionPolicy, Metainfo
-from swarmseek.transfer.swarm_config import TorrentState
+from swarmseek.transfer import EncryptionPolicy, Metainfo, TorrentState
 
 DB_NAME = "node.sqlite"
 # Loopback networks: every node shares 127.0.0.1, so per-IP limits must not apply

@@ -23,10 +23,23 @@ import orjson
 from aiohttp import web
 
 from swarmseek.discovery import DhtError
-from swarmseek.index import Card, PublishError, Query, QueryError, Result, normalise
-from swarmseek.index.features import signature_of_paths
-from swarmseek.transfer import MagnetError, MetainfoError, parse_magnet, parse_torrent, walk_folder
-from swarmseek.transfer.metainfo import as_infohash
+from swarmseek.index import (
+    Card,
+    PublishError,
+    Query,
+    QueryError,
+    Result,
+    normalise,
+    signature_of_paths,
+)
+from swarmseek.transfer import (
+    MagnetError,
+    MetainfoError,
+    as_infohash,
+    parse_magnet,
+    parse_torrent,
+    walk_folder,
+)
 
 from .errors import BadRequest, Forbidden, NotFound, Unavailable
 from .http import ApiConfig, make_app
