@@ -106,7 +106,10 @@ def parse(
         if unknown:
             raise BadRequest(f"unknown parameter '{unknown[0]}'")
     values: dict[str, Any] = {}
+    getall = getattr(query, "getall", None)  # a query string may repeat a name
     for param in params:
+        if getall is not None and len(getall(param.name, [])) > 1:
+            raise BadRequest(f"parameter '{param.name}' is given more than once")
         raw = query.get(param.name)
         if raw is None or raw == "":
             if param.required:

@@ -153,6 +153,7 @@ async def test_oversized_bodies_are_413(client: TestClient[Any, Any]) -> None:
         "/api/v1/suggest?prefix=" + "a" * 200,
         "/api/v1/events?x=1",
         "/api/v1/openapi.json?x=1",
+        "/api/v1/search?q=a&limit=&limit=zz",  # a repeated name is refused, not guessed
     ],
 )
 async def test_bad_urls_are_4xx_json(client: TestClient[Any, Any], url: str) -> None:
