@@ -56,6 +56,11 @@ class PayloadTooLarge(HttpError):
     code = "too_large"
 
 
+class UnsupportedMediaType(HttpError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class TooManyRequests(HttpError):
     status = 429
     code = "rate_limited"

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from .params import openapi_parameters
-from .routes import ROUTES, Route
+from .routes import DOWNLOAD_FIELDS, PATH_MAX, ROUTES, Route
 
 _INFOHASH = {"type": "string", "pattern": "^[0-9a-f]{40}$"}
 _NULLABLE_INT = {"type": ["integer", "null"]}
+# An absolute path without NUL; the node decides what it may point to.
+_PATH = {"type": "string", "pattern": "^/[^\\x00]*$", "maxLength": PATH_MAX}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -67,7 +69,7 @@ SCHEMAS: dict[str, Any] = {
     "PathBody": {
         "type": "object",
         "required": ["path"],
-        "properties": {"path": {"type": "string", "maxLength": 4096}},
+        "properties": {"path": _PATH},
         "additionalProperties": False,
     },
     "Share": {
@@ -90,16 +92,43 @@ SCHEMAS: dict[str, Any] = {
             "puts": {"type": "integer"},
         },
     },
-    "Stats": {"type": "object"},
+    "Stats": {
+        "type": "object",
+        "description": "Counters of the node; more keys may appear",
+        "properties": {
+            "cards": {"type": "integer", "minimum": 0},
+            "downloads": {"type": "integer", "minimum": 0},
+            "dht": {"type": "object", "properties": {"nodes": {"type": "integer"}}},
+        },
+    },
     "Object": {"type": "object"},
     "DownloadBody": {
         "type": "object",
+        "description": "Exactly one of infohash and magnet; folder and name are optional",
         "properties": {
-            "infohash": _INFOHASH,
-            "magnet": {"type": "string", "maxLength": 8192},
-            "folder": {"type": "string", "maxLength": 1024},
-            "name": {"type": "string", "maxLength": 1024},
+            "infohash": {"type": "string", "pattern": "^[0-9a-fA-F]{40}$"},
+            "magnet": {
+                "type": "string",
+                "pattern": "^magnet:\\?[^\\x00]*$",
+                "maxLength": DOWNLOAD_FIELDS["magnet"],
+            },
+            "folder": {
+                "type": "string",
+                "description": "Subfolder of the download folder",
+                # Relative, no '..' component, no backslash or NUL.
+                "pattern": "^(?![/~])(?!(.*/)?\\.\\.(/|$))[^\\\\\\x00]*$",
+                "maxLength": DOWNLOAD_FIELDS["folder"],
+            },
+            "name": {
+                "type": "string",
+                "pattern": "^(?!\\.{1,2}$)[^/\\\\\\x00]+$",
+                "maxLength": DOWNLOAD_FIELDS["name"],
+            },
         },
+        "oneOf": [
+            {"required": ["infohash"], "not": {"required": ["magnet"]}},
+            {"required": ["magnet"], "not": {"required": ["infohash"]}},
+        ],
         "additionalProperties": False,
     },
     "Download": {
@@ -132,6 +161,14 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+_STATUS_TEXT = {
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    415: "Unsupported media type",
+}
+
+
 def _operation(route: Route) -> dict[str, Any]:
     def error(description: str) -> dict[str, Any]:
         return {
@@ -147,15 +184,16 @@ def _operation(route: Route) -> dict[str, Any]:
             },
         },
         "400": error("Invalid parameters or body"),
+        "403": error("Cross-origin request, or a Host that is not localhost"),
         "429": error("Too many requests"),
     }
-    if route.mutating:
-        responses["401"] = error("A token is required")
-        responses["403"] = error("Cross-origin request refused")
-    for status in route.extra_statuses:
-        responses[str(status)] = error(
-            {404: "Not found", 409: "Conflict", 413: "Too large"}[status]
-        )
+    if route.method != "GET":
+        responses["401"] = error("This node requires a token")
+    statuses = set(route.extra_statuses)
+    if route.body is not None:
+        statuses |= {413, 415}
+    for status in sorted(statuses):
+        responses[str(status)] = error(_STATUS_TEXT[status])
     operation: dict[str, Any] = {
         "operationId": route.name,
         "summary": route.summary,
@@ -164,9 +202,25 @@ def _operation(route: Route) -> dict[str, Any]:
     }
     if route.body is not None:
         operation["requestBody"] = {"required": True, "content": route.body}
-    if route.mutating:
+    if route.method != "GET":
+        # Without a token on loopback; with one when the node listens elsewhere.
         operation["security"] = [{}, {"bearer": []}]
     return operation
+
+
+_DESCRIPTION = """\
+The JSON API of one swarmseek node; its web page at `/` uses nothing else.
+
+Errors: every error answer is `{"error": {"status", "code", "message"}}` with the
+same HTTP status; `code` is stable (`bad_request`, `unauthorized`, `forbidden`,
+`not_found`, `method_not_allowed`, `conflict`, `too_large`, `unsupported_media_type`,
+`rate_limited`, `unavailable`, `internal`).
+
+Security: the node listens on 127.0.0.1 and answers only to localhost names unless it
+is configured with a token; then every request other than GET must carry
+`Authorization: Bearer <token>`. Requests from another origin may not change
+anything, JSON bodies must be sent as `application/json`, bodies and rates are limited.
+"""
 
 
 def build_openapi(version: str) -> dict[str, Any]:
@@ -181,13 +235,23 @@ def build_openapi(version: str) -> dict[str, Any]:
                 "200": {
                     "description": "An event stream",
                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                }
+                },
+                "503": {
+                    "description": "Too many open event streams",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
             },
         }
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "swarmseek node API", "version": version},
+        "info": {
+            "title": "swarmseek node API",
+            "version": version,
+            "description": _DESCRIPTION,
+        },
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,

@@ -106,7 +106,10 @@ def parse(
         if unknown:
             raise BadRequest(f"unknown parameter '{unknown[0]}'")
     values: dict[str, Any] = {}
+    getall = getattr(query, "getall", None)  # a query string may repeat a name
     for param in params:
+        if getall is not None and len(getall(param.name, [])) > 1:
+            raise BadRequest(f"parameter '{param.name}' is given more than once")
         raw = query.get(param.name)
         if raw is None or raw == "":
             if param.required:
@@ -126,7 +129,7 @@ def _describe(param: Param) -> dict[str, Any]:
     if param.kind == "infohash":
         schema = {"type": "string", "pattern": _INFOHASH.pattern}
     elif param.kind == "string":
-        schema = {"type": "string", "maxLength": param.max_length}
+        schema = {"type": "string", "maxLength": param.max_length, "pattern": "^[^\\x00]*$"}
     else:
         schema = {"type": param.kind}
     if param.minimum is not None:

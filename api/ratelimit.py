@@ -32,7 +32,8 @@ class RateLimiter:
         else:
             elapsed = max(0.0, now - bucket.updated)
             bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
-            bucket.updated = now
+            # A clock that steps back must not earn the same seconds twice.
+            bucket.updated = max(bucket.updated, now)
         self._buckets[key] = bucket
         if len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)

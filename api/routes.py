@@ -15,6 +15,10 @@ INFOHASH_PARAM = Param(
     "infohash", "infohash", "Infohash of the torrent, 40 hex digits", required=True
 )
 _LIMIT = Param("limit", "integer", "Most results to return", minimum=1, maximum=200, default=20)
+# Longest path accepted in a body (Linux PATH_MAX); the node checks what it points to.
+PATH_MAX = 4096
+# Fields of a JSON download request and their longest values.
+DOWNLOAD_FIELDS = {"infohash": 40, "magnet": 8192, "folder": 1024, "name": 255}
 _DOWNLOAD_ID = Param("id", "string", "Download id", location="path", max_length=64)
 
 

@@ -8,72 +8,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from swarmseek.api.errors import NotFound
 from swarmseek.api.http import ApiConfig, make_app
-from swarmseek.api.services import DownloadRequest, Json, SearchRequest
+from swarmseek.api.services import SearchRequest
+from tests.support.fake_services import FakeServices
 
 IH = "ab" * 20
-
-
-class FakeServices:
-    def __init__(self) -> None:
-        self.searches: list[SearchRequest] = []
-        self.downloads: list[DownloadRequest] = []
-
-    async def search(self, request: SearchRequest) -> Json:
-        self.searches.append(request)
-        return {"results": [], "next_cursor": None}
-
-    async def similar_to_infohash(self, infohash: str, limit: int) -> Json:
-        raise NotFound(f"no card for {infohash}")
-
-    async def similar_to_bytes(self, data: bytes, limit: int) -> Json:
-        return {"results": [], "bytes": len(data)}
-
-    async def similar_to_path(self, path: str, limit: int) -> Json:
-        return {"results": [], "path": path}
-
-    async def suggest(self, prefix: str, limit: int) -> Json:
-        return {"suggestions": [prefix + "x"][:limit]}
-
-    async def torrent(self, infohash: str) -> Json:
-        raise NotFound("unknown torrent")
-
-    async def share(self, path: str) -> Json:
-        return {"infohash": IH, "name": path, "magnet": "magnet:?"}
-
-    async def import_lines(self, data: bytes) -> Json:
-        return {"imported": data.count(b"\n"), "rejected": 0}
-
-    async def stats(self) -> Json:
-        return {"cards": 0}
-
-    async def list_downloads(self) -> Json:
-        return {"downloads": []}
-
-    async def add_download(self, request: DownloadRequest) -> Json:
-        self.downloads.append(request)
-        return {
-            "id": "1",
-            "infohash": request.infohash or IH,
-            "state": "metadata",
-            "verified_bytes": 0,
-        }
-
-    async def get_download(self, download_id: str) -> Json:
-        raise NotFound("no such download")
-
-    async def remove_download(self, download_id: str, delete_files: bool) -> Json:
-        raise NotFound("no such download")
-
-    async def pause_download(self, download_id: str) -> Json:
-        raise NotFound("no such download")
-
-    async def resume_download(self, download_id: str) -> Json:
-        raise NotFound("no such download")
-
-    async def events(self) -> AsyncIterator[tuple[str, Json]]:
-        yield "download", {"id": "1"}
 
 
 @pytest.fixture
@@ -137,7 +76,7 @@ async def test_download_body_validation(client_and_services: Any) -> None:
         assert response.status == 400, body
     response = await client.post("/api/v1/downloads", json={"infohash": IH.upper()})
     assert response.status == 200
-    assert services.downloads[-1].infohash == IH
+    assert services.requests[-1].infohash == IH
 
 
 async def test_cross_origin_mutation_refused(client_and_services: Any) -> None:
@@ -149,11 +88,13 @@ async def test_cross_origin_mutation_refused(client_and_services: Any) -> None:
 
 
 async def test_token_required_when_configured() -> None:
-    app = make_app(FakeServices(), ApiConfig(token="s3cret"))
+    app = make_app(FakeServices(), ApiConfig(token="s3cret-s3cret-s3cret"))
     async with TestClient(TestServer(app)) as client:
         assert (await client.post("/api/v1/shares", json={"path": "/x"})).status == 401
         ok = await client.post(
-            "/api/v1/shares", json={"path": "/x"}, headers={"Authorization": "Bearer s3cret"}
+            "/api/v1/shares",
+            json={"path": "/tmp"},
+            headers={"Authorization": "Bearer s3cret-s3cret-s3cret"},
         )
         assert ok.status == 200
         assert (await client.get("/api/v1/stats")).status == 200
@@ -183,6 +124,8 @@ async def test_page_and_versioned_assets(client_and_services: Any) -> None:
     assert asset.status == 200
     assert "immutable" in asset.headers["Cache-Control"]
     assert (await client.get("/assets/old/app.js")).status == 404
+    again = await client.get("/", headers={"If-None-Match": page.headers["ETag"]})
+    assert again.status == 304
 
 
 async def test_openapi_lists_every_route(client_and_services: Any) -> None:
@@ -193,7 +136,10 @@ async def test_openapi_lists_every_route(client_and_services: Any) -> None:
 
 
 async def test_events_stream(client_and_services: Any) -> None:
-    client, _ = client_and_services
+    client, services = client_and_services
     response = await client.get("/api/v1/events")
+    assert await response.content.readline() == b": connected\n"
+    await client.post("/api/v1/downloads", json={"infohash": IH})
+    services.close()
     text = await response.text()
-    assert "event: download" in text
+    assert "event: download" in text and IH in text
