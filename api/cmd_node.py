@@ -134,7 +134,17 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="folder the API may share from (repeatable; default the home folder)",
     )
-    node.add_argument("--token", default=os.environ.get("SWARMSEEK_TOKEN"), help=argparse.SUPPRESS)
+    node.add_argument(
+        "--api-host",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address the API listens on (default 127.0.0.1; any other needs --token)",
+    )
+    node.add_argument(
+        "--token",
+        default=os.environ.get("SWARMSEEK_TOKEN"),
+        help="bearer token every mutating API request must carry (default $SWARMSEEK_TOKEN)",
+    )
     node.add_argument("--republish-interval", type=float, default=3600.0, help=argparse.SUPPRESS)
     node.add_argument("--loopback", action="store_true", help=argparse.SUPPRESS)
     node.set_defaults(func=_node)
@@ -191,6 +201,7 @@ def _node(args: argparse.Namespace) -> int:
         dht_port=args.port,
         peer_port=args.port,
         bootstrap=tuple(bootstrap),
+        api_host=args.api_host,
         api_port=args.api_port,
         api_token=args.token,
         encryption=EncryptionPolicy(args.encryption),
