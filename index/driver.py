@@ -31,7 +31,9 @@ from swarmseek.transfer import Value
 
 from .cache import LeafCache
 from .errors import NodeError, PublishError, QueryError
+from .merge import Merger
 from .pht import (
+    EMPTY_LEAF,
     INTERNAL,
     ROOT,
     Label,
@@ -47,8 +49,6 @@ from .pht import (
     node_salt,
     split_plan,
 )
-
-EMPTY_LEAF = Node(NodeKind.LEAF, {})
 
 
 @dataclass(slots=True)
@@ -113,6 +113,7 @@ class Pht:
         self.counters = counters if counters is not None else PhtCounters()
         self.retries = retries
         self.writable = True
+        self._merger = Merger(self)
 
     # -- reading ----------------------------------------------------------------
 
@@ -327,7 +328,7 @@ class Pht:
             )
             if outcome.moved:
                 if current is not None and current.value.get(b"k") == NodeKind.FROZEN.value:
-                    await self._complete_merge(label.parent())
+                    await self._merger.complete_merge(label.parent())
                 return False
             if outcome.overflow is None:
                 settled = await self._settled(label, add, remove)
@@ -336,7 +337,7 @@ class Pht:
                 if not settled:
                     continue  # another writer's version won on the replicas: re-apply
                 if 0 <= outcome.remaining < self.spec.capacity // 2 and label.length > 0:
-                    await self._try_merge(label)
+                    await self._merger.try_merge(label)
                 return True
             if await self._split(label, outcome.overflow, current):
                 return True
@@ -463,84 +464,6 @@ class Pht:
             await self._write_child(label, node)  # the node changed under us: once more
 
     # -- merge (delete side of §3.3) -----------------------------------------------
-
-    async def _try_merge(self, label: Label) -> None:
-        sibling = await self._get(label.sibling())
-        mine = await self._get(label)
-        sibling = sibling if sibling is not None else EMPTY_LEAF  # absent = empty leaf
-        if mine is None:
-            return
-        if sibling.kind is not NodeKind.LEAF or mine.kind is not NodeKind.LEAF:
-            return
-        if len(sibling.entries) + len(mine.entries) >= self.spec.capacity // 2:
-            return
-        if await self._freeze(label) and await self._freeze(label.sibling()):
-            await self._complete_merge(label.parent())
-
-    async def _freeze(self, label: Label) -> bool:
-        def update(value: Value | None) -> Value | None:
-            node = self._decode_or_empty(label, value)
-            if node.kind is not NodeKind.LEAF:
-                return None
-            return encode_node(self.spec, Node(NodeKind.FROZEN, node.entries))
-
-        item = await update_mutable(
-            self.store, self.keypair, node_salt(self.spec, label), update, retries=self.retries
-        )
-        return item is not None and item.value.get(b"k") == NodeKind.FROZEN.value
-
-    async def _complete_merge(self, parent: Label) -> None:
-        """Both children frozen: the parent becomes a leaf holding their union.
-
-        A writer that finds a frozen leaf calls this too (helping), so a merger that
-        stopped half way never blocks inserts. If the sibling is internal the frozen
-        child is thawed instead.
-        """
-        kids = [await self._get(parent.child(b)) for b in (0, 1)]
-        frozen = [k is not None and k.kind is NodeKind.FROZEN for k in kids]
-        if not all(frozen):
-            for bit in (0, 1):
-                other = kids[1 - bit]
-                if frozen[bit] and other is not None and other.kind is NodeKind.INTERNAL:
-                    await self._thaw(parent.child(bit))
-                elif frozen[bit] and (other is None or other.kind is NodeKind.LEAF):
-                    if await self._freeze(parent.child(1 - bit)):
-                        await self._complete_merge(parent)
-                    return
-            return
-        union: dict[bytes, bytes] = {}
-        for kid in kids:
-            assert kid is not None
-            union.update(kid.entries)
-        if len(union) > self.spec.capacity:
-            for bit in (0, 1):
-                await self._thaw(parent.child(bit))
-            return
-        value = encode_node(self.spec, Node(NodeKind.LEAF, union))
-
-        def update(current: Value | None) -> Value | None:
-            node = self._decode_or_empty(parent, current) if current is not None else None
-            return value if node is not None and node.kind is NodeKind.INTERNAL else None
-
-        await update_mutable(
-            self.store, self.keypair, node_salt(self.spec, parent), update, retries=self.retries
-        )
-        self.counters.merges += 1
-        self.cache.forget_internal(self.spec, parent)
-        for bit in (0, 1):
-            self.cache.forget(self.spec, parent.child(bit))
-        self.cache.remember(self.spec, parent)
-
-    async def _thaw(self, label: Label) -> None:
-        def update(value: Value | None) -> Value | None:
-            node = self._decode_or_empty(label, value)
-            if node.kind is not NodeKind.FROZEN or value is None:
-                return None
-            return encode_node(self.spec, Node(NodeKind.LEAF, node.entries))
-
-        await update_mutable(
-            self.store, self.keypair, node_salt(self.spec, label), update, retries=self.retries
-        )
 
     # -- keeping it alive -------------------------------------------------------
 

@@ -122,6 +122,7 @@ class Node:
 
 
 INTERNAL = Node(NodeKind.INTERNAL)
+EMPTY_LEAF = Node(NodeKind.LEAF, {})  # what an absent node reads as
 
 
 def _leaf_value(kind: NodeKind, packed: bytes) -> Value:
