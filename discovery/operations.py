@@ -302,11 +302,6 @@ class GetFound:
     nodes: list[tuple[bytes, Address]] = field(default_factory=list)
 
 
-def _inverse(data: bytes) -> bytes:
-    """Sorts descending where ``data`` sorts ascending (for max() tie-breaks)."""
-    return bytes(255 - b for b in data)
-
-
 class GetOp(LookupOp):
     """BEP 44 get. Immutable: stops at the first value whose hash is the target.
     Mutable (``public_key`` given): keeps the valid item with the highest seq."""
@@ -327,13 +322,6 @@ class GetOp(LookupOp):
         self.salt = salt
         self.stop_early = stop_early
         self.found = GetFound()
-        # Replicas can disagree at one seq: BEP 44's cas is decided by each node on
-        # its own, so two writers may each win on some of the k nodes. Every reader
-        # must then pick the same version (most replicas, then the smallest
-        # signature), or a writer that reads back its own losing version believes it
-        # won and the other writer's update is lost.
-        self._votes: dict[bytes, int] = {}
-        self._versions: dict[bytes, MutableItem] = {}
 
     def args(self) -> dict[bytes, Value]:
         return {b"target": self.target}
@@ -349,18 +337,8 @@ class GetOp(LookupOp):
                     self.lookup.stop()
             return
         item = self._mutable(reply, v)
-        if item is None:
-            return
-        best = self.found.item
-        if best is not None and item.seq < best.seq:
-            return
-        if best is None or item.seq > best.seq:
-            self._votes.clear()
-            self._versions.clear()
-        self._votes[item.signature] = self._votes.get(item.signature, 0) + 1
-        self._versions[item.signature] = item
-        chosen = max(self._votes, key=lambda sig: (self._votes[sig], _inverse(sig)))
-        self.found.item = self._versions[chosen]
+        if item is not None and (self.found.item is None or item.seq > self.found.item.seq):
+            self.found.item = item
 
     def _mutable(self, reply: Response, v: Value) -> MutableItem | None:
         key, sig, seq = (reply.values.get(n) for n in (b"k", b"sig", b"seq"))

@@ -240,10 +240,7 @@ class DhtNode:
     # -- BEP 44 (the ItemStore protocol) -------------------------------------------
     async def get_immutable(self, target: bytes) -> Value | None:
         found = await self._run(self.core.get(target, self._now()), GetFound)
-        if found.found:
-            return found.value
-        stored = self.core.items.get(target, self._now())  # our own replica
-        return stored.value if stored is not None and stored.mutable is None else None
+        return found.value if found.found else None
 
     async def put_immutable(self, value: Value) -> bytes:
         target = immutable_target(value)
@@ -254,17 +251,6 @@ class DhtNode:
         target = mutable_target(public_key, salt)
         start = self.core.get(target, self._now(), public_key=public_key, salt=salt)
         found = await self._run(start, GetFound)
-        # Our own store is a replica too: lookups never query ourselves, and the
-        # newest version may have been put here while other replicas refused it by
-        # cas, so a get that ignored it would read back an older leaf.
-        stored = self.core.items.get(target, self._now())
-        local = None if stored is None else stored.mutable
-        if (
-            local is not None
-            and (local.public_key, local.salt) == (public_key, salt)
-            and (found.item is None or local.seq > found.item.seq)
-        ):
-            return local
         return found.item
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:

@@ -331,35 +331,12 @@ class Pht:
                     await self._merger.complete_merge(label.parent())
                 return False
             if outcome.overflow is None:
-                settled = await self._settled(label, add, remove)
-                if settled is None:
-                    return False  # split meanwhile: look the keys up again
-                if not settled:
-                    continue  # another writer's version won on the replicas: re-apply
                 if 0 <= outcome.remaining < self.spec.capacity // 2 and label.length > 0:
                     await self._merger.try_merge(label)
                 return True
             if await self._split(label, outcome.overflow, current):
                 return True
         raise PublishError(f"leaf {label} of {self.spec.name!r}: gave up after retries")
-
-    async def _settled(
-        self, label: Label, add: Mapping[bytes, bytes], remove: set[bytes]
-    ) -> bool | None:
-        """Read the leaf back: does the version replicas agree on hold our change?
-
-        BEP 44's cas is decided by each replica on its own, so two writers can both
-        "win" on part of the k nodes at one seq; the reader-side vote picks one
-        version, and the writer whose change is not in it must apply it again.
-        None: the node is no longer a leaf.
-        """
-        node = await self._get(label)
-        if node is None:
-            return not add
-        if node.kind is not NodeKind.LEAF:
-            return None
-        entries = dict(node.entries)
-        return all(entries.get(k) == v for k, v in add.items()) and not (remove & entries.keys())
 
     def _leaf_update(
         self,
