@@ -181,7 +181,9 @@ def register(subparsers: Any) -> None:
     demo = subparsers.add_parser("demo", help="a whole network on this machine, with a web page")
     demo.add_argument("--nodes", type=int, default=20, metavar="N")
     demo.add_argument("--api-port", type=int, default=8600, metavar="N", help="0 picks one")
-    demo.add_argument("--empty", action="store_true", help="do not import the catalogue")
+    demo.add_argument(
+        "--empty", action="store_true", help="start an empty network: share nothing, import nothing"
+    )
     demo.add_argument("--catalogue", type=Path, metavar="FILE", help="JSON lines to import")
     demo.add_argument("--data-dir", type=Path, metavar="DIR", help="keep state here")
     demo.set_defaults(func=_demo)
@@ -358,6 +360,7 @@ def _demo(args: argparse.Namespace) -> int:
         nodes=args.nodes,
         api_port=args.api_port,
         catalogue=None if args.empty else args.catalogue,
+        empty=args.empty,
         data_dir=args.data_dir,
     )
     return asyncio.run(run_demo(options, _stop_event))

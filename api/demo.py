@@ -94,7 +94,8 @@ async def _run(
     imported: asyncio.Event | None,
 ) -> None:
     data = _data_root()
-    corpus = options.corpus or (data / "corpus" if data is not None else None)
+    # --empty: an empty network, no corpus shared and no catalogue imported.
+    corpus = None if options.empty else options.corpus or (data / "corpus" if data else None)
     catalogue = options.catalogue
     if catalogue is None and not options.empty and data is not None:
         catalogue = data / "catalogue" / "debian-bookworm.jsonl.gz"
@@ -125,7 +126,9 @@ async def _run(
         url = await stack.enter_async_context(
             serve_api(api_node, "127.0.0.1", options.api_port, None)
         )
-        if corpus is not None:
+        if options.empty:
+            _say("empty network: nothing shared, nothing imported")
+        elif corpus is not None:
             await _share_corpus(nodes, corpus)
         else:
             _say("data/corpus not found: nothing shared (run from the source checkout)")

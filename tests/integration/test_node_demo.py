@@ -6,6 +6,8 @@ import asyncio
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -56,3 +58,36 @@ async def test_demo_serves_shares_and_catalogue_then_stops(
     assert await demo == 0
     out = capsys.readouterr().out
     assert "catalogue imported: 40 cards" in out and "stopping" in out
+
+
+def test_empty_demo_shares_and_imports_nothing() -> None:
+    # Regression: --empty used to be dropped on the way from the CLI to the demo.
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "swarmseek.api.cli",
+            "demo",
+            "--empty",
+            "--nodes",
+            "3",
+            "--api-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if "open http" in line:
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    text = "".join(lines)
+    assert "nothing shared, nothing imported" in text
+    assert "sharing" not in text and "importing" not in text
