@@ -111,7 +111,8 @@ def parse(
         if getall is not None and len(getall(param.name, [])) > 1:
             raise BadRequest(f"parameter '{param.name}' is given more than once")
         raw = query.get(param.name)
-        if raw is None or raw == "":
+        # An empty string parameter (``q=``) is absent; an empty number is not a number.
+        if raw is None or (raw == "" and param.kind == "string"):
             if param.required:
                 raise BadRequest(f"parameter '{param.name}' is required")
             values[param.name] = param.default
