@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 
 from swarmseek.transfer import Announce, announce
+from tests.support.cli_process import cli_argv
 
 
 async def test_tracker_command_serves_and_stops_on_ctrl_c() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "swarmseek.api.cli", "tracker", "--port", "0"],
+        cli_argv("tracker", "--port", "0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -18,6 +18,7 @@ from swarmseek.api.cmd_transfer import RESUME_FILE, DhtFinder
 from swarmseek.discovery import DhtConfig, DhtNode
 from swarmseek.transfer import Info, MemoryStorage, ResumeStore
 from swarmseek.transfer.session import Session
+from tests.support.cli_process import cli_argv
 from tests.support.swarm_helpers import FAST, PIECE, make_torrent, same_tree, wait_finished
 
 pytestmark = pytest.mark.timeout(120)
@@ -172,17 +173,16 @@ async def test_seed_command_serves_until_interrupted(tmp_path: Path) -> None:
     meta = make_torrent(tmp_path / "seed", {"s.bin": 150_000})
     (tmp_path / "s.torrent").write_bytes(meta.to_bytes())
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "swarmseek.api.cli",
-        "seed",
-        str(tmp_path / "s.torrent"),
-        "--data",
-        str(tmp_path / "seed"),
-        "--bind",
-        "127.0.0.1",
-        "--encryption",
-        "require",
+        *cli_argv(
+            "seed",
+            str(tmp_path / "s.torrent"),
+            "--data",
+            str(tmp_path / "seed"),
+            "--bind",
+            "127.0.0.1",
+            "--encryption",
+            "require",
+        ),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -209,42 +209,59 @@ async def test_seed_command_serves_until_interrupted(tmp_path: Path) -> None:
 
 
 async def test_ctrl_c_stops_cleanly_after_committing(tmp_path: Path) -> None:
-    meta = make_torrent(tmp_path / "seed", {"c.bin": 256 * PIECE})
+    # 1024 pieces at >= 10 ms each: the seeder needs 10 s or more, twenty times the leecher's
+    # resume interval, so the download is part-way when its first commit lands.
+    meta = make_torrent(tmp_path / "seed", {"c.bin": 1024 * PIECE})
     content = (tmp_path / "seed" / "c.bin").read_bytes()
 
     def slow(info: Info, _path: Path) -> MemoryStorage:
         return SlowStorage.filled(info, content)
 
     out = tmp_path / "out"
+    db = out / RESUME_FILE
     async with Session(FAST) as slow_seeder:
         await slow_seeder.add(meta, tmp_path / "x", seed_mode=True, storage_factory=slow)
         torrent_file = tmp_path / "t.torrent"
         torrent_file.write_bytes(meta.to_bytes())
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "swarmseek.api.cli",
-            "get",
-            str(torrent_file),
-            "--out",
-            str(out),
-            "--peer",
-            f"127.0.0.1:{slow_seeder.port}",
+            *cli_argv(
+                "get",
+                str(torrent_file),
+                "--out",
+                str(out),
+                "--peer",
+                f"127.0.0.1:{slow_seeder.port}",
+                "--resume-interval",
+                "0.5",
+            ),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         try:
+            # The leecher's own record is the signal: a periodic commit has landed.
             async with asyncio.timeout(60):
-                while not (out / "c.bin").exists():  # some verified piece was written
+                while (before := recorded(db, meta.infohash)) == 0:
                     assert process.returncode is None
-                    await asyncio.sleep(0.02)
+                    await asyncio.sleep(0.05)
             process.send_signal(signal.SIGINT)
             async with asyncio.timeout(30):
-                _, err = await process.communicate()
+                out_bytes, err = await process.communicate()
         finally:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
-    assert process.returncode == 130, err
+    assert process.returncode == 130, (out_bytes, err)
     assert err.decode().strip() == "swarmseek: interrupted"
-    assert 0 < recorded(out / RESUME_FILE, meta.infohash) < meta.info.num_pieces
+    after = recorded(db, meta.infohash)
+    assert before <= after < meta.info.num_pieces
+    # Every piece the record claims is on disk and right.
+    store = ResumeStore(db)
+    try:
+        record = store.load(meta.infohash)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    assert record is not None
+    on_disk = (out / "c.bin").read_bytes()
+    for piece in (i for i, have in enumerate(record.have) if have):
+        start = piece * PIECE
+        assert on_disk[start : start + PIECE] == content[start : start + PIECE], piece
