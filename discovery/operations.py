@@ -214,6 +214,7 @@ class StorePhase:
         self.waiting = {s.addr for s in sends}
         self.accepted = 0
         self.errors: list[ErrorReply] = []
+        self.refused: dict[Address, ErrorReply] = {}  # errors by node (timeouts included)
 
     def sends(self) -> list[Send]:
         out, self.todo = self.todo, []
@@ -228,6 +229,7 @@ class StorePhase:
             self.accepted += 1
         else:
             self.errors.append(error)
+            self.refused[addr] = error
         return True
 
 
@@ -243,15 +245,27 @@ class _StoringLookup(LookupOp):
     def store_args(self, token: bytes) -> dict[bytes, Value]:
         raise NotImplementedError
 
+    def store_args_for(self, addr: Address, token: bytes) -> dict[bytes, Value]:
+        """The store query for one node (the same for all unless a subclass says)."""
+        return self.store_args(token)
+
     def _after_lookup(self) -> list[Send]:
         if self.store is None:
+            early = self.outcome_before_store()
+            if early is not None:
+                self.finish(early)
+                return []
             sends = [
-                Send(c.node_id, c.addr, self.store_method, self.store_args(c.token))
+                Send(c.node_id, c.addr, self.store_method, self.store_args_for(c.addr, c.token))
                 for c in self.lookup.result()
                 if c.token is not None
             ]
             self.store = StorePhase(sends)
         return self.store.sends()
+
+    def outcome_before_store(self) -> object | None:
+        """A result that makes the store phase pointless (None: store)."""
+        return None
 
     def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
         if self.store is not None and self.store.answered(addr):
@@ -302,6 +316,11 @@ class GetFound:
     nodes: list[tuple[bytes, Address]] = field(default_factory=list)
 
 
+def _inverse(data: bytes) -> bytes:
+    """Sorts descending where ``data`` sorts ascending (for max() tie-breaks)."""
+    return bytes(255 - b for b in data)
+
+
 class GetOp(LookupOp):
     """BEP 44 get. Immutable: stops at the first value whose hash is the target.
     Mutable (``public_key`` given): keeps the valid item with the highest seq."""
@@ -322,9 +341,21 @@ class GetOp(LookupOp):
         self.salt = salt
         self.stop_early = stop_early
         self.found = GetFound()
+        # Replicas can disagree at one seq: BEP 44's cas is decided by each node on
+        # its own, so two writers may each win on some of the k nodes. Every reader
+        # must then pick the same version (most replicas, then the smallest signature)
+        # until a writer settles the replicas with a clean write (see PutOp).
+        self._votes: dict[bytes, int] = {}
+        self._versions: dict[bytes, MutableItem] = {}
+        self.seen_seq: dict[Address, int] = {}  # the seq each node that had the item holds
+        self._from: Address | None = None
 
     def args(self) -> dict[bytes, Value]:
         return {b"target": self.target}
+
+    def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
+        self._from = addr  # read() runs inside and records this node's seq
+        super().on_reply(node_id, addr, reply)
 
     def read(self, reply: Response) -> None:
         v = reply.values.get(b"v")
@@ -337,8 +368,20 @@ class GetOp(LookupOp):
                     self.lookup.stop()
             return
         item = self._mutable(reply, v)
-        if item is not None and (self.found.item is None or item.seq > self.found.item.seq):
-            self.found.item = item
+        if item is None:
+            return
+        if self._from is not None:
+            self.seen_seq[self._from] = item.seq
+        best = self.found.item
+        if best is not None and item.seq < best.seq:
+            return
+        if best is None or item.seq > best.seq:
+            self._votes.clear()
+            self._versions.clear()
+        self._votes[item.signature] = self._votes.get(item.signature, 0) + 1
+        self._versions[item.signature] = item
+        chosen = max(self._votes, key=lambda sig: (self._votes[sig], _inverse(sig)))
+        self.found.item = self._versions[chosen]
 
     def _mutable(self, reply: Response, v: Value) -> MutableItem | None:
         key, sig, seq = (reply.values.get(n) for n in (b"k", b"sig", b"seq"))
@@ -376,6 +419,9 @@ class PutOp(_StoringLookup, GetOp):
         self.cas = cas
 
     def store_args(self, token: bytes) -> dict[bytes, Value]:
+        return self.store_args_for(None, token)
+
+    def store_args_for(self, addr: Address | None, token: bytes) -> dict[bytes, Value]:
         args: dict[bytes, Value] = {b"token": token, b"v": self.value}
         if self.item is not None:
             args.update(
@@ -383,17 +429,48 @@ class PutOp(_StoringLookup, GetOp):
             )
             if self.item.salt:
                 args[b"salt"] = self.item.salt
-            if self.cas is not None:
+            # A replica that lags behind the version we read (it missed a write, or it
+            # is new among the closest) would refuse any cas forever; it gets the item
+            # without cas, which its seq check still keeps monotonic, and so catches up.
+            if self.cas is not None and not self._lagging(addr):
                 args[b"cas"] = self.cas
         return args
 
+    def _lagging(self, addr: Address | None) -> bool:
+        """Did this node answer our read with an item older than the one we read?"""
+        if addr is None or self.cas is None:
+            return False
+        seq = self.seen_seq.get(addr)
+        return seq is not None and seq < self.cas
+
+    def outcome_before_store(self) -> object | None:
+        # Someone wrote since our read: the put can only lose, so skip it.
+        current = self.found.item
+        if self.cas is not None and current is not None and current.seq > self.cas:
+            return CasConflict(current_seq=current.seq)
+        return None
+
     def store_outcome(self, store: StorePhase) -> object:
-        conflicts = [e for e in store.errors if e.code == CAS_MISMATCH]
-        too_low = [e for e in store.errors if e.code == SEQ_TOO_LOW]
         current = self.found.item.seq if self.found.item is not None else None
-        # The closest nodes decide: more 301s than acceptances means we lost the race.
-        if conflicts and len(conflicts) >= store.accepted:
-            return CasConflict(current_seq=current)
+        if self.cas is not None:
+            # BEP 44's cas is decided by each replica alone, so two writers can each win
+            # on part of the k closest. A put counts only when no up-to-date replica
+            # refused it: then every other writer at this seq was refused wherever we
+            # were accepted, and must read again (and will see our version). A writer
+            # that did meet a refusal retries, and its next write settles the replicas
+            # on one version (update_mutable's ``settle``). Lagging replicas and
+            # timeouts do not count: they would block every writer for good.
+            raced = [
+                error
+                for addr, error in store.refused.items()
+                if error.code in (CAS_MISMATCH, SEQ_TOO_LOW) and not self._lagging(addr)
+            ]
+            if raced:
+                return CasConflict(current_seq=current)
+            if store.accepted:
+                return store.accepted
+            return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
+        too_low = [e for e in store.errors if e.code == SEQ_TOO_LOW]
         if store.accepted:
             return store.accepted
         if too_low:

@@ -387,7 +387,17 @@ class Pht:
             cas = CAS_ABSENT if current is None else current.seq
             await self.store.put_mutable(flipped, cas=cas)
         except (CasConflict, SeqTooLow):
-            return False  # someone wrote the leaf meanwhile: recompute from the new state
+            # Someone wrote the leaf meanwhile, and the replicas may now be split between
+            # our flip and their leaf: settle them on one version, then recompute.
+            await update_mutable(
+                self.store,
+                self.keypair,
+                node_salt(self.spec, label),
+                lambda _value: None,
+                retries=self.retries,
+                settle=True,
+            )
+            return False
         self.counters.splits += 1
         self.cache.forget(self.spec, label)
         self.cache.remember_internal(self.spec, label)

@@ -14,10 +14,12 @@ Address = tuple[str, int]
 
 
 class FakeNet:
-    """Delivers datagrams in FIFO order; when idle, jumps the clock to the next timeout."""
+    """Delivers datagrams in FIFO (or random) order; when idle, jumps the clock to the next
+    timeout."""
 
-    def __init__(self, seed: int = 0, latency: float = 0.001) -> None:
+    def __init__(self, seed: int = 0, latency: float = 0.001, *, reorder: bool = False) -> None:
         self.rng = random.Random(seed)
+        self.reorder = reorder  # deliver a random queued datagram, not the oldest (races)
         self.now = 1000.0
         self.latency = latency
         self.nodes: dict[Address, KrpcNode] = {}
@@ -51,6 +53,8 @@ class FakeNet:
 
     def step(self) -> bool:
         if self.queue:
+            if self.reorder:
+                self.queue.rotate(-self.rng.randrange(len(self.queue)))
             data, src, dst = self.queue.popleft()
             if dst in self.nodes and dst not in self.dead:
                 self.delivered += 1

@@ -1,0 +1,106 @@
+"""BEP 44 cas when writers race: each replica decides alone, so a put's outcome must
+say whether the replicas as a whole took it (pure KRPC nodes on a fake network)."""
+
+from __future__ import annotations
+
+import pytest
+
+from swarmseek.discovery import KeyPair, MemoryItemStore, sign_item, update_mutable
+from swarmseek.discovery.errors import CasConflict
+from swarmseek.discovery.operations import GetFound
+from tests.support.dhtsim import FakeNet
+
+KEYS = KeyPair.from_seed(bytes(range(32)))
+
+
+def network(n: int, seed: int) -> FakeNet:
+    net = FakeNet(seed, reorder=True)
+    addrs = [net.add() for _ in range(n)]
+    for i, a in enumerate(addrs[1:], 1):
+        for b in net.rng.sample(addrs[:i], min(8, i)):
+            net.nodes[a].routing.heard_from(net.nodes[b].node_id, b, net.now, responded=True)
+    for a in addrs:
+        net.run(a, net.start(a, lambda node, now: node.bootstrap(now)))
+    return net
+
+
+def read(net: FakeNet, reader: tuple[str, int], target: bytes) -> GetFound:
+    found = net.run(
+        reader,
+        net.start(reader, lambda n, now: n.get(target, now, public_key=KEYS.public_key)),
+    )
+    assert isinstance(found, GetFound)
+    return found
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_two_writers_at_one_seq_never_both_win(seed: int) -> None:
+    # Six nodes: both writers are replicas of the item too (k = 8 > 6), the case where
+    # each writer's put lands first on part of the others and both used to "win".
+    net = network(6, seed)
+    a, b, *readers = list(net.nodes)
+    one = sign_item(KEYS, b"1", 1)
+    assert isinstance(net.run(a, net.start(a, lambda n, now: n.put_mutable(one, now))), int)
+    two_a, two_b = sign_item(KEYS, b"2a", 2), sign_item(KEYS, b"2b", 2)
+    op_a = net.start(a, lambda n, now: n.put_mutable(two_a, now, cas=1))
+    op_b = net.start(b, lambda n, now: n.put_mutable(two_b, now, cas=1))
+    outcome_a, outcome_b = net.run(a, op_a), net.run(b, op_b)
+    won = [item for item, o in ((two_a, outcome_a), (two_b, outcome_b)) if isinstance(o, int)]
+    assert len(won) <= 1, (outcome_a, outcome_b)
+    assert all(isinstance(o, (int, CasConflict)) for o in (outcome_a, outcome_b))
+    if won:  # whoever was told it won is what every reader gets
+        for reader in readers:
+            assert read(net, reader, one.target).item == won[0]
+
+
+def test_a_lagging_replica_does_not_block_writers_and_catches_up() -> None:
+    net = network(12, 5)
+    addrs = list(net.nodes)
+    writer = addrs[0]
+    one, two, three = (sign_item(KEYS, b"v%d" % i, i) for i in (1, 2, 3))
+    assert net.run(writer, net.start(writer, lambda n, now: n.put_mutable(one, now))) == 8
+    holders = [a for a in addrs if net.nodes[a].items.get(one.target, net.now) is not None]
+    away = holders[-1]
+    net.dead.add(away)  # misses the write of seq 2
+    outcome = net.run(writer, net.start(writer, lambda n, now: n.put_mutable(two, now, cas=1)))
+    assert isinstance(outcome, int)
+    net.dead.discard(away)
+    stale = net.nodes[away].items.get(one.target, net.now)
+    assert stale is not None and stale.mutable is not None and stale.mutable.seq == 1
+    # The lagging node refuses cas=2 with 301 forever; that must not fail the put.
+    outcome = net.run(writer, net.start(writer, lambda n, now: n.put_mutable(three, now, cas=2)))
+    assert isinstance(outcome, int)
+    caught_up = net.nodes[away].items.get(one.target, net.now)
+    assert caught_up is not None and caught_up.mutable == three
+
+
+class SplitOnce(MemoryItemStore):
+    """The first put lands but reports a race (our item won on part of the replicas)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.split = True
+
+    async def put_mutable(self, item, *, cas=None):  # type: ignore[no-untyped-def]
+        await super().put_mutable(item, cas=cas)
+        if self.split:
+            self.split = False
+            raise CasConflict(current_seq=item.seq)
+
+
+async def test_update_after_a_race_settles_even_when_nothing_changes() -> None:
+    store = SplitOnce()
+    written = await update_mutable(
+        store, KEYS, b"s", lambda old: old if old is not None else b"mine", retries=3
+    )
+    # Attempt 1 stored b"mine" (seq 1) but met a race; attempt 2 found its change there
+    # and still re-put it (seq 2): one clean write puts every replica on one version.
+    assert written is not None and written.seq == 2 and written.value == b"mine"
+    assert store.counters.puts == 2
+
+
+async def test_update_without_a_race_writes_nothing_unchanged() -> None:
+    store = MemoryItemStore()
+    await store.put_mutable(sign_item(KEYS, b"x", 1, b"s"))
+    current = await update_mutable(store, KEYS, b"s", lambda old: None)
+    assert current is not None and current.seq == 1 and store.counters.puts == 1
