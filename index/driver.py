@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from swarmseek.discovery import (
@@ -334,7 +335,7 @@ class Pht:
                 if 0 <= outcome.remaining < self.spec.capacity // 2 and label.length > 0:
                     await self._merger.try_merge(label)
                 return True
-            if await self._split(label, outcome.overflow, current):
+            if await self._split(label, outcome.overflow, current, remove):
                 return True
         raise PublishError(f"leaf {label} of {self.spec.name!r}: gave up after retries")
 
@@ -369,13 +370,21 @@ class Pht:
             return EMPTY_LEAF
 
     async def _split(
-        self, label: Label, entries: dict[bytes, bytes], current: MutableItem | None
+        self,
+        label: Label,
+        entries: dict[bytes, bytes],
+        current: MutableItem | None,
+        remove: AbstractSet[bytes] = frozenset(),
     ) -> bool:
-        """Children first, then the parent flips to internal by CAS (PHT paper §3.3)."""
+        """Children first, then the parent flips to internal by CAS (PHT paper §3.3).
+
+        ``remove``: keys this write deletes, which must not come back from what a child
+        already holds.
+        """
         plan = split_plan(self.spec, label, entries)
         for depth in sorted({lab.length for lab, _ in plan}, reverse=True):
             await asyncio.gather(
-                *(self._write_child(lab, node) for lab, node in plan if lab.length == depth)
+                *(self._write_child(lab, node, remove) for lab, node in plan if lab.length == depth)
             )
         flipped = sign_item(
             self.keypair,
@@ -397,6 +406,7 @@ class Pht:
                 retries=self.retries,
                 settle=True,
             )
+            await self._scrub_orphans(label, current)
             return False
         self.counters.splits += 1
         self.cache.forget(self.spec, label)
@@ -406,7 +416,40 @@ class Pht:
                 self.cache.remember(self.spec, lab)
         return True
 
-    async def _write_child(self, label: Label, node: Node) -> None:
+    async def _scrub_orphans(self, label: Label, read: MutableItem | None) -> None:
+        """After a lost flip: take keys deleted since our read out of the children we wrote.
+
+        While ``label`` is still a leaf its children are orphans nobody reads, but the
+        next split merges into them, so a key deleted from the leaf between our read
+        and our flip would come back. Keys the leaf lost since ``read`` can only have
+        been deleted (a leaf loses keys to a split only by becoming internal).
+        """
+        if read is None:
+            return
+        now = await self._get(label)
+        if now is None or now.kind is not NodeKind.LEAF:
+            return
+        gone = set(self._decode_or_empty(label, read.value).entries) - set(now.entries)
+        if gone:
+            await self._remove_below(label, gone)
+
+    async def _remove_below(self, label: Label, keys: set[bytes]) -> None:
+        for bit in (0, 1):
+            child = label.child(bit)
+            mine = {k for k in keys if child.covers(k)}
+            if not mine:
+                continue
+            node = await self._get(child)
+            if node is None:
+                continue
+            if node.kind is NodeKind.INTERNAL:
+                await self._remove_below(child, mine)
+            elif node.kind is NodeKind.LEAF and mine & node.entries.keys():
+                await self._write_child(child, Node(NodeKind.LEAF, {}), mine)
+
+    async def _write_child(
+        self, label: Label, node: Node, remove: AbstractSet[bytes] = frozenset()
+    ) -> None:
         """Write one node of a split plan without undoing a concurrent splitter's work.
 
         Our plan and another writer's may disagree on where the leaves are. So a leaf
@@ -430,7 +473,7 @@ class Pht:
                     return encode_node(self.spec, INTERNAL)
                 outcome.overflow = dict(keep)  # a leaf where we need an internal node
                 return None
-            merged = merge_entries(keep, node.entries, ())
+            merged = merge_entries(keep, node.entries, remove)
             if len(merged) > self.spec.capacity:
                 outcome.overflow = merged
                 return None
@@ -445,10 +488,12 @@ class Pht:
                     child = label.child(bit)
                     part = {k: v for k, v in node.entries.items() if child.covers(k)}
                     if part:
-                        await self._write_child(child, Node(NodeKind.LEAF, part))
+                        await self._write_child(child, Node(NodeKind.LEAF, part), remove)
             return
-        if outcome.overflow is not None and not await self._split(label, outcome.overflow, current):
-            await self._write_child(label, node)  # the node changed under us: once more
+        if outcome.overflow is not None and not await self._split(
+            label, outcome.overflow, current, remove
+        ):
+            await self._write_child(label, node, remove)  # the node changed under us: once more
 
     # -- merge (delete side of §3.3) -----------------------------------------------
 

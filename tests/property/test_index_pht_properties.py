@@ -58,7 +58,7 @@ def test_decode_node_fuzz_raises_only_our_error(data: bytes, length: int) -> Non
             decode_node(SPEC, Label(length, 0), value)
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, derandomize=True)
 @given(
     st.integers(0, 2**32),
     st.lists(st.lists(op, min_size=1, max_size=40), min_size=2, max_size=5),
@@ -67,14 +67,12 @@ def test_decode_node_fuzz_raises_only_our_error(data: bytes, length: int) -> Non
 def test_concurrent_writers_with_deletes_lose_nothing(
     seed: int, per_writer: list[list[tuple[bool, bytes, bytes]]], batch: int
 ) -> None:
-    # What batched concurrent writers guarantee: no entry is ever lost. A delete that
-    # races a split of the same leaf may be undone (the splitter merges children it
-    # wrote from an older copy of the leaf), so a deleted key may come back, with a
-    # value it once had; the publisher's next delete removes it.
+    # What batched concurrent writers guarantee: no entry is lost and no deleted entry
+    # comes back (a delete racing a split of the same leaf used to: the splitter's
+    # children, written from an older copy of the leaf, were merged in by a later split).
     async def run() -> None:
         store = InterleavingStore(seed)
         truth: dict[bytes, bytes] = {}
-        ever: dict[bytes, set[bytes]] = {}
 
         async def writer(i: int, ops: list[tuple[bool, bytes, bytes]]) -> None:
             pht = Pht(store, KP, SPEC)
@@ -92,14 +90,11 @@ def test_concurrent_writers_with_deletes_lose_nothing(
                 for k in remove:
                     truth.pop(k, None)
                 truth.update(add)
-                for k, v in add.items():
-                    ever.setdefault(k, set()).add(v)
                 await pht.apply(add, remove)
 
         await asyncio.gather(*(writer(i, ops) for i, ops in enumerate(per_writer)))
         found = await Pht(store.inner, KP, SPEC).get_range(b"\0\0", b"\xff\xff")
         assert {k: found.get(k) for k in truth} == truth  # nothing lost, values current
-        for k, v in found.items():
-            assert k in truth or v in ever.get(k, set())  # only resurrected deletes extra
+        assert found == truth  # nothing deleted came back
 
     asyncio.run(run())

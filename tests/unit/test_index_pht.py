@@ -2,13 +2,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from swarmseek.discovery import MAX_SALT_SIZE, KeyPair, MemoryItemStore, mutable_target
+from swarmseek.discovery import (
+    MAX_SALT_SIZE,
+    KeyPair,
+    MemoryItemStore,
+    MutableItem,
+    mutable_target,
+)
 from swarmseek.index.driver import Pht
 from swarmseek.index.errors import NodeError
 from swarmseek.index.pht import (
+    INTERNAL,
     ROOT,
     Label,
     LeafSearch,
@@ -212,3 +220,42 @@ async def test_concurrent_batched_writers_with_lossy_gets_lose_nothing(
     expected = {k: v for mine in batches for b in mine for k, v in b.items()}
     reader = Pht(store.inner, KP, spec)  # a reader whose gets all arrive
     assert await reader.get_range(key(0), key(2**32 - 1)) == expected
+
+
+class DeleteDuringFlip(MemoryItemStore):
+    """Runs ``meanwhile`` just before the first flip of the root to internal lands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Callable[[], Awaitable[None]] | None = None
+
+    async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
+        hook, root = self.meanwhile, node_salt(SPEC, Label(0, 0))
+        if hook is not None and item.salt == root and item.value == encode_node(SPEC, INTERNAL):
+            self.meanwhile = None
+            await hook()
+        await super().put_mutable(item, cas=cas)
+
+
+async def test_a_delete_racing_a_split_stays_deleted() -> None:
+    store = DeleteDuringFlip()
+    splitter, deleter = Pht(store, KP, SPEC), Pht(store, KP, SPEC)
+    full = {key(n): b"v%03d" % n for n in range(SPEC.capacity)}
+    await splitter.apply(full)
+    gone = key(0)
+    await deleter.lookup(gone)  # the deleter knows the root is the leaf: it writes there
+
+    async def delete() -> None:
+        await deleter.apply({}, {gone})
+
+    # The splitter reads the full leaf (with ``gone``), writes its children, and the
+    # delete lands on the leaf before the flip: the flip loses, the leaf stays a leaf.
+    store.meanwhile = delete
+    await splitter.apply({key(1000): b"new!"})
+    # Later inserts split the leaf for real, merging into the children written above.
+    more = {key(2000 + n): b"m%03d" % n for n in range(SPEC.capacity)}
+    await splitter.apply(more)
+    found = await Pht(store, KP, SPEC).get_range(bytes(4), b"\xff" * 4)
+    expected = {**full, key(1000): b"new!", **more}
+    del expected[gone]
+    assert found == expected
