@@ -20,11 +20,21 @@ class PutError(DhtError):
 
 
 class CasConflict(PutError):
-    """BEP 44 error 301: the stored item's seq differs from the ``cas`` we sent."""
+    """BEP 44 error 301: the stored item's seq differs from the ``cas`` we sent.
 
-    def __init__(self, message: str = "compare-and-swap conflict", current_seq: int | None = None):
+    ``landed``: how many replicas took our item anyway (each decides cas alone), so the
+    replicas may now disagree until someone writes again (see ``update_mutable``).
+    """
+
+    def __init__(
+        self,
+        message: str = "compare-and-swap conflict",
+        current_seq: int | None = None,
+        landed: int = 0,
+    ):
         super().__init__(message)
         self.current_seq = current_seq
+        self.landed = landed
 
 
 class SeqTooLow(PutError):

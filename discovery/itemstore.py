@@ -9,7 +9,6 @@ the index and for counting gets and puts.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,10 +32,6 @@ from .items import (
 # and keeps the old value (node.cpp "put": 302 only when the stored seq is higher), so
 # two writers that both saw no item would both "win" and one update would be lost.
 CAS_ABSENT = 0
-
-# update_mutable's longest pause between attempts is up to RETRY_DELAY * 8 seconds: a
-# few DHT round trips on the real network, so racing writers spread out.
-RETRY_DELAY = 0.02
 
 # update_mutable's function: the current value (None if absent) -> the new value, or
 # None to leave the item unchanged.
@@ -71,25 +66,20 @@ async def update_mutable(
     *,
     retries: int = 8,
     settle: bool = False,
-    rng: random.Random | None = None,
 ) -> MutableItem | None:
     """Read-modify-write a mutable item, retrying on CAS conflicts (BEP 44 ``cas``).
 
     Returns the item written, or the current item if ``update`` returned None.
     Raises ``CasConflict`` if every retry lost the race.
 
-    A lost race may have left the replicas split between two versions at one seq
-    (each replica decides cas alone). So after any conflict, and from the start with
-    ``settle`` (the caller's own raw put met one), the item is written again even when
-    ``update`` wants no change: a write no up-to-date replica refuses puts every
-    replica on one version. Retries back off by a random, growing delay so that
-    writers racing for one item stop colliding.
+    A lost race whose put still landed on some replicas (``CasConflict.landed``) may
+    have left them split between two versions at one seq (each replica decides cas
+    alone). So after such a conflict, and from the start with ``settle`` (the caller's
+    own raw put met one), the item is written again even when ``update`` wants no
+    change: a write no up-to-date replica refuses puts every replica on one version.
     """
     last: CasConflict | SeqTooLow | None = None
-    jitter = rng or random.Random()
-    for attempt in range(retries + 1):
-        if attempt:
-            await asyncio.sleep(jitter.uniform(0, RETRY_DELAY * min(attempt, 8)))
+    for _ in range(retries + 1):
         current = await store.get_mutable(keypair.public_key, salt)
         new_value = update(None if current is None else current.value)
         if new_value is None:
@@ -102,10 +92,15 @@ async def update_mutable(
             await store.put_mutable(item, cas=CAS_ABSENT if current is None else current.seq)
         except (CasConflict, SeqTooLow) as exc:
             last = exc
-            settle = True
+            settle = settle or landed(exc)
             continue
         return item
     raise CasConflict(f"gave up after {retries + 1} attempts: {last}")
+
+
+def landed(exc: CasConflict | SeqTooLow) -> bool:
+    """Did a refused put still reach some replicas (so they may disagree now)?"""
+    return isinstance(exc, CasConflict) and exc.landed > 0
 
 
 @dataclass(slots=True)

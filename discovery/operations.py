@@ -466,7 +466,7 @@ class PutOp(_StoringLookup, GetOp):
                 if error.code in (CAS_MISMATCH, SEQ_TOO_LOW) and not self._lagging(addr)
             ]
             if raced:
-                return CasConflict(current_seq=current)
+                return CasConflict(current_seq=current, landed=store.accepted)
             if store.accepted:
                 return store.accepted
             return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")

@@ -395,17 +395,19 @@ class Pht:
         try:
             cas = CAS_ABSENT if current is None else current.seq
             await self.store.put_mutable(flipped, cas=cas)
-        except (CasConflict, SeqTooLow):
-            # Someone wrote the leaf meanwhile, and the replicas may now be split between
-            # our flip and their leaf: settle them on one version, then recompute.
-            await update_mutable(
-                self.store,
-                self.keypair,
-                node_salt(self.spec, label),
-                lambda _value: None,
-                retries=self.retries,
-                settle=True,
-            )
+        except (CasConflict, SeqTooLow) as exc:
+            # Someone wrote the leaf meanwhile. If our flip still landed on some replicas
+            # they may be split between it and the other leaf: settle them on one
+            # version. Then recompute from the new state.
+            if isinstance(exc, CasConflict) and exc.landed:
+                await update_mutable(
+                    self.store,
+                    self.keypair,
+                    node_salt(self.spec, label),
+                    lambda _value: None,
+                    retries=self.retries,
+                    settle=True,
+                )
             await self._scrub_orphans(label, current)
             return False
         self.counters.splits += 1

@@ -75,7 +75,7 @@ def test_a_lagging_replica_does_not_block_writers_and_catches_up() -> None:
 
 
 class SplitOnce(MemoryItemStore):
-    """The first put lands but reports a race (our item won on part of the replicas)."""
+    """The first put lands but reports a race (our item won on 3 of the replicas)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,7 +85,7 @@ class SplitOnce(MemoryItemStore):
         await super().put_mutable(item, cas=cas)
         if self.split:
             self.split = False
-            raise CasConflict(current_seq=item.seq)
+            raise CasConflict(current_seq=item.seq, landed=3)
 
 
 async def test_update_after_a_race_settles_even_when_nothing_changes() -> None:
@@ -104,3 +104,25 @@ async def test_update_without_a_race_writes_nothing_unchanged() -> None:
     await store.put_mutable(sign_item(KEYS, b"x", 1, b"s"))
     current = await update_mutable(store, KEYS, b"s", lambda old: None)
     assert current is not None and current.seq == 1 and store.counters.puts == 1
+
+
+class RefusedOnce(MemoryItemStore):
+    """The first put reaches no replica: a clean refusal, nothing to settle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse = True
+
+    async def put_mutable(self, item, *, cas=None):  # type: ignore[no-untyped-def]
+        if self.refuse:
+            self.refuse = False
+            await super().put_mutable(sign_item(KEYS, b"theirs", item.seq, item.salt))
+            raise CasConflict(current_seq=item.seq, landed=0)
+        await super().put_mutable(item, cas=cas)
+
+
+async def test_a_clean_refusal_does_not_force_a_rewrite() -> None:
+    store = RefusedOnce()
+    current = await update_mutable(store, KEYS, b"s", lambda old: None if old else b"mine")
+    # Someone else's item won everywhere: our update wants no change, nothing to settle.
+    assert current is not None and current.value == b"theirs" and store.counters.puts == 1
