@@ -394,7 +394,7 @@ class KrpcNode:
         return Response(query.tid, self.node_id, {k.encode(): v for k, v in values.items()})
 
     def _nodes(self, target: bytes) -> bytes:
-        return krpc.compact_nodes([(e.node_id, e.addr) for e in self.routing.closest(target)])
+        return b"".join([e.compact for e in self.routing.closest(target)])
 
     def _on_ping(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
         return self._response(query)
