@@ -22,6 +22,7 @@ MAX_CANDIDATES = 256  # bounds memory whatever the replies claim
 class State(Enum):
     NEW = "new"
     IN_FLIGHT = "in flight"
+    SLOW = "slow"  # asked, no answer yet after query_slow: no longer holds an alpha slot
     ANSWERED = "answered"
     FAILED = "failed"
 
@@ -126,16 +127,23 @@ class IterativeLookup:
             c = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ self._key)
             c.state = State.ANSWERED
             self._add(c)
-        elif c is None or c.state is not State.IN_FLIGHT:
+        elif c is None or c.state not in _ASKED:
             return
         else:
             self._set(c, State.ANSWERED)
         c.token = token
         self.add_candidates(nodes)
 
-    def on_timeout(self, node_id: bytes) -> None:
+    def on_slow(self, node_id: bytes) -> None:
+        """No answer yet from ``node_id``: free its alpha slot for the next candidate.
+        It still counts among the k closest until it answers or times out."""
         c = self._candidates.get(node_id)
         if c is not None and c.state is State.IN_FLIGHT:
+            self._set(c, State.SLOW)
+
+    def on_timeout(self, node_id: bytes) -> None:
+        c = self._candidates.get(node_id)
+        if c is not None and c.state in _ASKED:
             self._set(c, State.FAILED)
 
     def revive(self, node_id: bytes) -> None:
@@ -171,6 +179,9 @@ class IterativeLookup:
         """The k closest candidates that answered, closest first."""
         answered = [c for c in self._by_distance if c.state is State.ANSWERED]
         return answered[: self.k]
+
+
+_ASKED = (State.IN_FLIGHT, State.SLOW)
 
 
 def _distance(c: Candidate) -> int:

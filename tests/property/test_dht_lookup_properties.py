@@ -50,7 +50,9 @@ def test_closest_is_the_brute_force_order(
     k=st.integers(1, 8),
     alpha=st.integers(1, 4),
     steps=st.lists(
-        st.tuples(st.sampled_from(["add", "ask", "reply", "timeout", "revive"]), st.lists(ids)),
+        st.tuples(
+            st.sampled_from(["add", "ask", "reply", "slow", "timeout", "revive"]), st.lists(ids)
+        ),
         max_size=60,
     ),
 )
@@ -70,6 +72,8 @@ def test_lookup_agrees_with_sorting_every_time(
             node_id = asked[len(node_ids) % len(asked)]
             if what == "reply":
                 lookup.on_response(node_id, [(n, ("10.0.0.1", 2)) for n in node_ids])
+            elif what == "slow":
+                lookup.on_slow(node_id)
             elif what == "timeout":
                 lookup.on_timeout(node_id)
             else:
