@@ -52,11 +52,14 @@ Address = tuple[str, int]
 class Figures:
     queries: list[int] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # process CPU seconds per lookup
     hits: int = 0
+    whole_network_cpu: bool = True  # False: the process holds only part of the network
 
-    def add(self, queries: int, latency: float, hit: bool) -> None:
+    def add(self, queries: int, latency: float, hit: bool, cpu: float) -> None:
         self.queries.append(queries)
         self.latencies.append(latency)
+        self.cpu.append(cpu)
         self.hits += hit
 
     def pct(self, p: float) -> float:
@@ -68,13 +71,18 @@ class Figures:
         return statistics.median(self.latencies) * 1000
 
     @property
+    def cpu50(self) -> float:
+        return statistics.median(self.cpu) * 1000
+
+    @property
     def mean_queries(self) -> float:
         return statistics.mean(self.queries)
 
     def line(self, name: str) -> str:
+        cpu = f"{self.cpu50:5.2f} ms" if self.whole_network_cpu else "    n/a "
         return (
-            f"{name:18s} queries/lookup mean {self.mean_queries:5.1f} max {max(self.queries):3d}"
-            f"  p50 {self.p50:7.2f} ms  p95 {self.pct(0.95):7.2f} ms"
+            f"{name:17s} queries mean {self.mean_queries:4.1f} max {max(self.queries):2d}"
+            f"  p50 {self.p50:5.2f} ms  p95 {self.pct(0.95):5.2f} ms  cpu p50 {cpu}"
             f"  success {self.hits}/{len(self.queries)}"
         )
 
@@ -87,11 +95,12 @@ def our_config(node_id: bytes) -> DhtConfig:
     return DhtConfig(host="127.0.0.1", rate_limit=1e6, rate_burst=1e6, node_id=node_id)
 
 
-async def our_get(node: DhtNode, target: bytes, value: bytes) -> tuple[int, float, bool]:
+async def our_get(node: DhtNode, target: bytes, value: bytes) -> tuple[int, float, bool, float]:
     before = node.core.queries_sent
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     got = await node.get_immutable(target)
-    return node.core.queries_sent - before, time.perf_counter() - start, got == value
+    latency, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return node.core.queries_sent - before, latency, got == value, cpu
 
 
 # ------------------------------------------------------------------ pure networks
@@ -152,9 +161,9 @@ def lt_put(session: Any, value: bytes) -> Any:
     return target
 
 
-def lt_get(session: Any, target: Any, value: bytes) -> tuple[int, float, bool]:
+def lt_get(session: Any, target: Any, value: bytes) -> tuple[int, float, bool, float]:
     before = lt_counter(session, "dht.dht_get_out")
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     session.dht_get_immutable_item(target)
 
     def item(alert: Any) -> Any:
@@ -163,8 +172,8 @@ def lt_get(session: Any, target: Any, value: bytes) -> tuple[int, float, bool]:
         return None
 
     got = wait_for_alert(session, item, 60)[1]
-    latency = time.perf_counter() - start
-    return lt_counter(session, "dht.dht_get_out") - before, latency, got == value
+    latency, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return lt_counter(session, "dht.dht_get_out") - before, latency, got == value, cpu
 
 
 def bench_libtorrent(n: int) -> Figures:
@@ -222,7 +231,7 @@ async def bench_mixed(n: int) -> tuple[Figures, Figures]:
                     session = sessions[rng.randrange(n_lt)]
                     sha = await asyncio.to_thread(lt_put, session, value)
                     targets.append(bytes.fromhex(str(sha)))
-            ours, theirs = Figures(), Figures()
+            ours, theirs = Figures(whole_network_cpu=False), Figures(whole_network_cpu=False)
             for target, value in zip(targets, values(), strict=True):
                 ours.add(*await our_get(rng.choice(nodes), target, value))
                 session = rng.choice(sessions)
@@ -283,7 +292,7 @@ def bench_processes(n: int, workers: int) -> Figures:
         for conn in conns:
             assert conn.recv() == "ok"
         per = n // workers
-        figures = Figures()
+        figures = Figures(whole_network_cpu=False)
         placed = []
         for value in values():
             putter = rng.randrange(per * workers)
@@ -320,9 +329,12 @@ def growth(rows: dict[int, Figures], name: str) -> None:
 
 
 def ratios(ours: Figures, theirs: Figures) -> str:
+    cpu = ""
+    if ours.whole_network_cpu and theirs.whole_network_cpu:
+        cpu = f"  cpu x{ours.cpu50 / max(theirs.cpu50, 1e-9):.2f}"
     return (
         f"queries x{ours.mean_queries / max(theirs.mean_queries, 1e-9):.2f}"
-        f"  p50 x{ours.p50 / theirs.p50:.2f}  p95 x{ours.pct(0.95) / theirs.pct(0.95):.2f}"
+        f"  p50 x{ours.p50 / theirs.p50:.2f}  p95 x{ours.pct(0.95) / theirs.pct(0.95):.2f}{cpu}"
     )
 
 
@@ -350,7 +362,10 @@ def main() -> None:
         f"the network is handled in turn); 'swarmseek {workers} procs' runs N/{workers} nodes"
         f" in each of {workers}\nprocesses, one loop each, which is the fair match for"
         " libtorrent's threads on\nthis machine's cores. Latency is wall clock from the"
-        " call to the answer."
+        " call to the answer.\n'cpu' is the CPU time the process hosting the whole network"
+        " (all libtorrent sessions'\nthreads, or our one loop) spent per lookup: unlike"
+        " latency it hardly moves when\nother programs load the machine. Load average now:"
+        f" {os.getloadavg()[0]:.1f}."
     )
     lt_rows: dict[int, Figures] = {}
     one_rows: dict[int, Figures] = {}
