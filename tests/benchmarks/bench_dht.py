@@ -343,7 +343,10 @@ def verdict(ours: Figures, theirs: Figures) -> str:
     faster = ours.p50 <= theirs.p50
     whole = ours.hits == len(ours.queries)
     ok = "yes" if fewer and faster and whole else "NO"
-    return f"{ok} (queries {'<=' if fewer else '>'}, p50 {'<=' if faster else '>'})"
+    verdict = f"{ok} (queries {'<=' if fewer else '>'}, p50 {'<=' if faster else '>'}"
+    if ours.whole_network_cpu and theirs.whole_network_cpu:
+        verdict += f", cpu {'<=' if ours.cpu50 <= theirs.cpu50 else '>'}"
+    return verdict + ")"
 
 
 def main() -> None:
@@ -359,12 +362,18 @@ def main() -> None:
         "Who runs where: libtorrent runs one session per node, each session's DHT on its\n"
         "own C++ threads, so the kernel spreads them over every core. 'swarmseek 1 loop'\n"
         "runs all N nodes on one asyncio loop in one process (one core: every datagram of\n"
-        f"the network is handled in turn); 'swarmseek {workers} procs' runs N/{workers} nodes"
-        f" in each of {workers}\nprocesses, one loop each, which is the fair match for"
-        " libtorrent's threads on\nthis machine's cores. Latency is wall clock from the"
-        " call to the answer.\n'cpu' is the CPU time the process hosting the whole network"
-        " (all libtorrent sessions'\nthreads, or our one loop) spent per lookup: unlike"
-        " latency it hardly moves when\nother programs load the machine. Load average now:"
+        "the network is handled in turn)."
+    )
+    if workers > 1:
+        print(
+            f"'swarmseek {workers} procs' runs N/{workers} nodes in each of {workers} processes,"
+            " one loop each:\nthe fair match for libtorrent's threads on this machine's cores."
+        )
+    print(
+        "Latency is wall clock from the call to the answer. 'cpu' is the CPU time the\n"
+        "process hosting the whole network (all libtorrent sessions' threads, or our one\n"
+        "loop) spent per lookup: unlike latency it hardly moves when other programs load\n"
+        "the machine. Load average now:"
         f" {os.getloadavg()[0]:.1f}."
     )
     lt_rows: dict[int, Figures] = {}
