@@ -1,8 +1,9 @@
 """Iterative Kademlia lookups driven by replies and timeouts (Kademlia §2.3). Pure.
 
 ``IterativeLookup`` keeps the candidates sorted by XOR distance to the target, keeps
-at most ``alpha`` queries in flight, and is done when the ``k`` closest candidates
-that did not fail have all answered (or nobody is left to ask). The same object
+at most ``alpha`` queries in flight (a query reported slow no longer counts, so a
+dead node does not hold a slot until its timeout), and is done when the ``k``
+closest candidates that did not fail have all answered (or nobody is left to ask). The same object
 drives ``find_node``, ``get_peers`` and BEP 44 ``get``; what a reply carries beyond
 nodes (peers, items) is the caller's business, but the write token is kept here so
 a following ``announce_peer`` or ``put`` can use it.
