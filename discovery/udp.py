@@ -64,8 +64,9 @@ class UdpEndpoint:
     ) -> UdpEndpoint:
         """Bind ``host``:``port`` (port 0: any free port) and start reading."""
         loop = asyncio.get_running_loop()
+        # "" means every interface; IPv4's, since compact node infos are IPv4 (BEP 5)
         infos = await loop.getaddrinfo(
-            host or None, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+            host or "0.0.0.0", port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
         )
         if not infos:
             raise OSError(f"cannot resolve {host!r}")
