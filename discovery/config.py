@@ -25,6 +25,11 @@ class DhtConfig:
     k: int = 8
     alpha: int = 3
     query_timeout: float = 2.0  # seconds before an unanswered query counts as failed
+    # Seconds after which an unanswered query stops holding one of its lookup's alpha
+    # slots: the next candidate is asked meanwhile, and the answer is still taken if it
+    # comes before query_timeout (libtorrent's traversals widen their branch factor on a
+    # short timeout the same way). A dead node then costs its lookup no round.
+    query_slow: float = 0.5
     rate_limit: float = 50.0  # queries per second accepted from one source IP
     rate_burst: float = 100.0
     max_pending: int = 2048  # outstanding queries we track (bounded transaction table)
@@ -44,3 +49,5 @@ class DhtConfig:
             raise ValueError("a node id is 20 bytes")
         if self.k < 1 or self.alpha < 1:
             raise ValueError("k and alpha must be positive")
+        if self.query_slow <= 0 or self.query_timeout <= 0:
+            raise ValueError("query_slow and query_timeout must be positive")

@@ -301,6 +301,9 @@ def parse_address(data: bytes) -> Address:
     return socket.inet_ntoa(data[:4]), struct.unpack("!H", data[4:])[0]
 
 
+_NODE = struct.Struct("!20s4sH")  # BEP 5 compact node info: id, IPv4, port
+
+
 def compact_nodes(nodes: list[tuple[bytes, Address]]) -> bytes:
     return b"".join(node_id + compact_address(addr) for node_id, addr in nodes)
 
@@ -309,13 +312,8 @@ def parse_nodes(data: Value) -> list[tuple[bytes, Address]]:
     """Decode a "nodes" string; entries with port 0 are dropped (unreachable)."""
     if not isinstance(data, bytes) or len(data) % COMPACT_NODE or len(data) > MAX_NODES:
         raise KrpcError("bad compact node list")
-    out = []
-    for i in range(0, len(data), COMPACT_NODE):
-        entry = data[i : i + COMPACT_NODE]
-        addr = parse_address(entry[20:])
-        if addr[1]:
-            out.append((entry[:20], addr))
-    return out
+    ntoa = socket.inet_ntoa  # every reply to a lookup carries k of these: one pass
+    return [(node_id, (ntoa(ip), port)) for node_id, ip, port in _NODE.iter_unpack(data) if port]
 
 
 def parse_peers(values: Value) -> list[Address]:

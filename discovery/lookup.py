@@ -1,8 +1,9 @@
 """Iterative Kademlia lookups driven by replies and timeouts (Kademlia §2.3). Pure.
 
 ``IterativeLookup`` keeps the candidates sorted by XOR distance to the target, keeps
-at most ``alpha`` queries in flight, and is done when the ``k`` closest candidates
-that did not fail have all answered (or nobody is left to ask). The same object
+at most ``alpha`` queries in flight (a query reported slow no longer counts, so a
+dead node does not hold a slot until its timeout), and is done when the ``k``
+closest candidates that did not fail have all answered (or nobody is left to ask). The same object
 drives ``find_node``, ``get_peers`` and BEP 44 ``get``; what a reply carries beyond
 nodes (peers, items) is the caller's business, but the write token is kept here so
 a following ``announce_peer`` or ``put`` can use it.
@@ -10,6 +11,7 @@ a following ``announce_peer`` or ``put`` can use it.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from enum import Enum
 
@@ -21,6 +23,7 @@ MAX_CANDIDATES = 256  # bounds memory whatever the replies claim
 class State(Enum):
     NEW = "new"
     IN_FLIGHT = "in flight"
+    SLOW = "slow"  # asked, no answer yet after query_slow: no longer holds an alpha slot
     ANSWERED = "answered"
     FAILED = "failed"
 
@@ -49,47 +52,64 @@ class IterativeLookup:
         self.k = k
         self.alpha = alpha
         self._candidates: dict[bytes, Candidate] = {}
+        # The same candidates kept sorted by distance: every reply asks for the k
+        # closest, so they are maintained on insert instead of sorted per reply.
+        self._by_distance: list[Candidate] = []
+        self._in_flight = 0
         self._stopped = False
         self.queries_sent = 0
 
     def add_candidates(self, nodes: list[tuple[bytes, Address]]) -> None:
+        known, key = self._candidates, self._key
+        added = False
         for node_id, addr in nodes:
-            if node_id in self._candidates or len(node_id) != 20:
+            if node_id in known or len(node_id) != 20:
                 continue
-            self._candidates[node_id] = Candidate(
-                node_id, addr, int.from_bytes(node_id, "big") ^ self._key
-            )
-        if len(self._candidates) > MAX_CANDIDATES:
+            c = known[node_id] = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ key)
+            self._by_distance.append(c)
+            added = True
+        if added:  # timsort merges the sorted run and the few new ones in about O(n)
+            self._by_distance.sort(key=_distance)
+        if len(known) > MAX_CANDIDATES:
             self._trim()
+
+    def _add(self, c: Candidate) -> None:
+        self._candidates[c.node_id] = c
+        bisect.insort(self._by_distance, c, key=_distance)
 
     def _trim(self) -> None:
         # Drop the farthest never-asked candidates: they can't matter to the k closest.
-        ordered = sorted(self._candidates.values(), key=lambda c: c.distance)
-        for c in ordered[MAX_CANDIDATES:]:
+        far = self._by_distance[MAX_CANDIDATES:]
+        del self._by_distance[MAX_CANDIDATES:]
+        for c in far:
             if c.state is State.NEW:
                 del self._candidates[c.node_id]
+            else:
+                self._by_distance.append(c)
 
     def _ordered(self) -> list[Candidate]:
-        return sorted(
-            (c for c in self._candidates.values() if c.state is not State.FAILED),
-            key=lambda c: c.distance,
-        )
+        return [c for c in self._by_distance if c.state is not State.FAILED]
+
+    def _set(self, c: Candidate, state: State) -> None:
+        self._in_flight += (state is State.IN_FLIGHT) - (c.state is State.IN_FLIGHT)
+        c.state = state
 
     def next_queries(self, now: float) -> list[QueryTo]:
         """Queries to send now (at most ``alpha`` in flight). ``now`` is unused but kept
         so callers that schedule by time share one shape."""
         del now
-        if self.done:
+        if self._stopped:
             return []
-        ordered = self._ordered()
-        in_flight = sum(1 for c in ordered if c.state is State.IN_FLIGHT)
         out = []
-        for c in ordered[: self.k]:
-            if in_flight >= self.alpha:
+        seen = 0
+        for c in self._by_distance:  # the k closest that did not fail, nearest first
+            if seen == self.k or self._in_flight >= self.alpha:
                 break
+            if c.state is State.FAILED:
+                continue
+            seen += 1
             if c.state is State.NEW:
-                c.state = State.IN_FLIGHT
-                in_flight += 1
+                self._set(c, State.IN_FLIGHT)
                 self.queries_sent += 1
                 out.append(QueryTo(c.node_id, c.addr))
         return out
@@ -106,24 +126,32 @@ class IterativeLookup:
         c = self._candidates.get(node_id)
         if c is None and addr is not None:
             c = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ self._key)
-            c.state = State.IN_FLIGHT
-            self._candidates[node_id] = c
-        if c is None or c.state is not State.IN_FLIGHT:
+            c.state = State.ANSWERED
+            self._add(c)
+        elif c is None or c.state not in _ASKED:
             return
-        c.state = State.ANSWERED
+        else:
+            self._set(c, State.ANSWERED)
         c.token = token
         self.add_candidates(nodes)
 
-    def on_timeout(self, node_id: bytes) -> None:
+    def on_slow(self, node_id: bytes) -> None:
+        """No answer yet from ``node_id``: free its alpha slot for the next candidate.
+        It still counts among the k closest until it answers or times out."""
         c = self._candidates.get(node_id)
         if c is not None and c.state is State.IN_FLIGHT:
-            c.state = State.FAILED
+            self._set(c, State.SLOW)
+
+    def on_timeout(self, node_id: bytes) -> None:
+        c = self._candidates.get(node_id)
+        if c is not None and c.state in _ASKED:
+            self._set(c, State.FAILED)
 
     def revive(self, node_id: bytes) -> None:
         """A node that timed out answered after all: accept its reply next."""
         c = self._candidates.get(node_id)
         if c is not None and c.state is State.FAILED:
-            c.state = State.IN_FLIGHT
+            self._set(c, State.IN_FLIGHT)
 
     def stop(self) -> None:
         """End early (an immutable item was found)."""
@@ -131,16 +159,31 @@ class IterativeLookup:
 
     @property
     def in_flight(self) -> int:
-        return sum(1 for c in self._candidates.values() if c.state is State.IN_FLIGHT)
+        return self._in_flight
 
     @property
     def done(self) -> bool:
         if self._stopped:
             return True
-        top = self._ordered()[: self.k]
-        return all(c.state is State.ANSWERED for c in top)
+        seen = 0
+        for c in self._by_distance:  # done when the k closest live ones all answered
+            if seen == self.k:
+                break
+            if c.state is State.FAILED:
+                continue
+            if c.state is not State.ANSWERED:
+                return False
+            seen += 1
+        return True
 
     def result(self) -> list[Candidate]:
         """The k closest candidates that answered, closest first."""
-        answered = [c for c in self._ordered() if c.state is State.ANSWERED]
+        answered = [c for c in self._by_distance if c.state is State.ANSWERED]
         return answered[: self.k]
+
+
+_ASKED = (State.IN_FLIGHT, State.SLOW)
+
+
+def _distance(c: Candidate) -> int:
+    return c.distance

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import logging
+import math
 import random
 from collections import OrderedDict
 from collections.abc import Callable
@@ -74,6 +75,7 @@ class _Pending:
     node_id: bytes | None
     addr: Address
     deadline: float
+    slow_at: float  # query_slow after sending; inf once reported (or for none)
 
 
 Outgoing = tuple[bytes, Address]
@@ -136,7 +138,7 @@ class KrpcNode:
         )
 
     def next_deadline(self) -> float | None:
-        """When the earliest outstanding query times out (None if none is)."""
+        """When ``tick`` next has a query to time out or report slow (None: none)."""
         return self._deadlines[0][0] if self._deadlines else None
 
     def next_wakeup(self) -> float:
@@ -167,12 +169,17 @@ class KrpcNode:
         while self._deadlines and self._deadlines[0][0] <= now:
             _, tid = heapq.heappop(self._deadlines)
             pending = self._pending.get(tid)
-            if pending is not None and pending.deadline <= now:
+            if pending is None:
+                continue  # answered already: a stale heap entry
+            if pending.deadline <= now:
                 del self._pending[tid]
                 self._late[tid] = pending
                 while len(self._late) > LATE_ANSWERS:
                     self._late.popitem(last=False)
                 self._timed_out(pending, now)
+            elif pending.slow_at <= now:
+                pending.slow_at = math.inf
+                self._slow(pending, now)
         if now >= self._next_upkeep:
             self._next_upkeep = now + UPKEEP_EVERY
             self._upkeep(now)
@@ -290,11 +297,17 @@ class KrpcNode:
         tid = self._new_tid()
         query = Query(tid, send.method, self.node_id, send.args, self.config.read_only)
         deadline = now + self.config.query_timeout
-        self._pending[tid] = _Pending(op_id, send.node_id, send.addr, deadline)
+        slow_at = now + self.config.query_slow if op_id is not None else math.inf
+        self._pending[tid] = _Pending(op_id, send.node_id, send.addr, deadline, slow_at)
         heapq.heappush(self._deadlines, (deadline, tid))
+        if slow_at < deadline:
+            heapq.heappush(self._deadlines, (slow_at, tid))
         if len(self._deadlines) > 4 * self.config.max_pending:
             # answered queries leave stale heap entries: rebuild so memory stays bounded
             self._deadlines = [(p.deadline, t) for t, p in self._pending.items()]
+            self._deadlines += [
+                (p.slow_at, t) for t, p in self._pending.items() if p.slow_at < p.deadline
+            ]
             heapq.heapify(self._deadlines)
         self._outbox.append((krpc.encode_query(query, version=VERSION), send.addr))
         self.queries_sent += 1
@@ -353,6 +366,12 @@ class KrpcNode:
             op.on_late_reply(late.node_id, addr, message)
             self._pump(late.op_id, now)
 
+    def _slow(self, pending: _Pending, now: float) -> None:
+        op = self._ops.get(pending.op_id) if pending.op_id is not None else None
+        if op is not None and pending.op_id is not None:
+            op.on_slow(pending.node_id, pending.addr)
+            self._pump(pending.op_id, now)
+
     def _timed_out(self, pending: _Pending, now: float) -> None:
         if pending.node_id is not None:
             self.routing.failed(pending.node_id, now)
@@ -394,7 +413,7 @@ class KrpcNode:
         return Response(query.tid, self.node_id, {k.encode(): v for k, v in values.items()})
 
     def _nodes(self, target: bytes) -> bytes:
-        return krpc.compact_nodes([(e.node_id, e.addr) for e in self.routing.closest(target)])
+        return b"".join([e.compact for e in self.routing.closest(target)])
 
     def _on_ping(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
         return self._response(query)

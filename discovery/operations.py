@@ -71,6 +71,9 @@ class Operation:
     def on_late_reply(self, node_id: bytes, addr: Address, reply: Response) -> None:
         """A reply that came after its query timed out; ignored unless overridden."""
 
+    def on_slow(self, node_id: bytes | None, addr: Address) -> None:
+        """A query is still unanswered after ``query_slow``; ignored unless overridden."""
+
     def finish(self, outcome: object) -> None:
         self.finished = True
         self.outcome = outcome
@@ -157,6 +160,10 @@ class LookupOp(Operation):
             self._seeds_out -= 1
         else:
             self.lookup.on_timeout(node_id)
+
+    def on_slow(self, node_id: bytes | None, addr: Address) -> None:
+        if node_id is not None:  # a store-phase query is not the lookup's: no-op there
+            self.lookup.on_slow(node_id)
 
     def on_late_reply(self, node_id: bytes, addr: Address, reply: Response) -> None:
         if self.lookup.done:

@@ -9,10 +9,12 @@ replacement cache, used when a bad node is evicted.
 
 from __future__ import annotations
 
+import bisect
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .krpc import Address
+from .errors import KrpcError
+from .krpc import Address, compact_address
 
 ID_BITS = 160
 K = 8
@@ -33,6 +35,17 @@ class NodeEntry:
     last_seen: float = 0.0  # last query or response from it
     last_response: float | None = None  # last answer to one of our queries
     fails: int = 0
+    key: int = field(init=False, repr=False)  # the id as an integer, for XOR distance
+    # BEP 5 compact node info, built once: every find_node/get_peers/get answer sends
+    # k of them. Empty for an address that has none (IPv6: BEP 32 is not supported).
+    compact: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.key = int.from_bytes(self.node_id, "big")
+        try:
+            self.compact = self.node_id + compact_address(self.addr)
+        except KrpcError:
+            self.compact = b""
 
     def is_good(self, now: float) -> bool:
         return (
@@ -71,17 +84,14 @@ class RoutingTable:
         self._own = int.from_bytes(own_id, "big")
         self.k = k
         self.buckets = [Bucket(0, 1 << ID_BITS, [], [])]
+        self._los = [0]  # each bucket's lo, in order: bisect finds a node's bucket
 
     def __len__(self) -> int:
         return sum(len(b.nodes) for b in self.buckets)
 
     def bucket_for(self, node_id: bytes) -> Bucket:
-        value = int.from_bytes(node_id, "big")
-        # Buckets are kept sorted by range; few enough (<=160) for a linear scan.
-        for bucket in self.buckets:
-            if bucket.covers(value):
-                return bucket
-        raise AssertionError("buckets cover the whole id space")
+        # Every datagram lands here (heard_from): bisect, not a scan of ~log2 N buckets.
+        return self.buckets[bisect.bisect_right(self._los, int.from_bytes(node_id, "big")) - 1]
 
     def get(self, node_id: bytes) -> NodeEntry | None:
         return self.bucket_for(node_id).find(node_id)
@@ -137,6 +147,7 @@ class RoutingTable:
             (low if int.from_bytes(e.node_id, "big") < mid else high).replacements.append(e)
         i = self.buckets.index(bucket)
         self.buckets[i : i + 1] = [low, high]
+        self._los.insert(i + 1, mid)
 
     def _add_replacement(self, bucket: Bucket, entry: NodeEntry) -> None:
         self._drop_replacement(bucket, entry.node_id)
@@ -168,10 +179,19 @@ class RoutingTable:
 
     def closest(self, target: bytes, n: int | None = None) -> list[NodeEntry]:
         """The ``n`` (default k) closest known nodes that are not bad, by XOR distance."""
+        want = self.k if n is None else n
         key = int.from_bytes(target, "big")
-        live = [e for b in self.buckets for e in b.nodes if not e.is_bad()]
-        live.sort(key=lambda e: int.from_bytes(e.node_id, "big") ^ key)
-        return live[: self.k if n is None else n]
+        # Every bucket is an aligned power-of-two range of ids, and XOR with the target
+        # maps it onto a range of distances disjoint from every other bucket's: whole
+        # buckets are taken nearest first until ``want`` nodes are in hand, and only
+        # those are sorted (every answer to find_node/get_peers/get calls this).
+        picked: list[NodeEntry] = []
+        for bucket in sorted(self.buckets, key=lambda b: (b.lo ^ key) & -(b.hi - b.lo)):
+            picked += [e for e in bucket.nodes if e.fails < MAX_FAILS]
+            if len(picked) >= want:
+                break
+        picked.sort(key=lambda e: e.key ^ key)
+        return picked[:want]
 
     def entries(self) -> list[NodeEntry]:
         return [e for b in self.buckets for e in b.nodes]

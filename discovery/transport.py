@@ -14,7 +14,7 @@ import random
 import socket
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from swarmseek.transfer import Value
 
@@ -26,21 +26,10 @@ from .krpc import Address
 from .node import KrpcNode, NodeStats, Outgoing
 from .operations import GetFound, PeersFound
 from .persist import load_state, save_state
+from .udp import Datagram, UdpEndpoint
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: DhtNode) -> None:
-        self.owner = owner
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, ...]) -> None:
-        self.owner._datagram(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a departed node: its query simply times out.
-        log.debug("udp error: %s", exc)
 
 
 class DhtNode:
@@ -64,7 +53,7 @@ class DhtNode:
         self.config = config
         self._rng = rng or random.Random()
         self._core: KrpcNode | None = None
-        self._transport: asyncio.DatagramTransport | None = None
+        self._transport: UdpEndpoint | None = None
         self._waiters: dict[int, asyncio.Future[object]] = {}
         self._tasks: asyncio.TaskGroup | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -83,11 +72,10 @@ class DhtNode:
         self._core = KrpcNode(self.config, node_id, self._rng, loop.time())
         if state is not None:
             self._core.restore(state, loop.time())
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self), local_addr=(self.config.host, self.config.port)
+        self._transport = await UdpEndpoint.open(
+            self.config.host, self.config.port, self._datagrams
         )
-        self._transport = transport
-        _raise_recv_buffer(transport, self.config.recv_buffer)
+        _raise_recv_buffer(self._transport.socket, self.config.recv_buffer)
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
         self._ticker = self._tasks.create_task(self._save_loop())
@@ -171,17 +159,22 @@ class DhtNode:
         """Routing table size, stored items and peers, traffic counters."""
         return self.core.stats()
 
-    def _datagram(self, data: bytes, addr: Address) -> None:
+    def _datagrams(self, batch: list[Datagram]) -> None:
+        # Every datagram that was waiting, then one pass over finished operations and
+        # the timer: answers are all in before any deadline is looked at.
+        core, send = self.core, self._send
         now = asyncio.get_running_loop().time()
-        self._flush(self.core.receive_datagram(data, addr, now))
+        for data, addr in batch:
+            send(core.receive_datagram(data, addr, now))
+        self._flush([])
+
+    def _send(self, out: list[Outgoing]) -> None:
+        if self._transport is not None:
+            for data, addr in out:
+                self._transport.sendto(data, addr)
 
     def _flush(self, out: list[Outgoing]) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            for data, addr in out:
-                try:
-                    self._transport.sendto(data, addr)
-                except (OSError, ValueError) as exc:  # e.g. a bogus address in a reply
-                    log.debug("sendto %s failed: %s", addr, exc)
+        self._send(out)
         for event in self.core.events():
             waiter = self._waiters.pop(event.op_id, None)
             if waiter is not None and not waiter.done():
@@ -257,9 +250,8 @@ class DhtNode:
         await self._run(self.core.put_mutable(item, self._now(), cas=cas), int)
 
 
-def _raise_recv_buffer(transport: asyncio.DatagramTransport, size: int) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is None or size <= 0:
+def _raise_recv_buffer(sock: socket.socket, size: int) -> None:
+    if size <= 0:
         return
     try:
         if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < size:

@@ -122,3 +122,33 @@ def test_cas_conflict_over_the_network() -> None:
     )
     outcome = net.run(b, net.start(b, lambda n, now: n.put_mutable(two_b, now, cas=1)))
     assert isinstance(outcome, CasConflict) and outcome.current_seq == 2
+
+
+def test_slow_query_frees_its_alpha_slot_but_still_counts() -> None:
+    lookup = IterativeLookup(bytes(20), k=2, alpha=1)
+    lookup.add_candidates(ids(1, 2, 3))
+    assert [q.node_id[0] for q in lookup.next_queries(0.0)] == [1]
+    assert lookup.next_queries(0.0) == []  # alpha reached
+    lookup.on_slow(ids(1)[0][0])
+    assert [q.node_id[0] for q in lookup.next_queries(0.0)] == [2]  # its slot is free
+    lookup.on_response(ids(2)[0][0], [])
+    assert not lookup.done  # 1 is still among the k closest: its answer may come
+    lookup.on_response(ids(1)[0][0], [])  # a slow answer is taken
+    assert lookup.done and [c.node_id[0] for c in lookup.result()] == [1, 2]
+
+
+def test_dead_nodes_in_every_alpha_slot_do_not_stall_a_get() -> None:
+    # Regression: a lookup whose first alpha queries all went to dead nodes sent
+    # nothing more until they timed out (query_timeout), though others could answer.
+    net = build(60, 5)
+    addrs = list(net.nodes)
+    putter, getter = addrs[0], addrs[1]
+    net.run(putter, net.start(putter, lambda n, now: n.put_immutable(b"card", now)))
+    target = hashlib.sha1(b"4:card").digest()
+    node = net.nodes[getter]
+    first = [e.addr for e in node.routing.closest(target, node.config.k * 2)]
+    net.dead.update(first[: node.config.alpha])  # every first query goes nowhere
+    start = net.now
+    got = net.run(getter, net.start(getter, lambda n, now: n.get(target, now)))
+    assert isinstance(got, GetFound) and got.value == b"card"
+    assert net.now - start < node.config.query_timeout
