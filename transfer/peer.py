@@ -20,6 +20,7 @@ from .wire import PeerConnection
 from .wire_messages import Request
 
 if TYPE_CHECKING:
+    from .picker import Block
     from .torrent import Torrent
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class Peer:
                 handler = handlers.get(type(event))
                 if handler is not None:
                     handler(torrent, self, event)
-                if self.gone():  # a handler may have closed us
+                if self.closed:  # a handler may have closed us
                     return
             torrent.after_events(self)
         except ProtocolError as exc:
@@ -133,6 +134,9 @@ class Peer:
     # ---------------------------------------------------------------- output
     def send(self, message: Any) -> None:
         self._out += self.conn.send(message)
+
+    def send_requests(self, blocks: list[Block]) -> None:
+        self._out += self.conn.send_requests(blocks)
 
     def flush(self) -> None:
         out = self._out
