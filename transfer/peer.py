@@ -113,7 +113,7 @@ class Peer:
                 handler = handlers.get(type(event))
                 if handler is not None:
                     handler(torrent, self, event)
-                if self.closed:  # a handler may have closed us
+                if self.gone():  # a handler may have closed us
                     return
             torrent.after_events(self)
         except ProtocolError as exc:
