@@ -5,20 +5,21 @@ facto spec; BitTorrent clients call it MSE or PE): a 768-bit Diffie-Hellman
 exchange, SHA-1 for ``HASH``, and RC4 with the first 1024 bytes of keystream
 discarded. The handshake state machine in ``mse.py`` builds on these functions.
 
-The DH arithmetic is Python's ``pow``. RC4 runs in C: pycryptodome's ARC4 when it is
-installed, else the ``cryptography`` package's. Both cost no Python work per byte, but
-only pycryptodome's releases the GIL while it runs (measured: a Python loop beside a
-thread doing RC4 kept 94% of its speed with pycryptodome, under 50% with
-cryptography 48), so only then is decrypting a connection's reads in a worker thread
-worth its hand-off (``StreamCipher.offload``); RC4 is about as much CPU per byte as
-everything else the download loop does.
+The DH arithmetic is Python's ``pow``. RC4 runs in C: OpenSSL's libcrypto through
+ctypes where it is found, else the ``cryptography`` package's ARC4. Both cost no Python
+work per byte, but only the ctypes call releases the GIL (measured: a Python loop
+beside a thread doing RC4 kept under 50% of its speed with cryptography 48's ARC4),
+so only then is decrypting a connection's reads in a worker thread worth its hand-off
+(``StreamCipher.offload``); RC4 is about as much CPU per byte as everything else the
+download loop does.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import enum
 import hashlib
-import importlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,23 +118,58 @@ class Keystream(Protocol):
     def update(self, data: bytes) -> bytes: ...
 
 
-def _find_gil_free_arc4() -> Any:
-    try:  # optional: imported by name so that mypy and CI need not have it
-        return importlib.import_module("Crypto.Cipher.ARC4")
-    except ImportError:
-        return None
+def _load_openssl_rc4() -> Any:
+    """libcrypto's RC4 functions through ctypes, or None where they cannot be found.
+
+    Hand-bound rather than a package: cryptography's ARC4 holds the GIL, and
+    pycryptodome's (which releases it) cost a second of CPU per GiB more than this in
+    its wrapper (a zeroed output buffer and a copy per call). The two functions are
+    OpenSSL's long-stable low-level API (``RC4_set_key``, ``RC4``; deprecated in 3.0,
+    still exported), and ctypes releases the GIL for the call.
+    """
+    for name in (ctypes.util.find_library("crypto"), "libcrypto.so.3"):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+            set_key, rc4 = lib.RC4_set_key, lib.RC4
+        except (OSError, AttributeError):
+            continue
+        set_key.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p]
+        set_key.restype = None
+        rc4.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p]
+        rc4.restype = None
+        return lib
+    return None
 
 
-_GIL_FREE_ARC4 = _find_gil_free_arc4()
+_OPENSSL = _load_openssl_rc4()
+# RC4_KEY is 2 + 256 RC4_INTs (1032 bytes with OpenSSL's 4-byte RC4_INT); room for
+# any RC4_INT up to 8 bytes.
+_RC4_KEY_SPACE = 4096
 
 
-class _GilFreeRc4:
-    """pycryptodome's ARC4 under the ``update`` name (its C call releases the GIL)."""
+class _OpenSslRc4:
+    """An RC4 keystream in libcrypto, usable from a worker thread without the GIL."""
 
-    __slots__ = ("update",)
+    __slots__ = ("_key",)
 
     def __init__(self, key: bytes) -> None:
-        self.update: Callable[[bytes], bytes] = _GIL_FREE_ARC4.new(key, drop=RC4_DROP).encrypt
+        self._key = ctypes.create_string_buffer(_RC4_KEY_SPACE)
+        _OPENSSL.RC4_set_key(self._key, len(key), key)
+        self.in_place(bytearray(RC4_DROP))
+
+    def in_place(self, buf: bytearray) -> None:
+        """XOR ``buf`` with the next ``len(buf)`` bytes of keystream, in place."""
+        if buf:
+            view = (ctypes.c_char * len(buf)).from_buffer(buf)
+            _OPENSSL.RC4(self._key, len(buf), view, view)
+            del view  # release the export so the caller may resize ``buf``
+
+    def update(self, data: bytes) -> bytes:
+        out = bytearray(data)
+        self.in_place(out)
+        return bytes(out)
 
 
 def rc4_drop1024(key: bytes) -> Keystream:
@@ -141,8 +177,8 @@ def rc4_drop1024(key: bytes) -> Keystream:
 
     RC4 is symmetric, so the same context type encrypts and decrypts.
     """
-    if _GIL_FREE_ARC4 is not None:
-        return _GilFreeRc4(key)
+    if _OPENSSL is not None:
+        return _OpenSslRc4(key)
     context = Cipher(ARC4(key), mode=None).encryptor()
     context.update(bytes(RC4_DROP))
     return context
@@ -166,8 +202,13 @@ class StreamCipher:
     method: CryptoMethod
     encrypt: Callable[[bytes], bytes]
     decrypt: Callable[[bytes], bytes]
-    # ``decrypt`` releases the GIL: worth running in a worker thread, off the loop.
-    offload: bool = False
+    # The same keystream as ``decrypt``, decrypting a buffer in place without the GIL:
+    # when there is one, the adapter decrypts reads in a worker thread, off the loop.
+    decrypt_in_place: Callable[[bytearray], None] | None = None
+
+    @property
+    def offload(self) -> bool:
+        return self.decrypt_in_place is not None
 
     @property
     def is_identity(self) -> bool:
@@ -182,5 +223,5 @@ class StreamCipher:
     @classmethod
     def rc4(cls, encryptor: Keystream, decryptor: Keystream) -> StreamCipher:
         """RC4 continuing the handshake's keystreams (they are never re-keyed)."""
-        offload = isinstance(decryptor, _GilFreeRc4)
-        return cls(CryptoMethod.RC4, encryptor.update, decryptor.update, offload)
+        in_place = decryptor.in_place if isinstance(decryptor, _OpenSslRc4) else None
+        return cls(CryptoMethod.RC4, encryptor.update, decryptor.update, in_place)

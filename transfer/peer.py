@@ -100,7 +100,7 @@ class Peer:
         return f"<Peer {self.address[0]}:{self.address[1]}>"
 
     # ----------------------------------------------------------------- sink
-    def on_data(self, data: bytes | memoryview) -> None:
+    def on_data(self, data: bytes | bytearray | memoryview) -> None:
         if self.closed:
             return
         torrent = self.torrent

@@ -40,7 +40,7 @@ class PeerConnectError(TransferError, OSError):
 class Sink(Protocol):
     """What receives a connection's plaintext bytes once its handshake is done."""
 
-    def on_data(self, data: bytes | memoryview) -> None: ...
+    def on_data(self, data: bytes | bytearray | memoryview) -> None: ...
 
     def on_lost(self, reason: str) -> None: ...
 
@@ -83,8 +83,8 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.on_handshake_data: Callable[[PeerProtocol], None] | None = None
         self.writable = True
         # Off-loop decryption (see ``_queue_decrypt``): reads waiting, one job at a time.
-        self._offload = False
-        self._crypt_queue: list[bytes] = []
+        self._decrypt_in_place: Callable[[bytearray], None] | None = None
+        self._crypt_queue: list[bytearray] = []
         self._crypt_queued = 0
         self._crypt_busy = False
         self._paused_by_owner = False
@@ -109,7 +109,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
         sink = self.sink
         if sink is not None:  # the hot path: one call per read
             if self._decrypt is not None:
-                if self._offload:
+                if self._decrypt_in_place is not None:
                     self._queue_decrypt(data)
                     return
                 data = self._decrypt(data)
@@ -131,7 +131,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
     # next job starts before this one's plaintext is handed to the sink.
 
     def _queue_decrypt(self, data: bytes | memoryview) -> None:
-        self._crypt_queue.append(bytes(data))  # the read buffer is reused by the next read
+        self._crypt_queue.append(bytearray(data))  # the read buffer is reused by the next read
         self._crypt_queued += len(data)
         if not self._crypt_busy:
             self._decrypt_next()
@@ -140,15 +140,15 @@ class PeerProtocol(asyncio.BufferedProtocol):
             self._apply_reading()
 
     def _decrypt_next(self) -> None:
-        assert self._decrypt is not None
+        assert self._decrypt_in_place is not None
         chunks, self._crypt_queue, self._crypt_queued = self._crypt_queue, [], 0
         self._crypt_busy = True
         loop = asyncio.get_running_loop()
         # Owned by this connection: the callback always runs and consumes the result.
-        job = loop.run_in_executor(None, _decrypt_all, self._decrypt, chunks)
+        job = loop.run_in_executor(None, _decrypt_all, self._decrypt_in_place, chunks)
         job.add_done_callback(self._decrypted)
 
-    def _decrypted(self, job: asyncio.Future[list[bytes]]) -> None:
+    def _decrypted(self, job: asyncio.Future[list[bytearray]]) -> None:
         self._crypt_busy = False
         if self._lost_reason is not None or self.sink is None or job.cancelled():
             return
@@ -243,7 +243,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
     def use_cipher(self, cipher: StreamCipher) -> None:
         """Encrypt every later write and decrypt every later read with ``cipher``."""
         self._encrypt, self._decrypt = cipher.encrypt, cipher.decrypt
-        self._offload = cipher.offload
+        self._decrypt_in_place = cipher.decrypt_in_place
         self.encrypted = True
 
     def start_mse(
@@ -286,9 +286,13 @@ class PeerProtocol(asyncio.BufferedProtocol):
                 self._mse_done.set_result(None)
 
 
-def _decrypt_all(decrypt: Callable[[Any], bytes], chunks: list[bytes]) -> list[bytes]:
-    """In a worker thread: decrypt ``chunks`` in order (the GIL is released by RC4)."""
-    return [decrypt(chunk) for chunk in chunks]
+def _decrypt_all(
+    decrypt_in_place: Callable[[bytearray], None], chunks: list[bytearray]
+) -> list[bytearray]:
+    """In a worker thread: decrypt ``chunks`` in order, in place (RC4 drops the GIL)."""
+    for chunk in chunks:
+        decrypt_in_place(chunk)
+    return chunks
 
 
 async def open_peer(
