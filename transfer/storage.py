@@ -113,10 +113,24 @@ class DiskStorage:
         return self.read_block(piece, 0, self.filemap.piece_size(piece))
 
     def flush(self) -> None:
+        # fsync outside the lock too (it can take a second): the handles are held in
+        # use meanwhile, so none is closed under us; a write that lands during the
+        # fsync marks its handle dirty again for the next flush.
         with self._lock:
-            for handle in self._dirty:
-                os.fsync(handle.fd)
+            handles = list(self._dirty)
             self._dirty.clear()
+            for handle in handles:
+                handle.users += 1
+        synced = 0
+        try:
+            for handle in handles:
+                os.fsync(handle.fd)
+                synced += 1
+        finally:
+            with self._lock:
+                self._dirty.update(handles[synced:])  # a failed fsync leaves them dirty
+            for handle in handles:
+                self._release(handle)
 
     def create_empty_files(self) -> None:
         """Create the torrent's zero-length files (they hold no piece, so no write does)."""
