@@ -46,14 +46,13 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.ciphers import CipherContext
-
 from .errors import MseError, MseProtocolError, MseRefused, MseStateError, MseTimeout
 from .mse_crypto import (
     KEY_BYTES,
     MAX_PAD,
     VC,
     CryptoMethod,
+    Keystream,
     StreamCipher,
     private_key,
     public_key,
@@ -263,8 +262,8 @@ class _Handshake:
         self,
         events: list[MseEvent],
         method: CryptoMethod,
-        encryptor: CipherContext,
-        decryptor: CipherContext,
+        encryptor: Keystream,
+        decryptor: Keystream,
         head: bytes = b"",
     ) -> None:
         if method is CryptoMethod.RC4:
@@ -302,8 +301,8 @@ class MseInitiator(_Handshake):
         self._info_hash = bytes(info_hash)
         self._initial_payload = bytes(initial_payload)
         self._provide = allowed_methods(config.policy)
-        self._encryptor: CipherContext | None = None
-        self._decryptor: CipherContext | None = None
+        self._encryptor: Keystream | None = None
+        self._decryptor: Keystream | None = None
         self._vc_marker = b""
         self._select = CryptoMethod(0)
         self._pad_d = 0
@@ -398,8 +397,8 @@ class MseReceiver(_Handshake):
         self._lookup = lookup
         self._secret = b""
         self._req1 = b""
-        self._encryptor: CipherContext | None = None
-        self._decryptor: CipherContext | None = None
+        self._encryptor: Keystream | None = None
+        self._decryptor: Keystream | None = None
         self._select = CryptoMethod(0)
         self._pad_c = 0
         self._ia_length = 0

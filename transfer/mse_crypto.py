@@ -5,21 +5,28 @@ facto spec; BitTorrent clients call it MSE or PE): a 768-bit Diffie-Hellman
 exchange, SHA-1 for ``HASH``, and RC4 with the first 1024 bytes of keystream
 discarded. The handshake state machine in ``mse.py`` builds on these functions.
 
-The DH arithmetic is Python's ``pow``; RC4 is the ``cryptography`` package's ARC4,
-which runs in C and releases the GIL, so the post-handshake cipher costs no Python
-work per byte.
+The DH arithmetic is Python's ``pow``. RC4 runs in C: OpenSSL's libcrypto through
+ctypes where it is found, else the ``cryptography`` package's ARC4. Both cost no Python
+work per byte, but only the ctypes call releases the GIL (measured: a Python loop
+beside a thread doing RC4 kept under 50% of its speed with cryptography 48's ARC4),
+so only then is decrypting a connection's reads in a worker thread worth its hand-off
+(``StreamCipher.offload``); RC4 is about as much CPU per byte as everything else the
+download loop does.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import enum
 import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
-from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext
+from cryptography.hazmat.primitives.ciphers import Cipher
 
 from .errors import MseProtocolError
 
@@ -105,11 +112,73 @@ def rc4_keys(secret: bytes, skey: bytes) -> tuple[bytes, bytes]:
     return sha1(b"keyA", secret, skey), sha1(b"keyB", secret, skey)
 
 
-def rc4_drop1024(key: bytes) -> CipherContext:
+class Keystream(Protocol):
+    """An RC4 context: ``update`` XORs data with the next bytes of keystream."""
+
+    def update(self, data: bytes) -> bytes: ...
+
+
+def _load_openssl_rc4() -> Any:
+    """libcrypto's RC4 functions through ctypes, or None where they cannot be found.
+
+    Hand-bound rather than a package: cryptography's ARC4 holds the GIL, and
+    pycryptodome's (which releases it) cost a second of CPU per GiB more than this in
+    its wrapper (a zeroed output buffer and a copy per call). The two functions are
+    OpenSSL's long-stable low-level API (``RC4_set_key``, ``RC4``; deprecated in 3.0,
+    still exported), and ctypes releases the GIL for the call.
+    """
+    for name in (ctypes.util.find_library("crypto"), "libcrypto.so.3"):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+            set_key, rc4 = lib.RC4_set_key, lib.RC4
+        except (OSError, AttributeError):
+            continue
+        set_key.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p]
+        set_key.restype = None
+        rc4.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p]
+        rc4.restype = None
+        return lib
+    return None
+
+
+_OPENSSL = _load_openssl_rc4()
+# RC4_KEY is 2 + 256 RC4_INTs (1032 bytes with OpenSSL's 4-byte RC4_INT); room for
+# any RC4_INT up to 8 bytes.
+_RC4_KEY_SPACE = 4096
+
+
+class _OpenSslRc4:
+    """An RC4 keystream in libcrypto, usable from a worker thread without the GIL."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        self._key = ctypes.create_string_buffer(_RC4_KEY_SPACE)
+        _OPENSSL.RC4_set_key(self._key, len(key), key)
+        self.in_place(bytearray(RC4_DROP))
+
+    def in_place(self, buf: bytearray) -> None:
+        """XOR ``buf`` with the next ``len(buf)`` bytes of keystream, in place."""
+        if buf:
+            view = (ctypes.c_char * len(buf)).from_buffer(buf)
+            _OPENSSL.RC4(self._key, len(buf), view, view)
+            del view  # release the export so the caller may resize ``buf``
+
+    def update(self, data: bytes) -> bytes:
+        out = bytearray(data)
+        self.in_place(out)
+        return bytes(out)
+
+
+def rc4_drop1024(key: bytes) -> Keystream:
     """An RC4 keystream context keyed with ``key``, first 1024 bytes discarded.
 
     RC4 is symmetric, so the same context type encrypts and decrypts.
     """
+    if _OPENSSL is not None:
+        return _OpenSslRc4(key)
     context = Cipher(ARC4(key), mode=None).encryptor()
     context.update(bytes(RC4_DROP))
     return context
@@ -133,6 +202,13 @@ class StreamCipher:
     method: CryptoMethod
     encrypt: Callable[[bytes], bytes]
     decrypt: Callable[[bytes], bytes]
+    # The same keystream as ``decrypt``, decrypting a buffer in place without the GIL:
+    # when there is one, the adapter decrypts reads in a worker thread, off the loop.
+    decrypt_in_place: Callable[[bytearray], None] | None = None
+
+    @property
+    def offload(self) -> bool:
+        return self.decrypt_in_place is not None
 
     @property
     def is_identity(self) -> bool:
@@ -145,6 +221,7 @@ class StreamCipher:
         return cls(CryptoMethod.PLAINTEXT, _identity, _identity)
 
     @classmethod
-    def rc4(cls, encryptor: CipherContext, decryptor: CipherContext) -> StreamCipher:
+    def rc4(cls, encryptor: Keystream, decryptor: Keystream) -> StreamCipher:
         """RC4 continuing the handshake's keystreams (they are never re-keyed)."""
-        return cls(CryptoMethod.RC4, encryptor.update, decryptor.update)
+        in_place = decryptor.in_place if isinstance(decryptor, _OpenSslRc4) else None
+        return cls(CryptoMethod.RC4, encryptor.update, decryptor.update, in_place)

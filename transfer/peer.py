@@ -20,6 +20,7 @@ from .wire import PeerConnection
 from .wire_messages import Request
 
 if TYPE_CHECKING:
+    from .picker import Block
     from .torrent import Torrent
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class Peer:
         return f"<Peer {self.address[0]}:{self.address[1]}>"
 
     # ----------------------------------------------------------------- sink
-    def on_data(self, data: bytes | memoryview) -> None:
+    def on_data(self, data: bytes | bytearray | memoryview) -> None:
         if self.closed:
             return
         torrent = self.torrent
@@ -133,6 +134,9 @@ class Peer:
     # ---------------------------------------------------------------- output
     def send(self, message: Any) -> None:
         self._out += self.conn.send(message)
+
+    def send_requests(self, blocks: list[Block]) -> None:
+        self._out += self.conn.send_requests(blocks)
 
     def flush(self) -> None:
         out = self._out

@@ -21,53 +21,18 @@ duplicate requests to cancel.
 
 from __future__ import annotations
 
-import enum
 import heapq
+import itertools
 import random
-from collections.abc import Container, Hashable, Iterator
-from dataclasses import dataclass
+from collections.abc import Container, Iterator
 
 from .bitfield import Bitfield
+from .picker_blocks import Block, BlockReceipt, BlockState, Peer, _Partial
 from .wire_messages import BLOCK_SIZE
 
-Peer = Hashable
+__all__ = ["Block", "BlockReceipt", "BlockState", "PiecePicker"]
 
-
-class BlockState(enum.Enum):
-    OPEN = "open"
-    REQUESTED = "requested"
-    WRITING = "writing"  # received, handed to storage
-    FINISHED = "finished"  # written; the piece is hashed once every block is
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Block:
-    piece: int
-    offset: int
-    length: int
-
-
-@dataclass(frozen=True, slots=True)
-class BlockReceipt:
-    """What ``block_received`` decided: store it or not, and duplicates to cancel."""
-
-    accepted: bool
-    cancels: tuple[tuple[Peer, Block], ...] = ()
-
-
-class _Partial:
-    """A piece with at least one block not OPEN."""
-
-    __slots__ = ("finished", "requesters", "senders", "states")
-
-    def __init__(self, blocks: int) -> None:
-        self.finished = 0  # blocks FINISHED: block_written is O(1), not a scan per block
-        self.states = [BlockState.OPEN] * blocks
-        self.requesters: list[set[Peer]] = [set() for _ in range(blocks)]
-        self.senders: list[Peer | None] = [None] * blocks
-
-    def count(self, state: BlockState) -> int:
-        return sum(1 for s in self.states if s is state)
+_ACCEPTED = BlockReceipt(True)
 
 
 class PiecePicker:
@@ -111,6 +76,12 @@ class PiecePicker:
         self._order = list(self._random_order)
         self._pos = list(self._tiebreak)
         self._starts = [0, num_pieces]
+        # Leading pieces of ``_random_order`` / ``_order`` known not to be fresh (had,
+        # partial or unwanted): ``pick`` starts its scan there instead of at 0, so a pick
+        # late in a download does not walk past every piece already had. Reset whenever
+        # a piece may become fresh again or ``_order`` is reshuffled.
+        self._skip = [0, 0]
+        self._left = num_pieces  # wanted pieces not had yet: ``complete`` is O(1)
 
     # ----------------------------------------------------------------- geometry
 
@@ -189,6 +160,7 @@ class PiecePicker:
         return reopened
 
     def _swap(self, piece: int, index: int) -> None:
+        self._skip[1] = 0
         other = self._order[index]
         here = self._pos[piece]
         self._order[index], self._order[here] = piece, other
@@ -228,18 +200,46 @@ class PiecePicker:
         rarity = self.availability(piece) if len(self.have) >= self.random_first_pieces else 0
         return (-self.priority[piece], piece not in self._partials, rarity, self._tiebreak[piece])
 
+    def _fresh(self, piece: int) -> bool:
+        return self.priority[piece] > 0 and piece not in self.have and piece not in self._partials
+
+    def _first_fresh(self, ordered: bool) -> int:
+        """Index in the current order of the first piece that may be fresh."""
+        base = self._order if ordered else self._random_order
+        start = self._skip[ordered]
+        while start < self.num_pieces and not self._fresh(base[start]):
+            start += 1
+        self._skip[ordered] = start
+        return start
+
+    def _reset_skip(self) -> None:
+        self._skip = [0, 0]
+
     def in_endgame(self) -> bool:
         """True when no wanted block is OPEN: every remaining block is requested."""
-        for piece in self._wanted():
-            partial = self._partials.get(piece)
-            if partial is None or BlockState.OPEN in partial.states:
-                return False
-        return True
+        if self._first_fresh(False) < self.num_pieces:
+            return False
+        priority = self.priority
+        return not any(
+            BlockState.OPEN in partial.states
+            for piece, partial in self._partials.items()
+            if priority[piece]
+        )
 
-    def pick(self, peer: Peer, count: int, *, allowed: Container[int] | None = None) -> list[Block]:
+    def pick(
+        self,
+        peer: Peer,
+        count: int,
+        *,
+        allowed: Container[int] | None = None,
+        endgame: int | None = None,
+    ) -> list[Block]:
         """Up to ``count`` blocks to request from ``peer``, marked REQUESTED by it.
 
         ``allowed`` restricts the pieces (BEP 6 allowed-fast pieces while choked).
+        ``endgame`` caps the blocks already requested from another peer handed out in
+        endgame (None: no cap; libtorrent's strict end game asks for a few, and only
+        from a peer with nothing else to do, so fast peers do not download twice).
         """
 
         def usable(piece: int) -> bool:
@@ -258,31 +258,46 @@ class PiecePicker:
             self._take_open(piece, peer, count, picked)
             if len(picked) >= count:
                 return picked
-        if self.in_endgame():
+        room = count - len(picked) if endgame is None else min(endgame, count - len(picked))
+        if room > 0 and self.in_endgame():
             candidates = sorted((p for p in self._partials if usable(p)), key=self._key)
-            picked += self._pick_endgame(peer, candidates, count - len(picked))
+            picked += self._pick_endgame(peer, candidates, room)
         return picked
 
     def _fresh_order(self) -> Iterator[int]:
         """Pieces in (priority, availability, tie-break) order, without sorting them."""
-        base = self._order if len(self.have) >= self.random_first_pieces else self._random_order
+        ordered = len(self.have) >= self.random_first_pieces
+        base = self._order if ordered else self._random_order
+        start = self._first_fresh(ordered)
         levels = self._levels
         for level in levels:
             if level == 0:
                 continue
             if len(levels) == 1:
-                yield from base
+                yield from itertools.islice(base, start, None)
             else:
                 yield from (p for p in base if self.priority[p] == level)
 
     def _take_open(self, piece: int, peer: Peer, count: int, picked: list[Block]) -> None:
+        # Once per piece, not per block: this runs for every block we request.
+        size = self.piece_size(piece)
+        block_size = self.block_size
+        blocks = (size + block_size - 1) // block_size
         partial = self._partials.get(piece)
-        for index in range(self.blocks_in_piece(piece)):
+        if partial is None:
+            partial = self._partials[piece] = _Partial(blocks)
+        states, requesters = partial.states, partial.requesters
+        open_, requested = BlockState.OPEN, BlockState.REQUESTED
+        for index in range(blocks):
             if len(picked) >= count:
-                return
-            if partial is None or partial.states[index] is BlockState.OPEN:
-                partial = self._mark_requested(piece, index, peer)
-                picked.append(self.block(piece, index))
+                break
+            if states[index] is open_:
+                states[index] = requested
+                requesters[index].add(peer)
+                offset = index * block_size
+                picked.append(Block(piece, offset, min(block_size, size - offset)))
+        if all(s is open_ for s in states):  # nothing was open after all (count 0)
+            del self._partials[piece]
 
     def _pick_endgame(self, peer: Peer, candidates: list[int], count: int) -> list[Block]:
         options = [
@@ -315,6 +330,7 @@ class PiecePicker:
         partial.states[index] = BlockState.OPEN
         if all(s is BlockState.OPEN for s in partial.states):
             del self._partials[piece]
+            self._reset_skip()
         return True
 
     def abort(self, peer: Peer, block: Block) -> None:
@@ -342,11 +358,15 @@ class PiecePicker:
         if partial.states[index] not in (BlockState.OPEN, BlockState.REQUESTED):
             partial.requesters[index].discard(peer)
             return BlockReceipt(False)
-        others = tuple((p, block) for p in partial.requesters[index] if p != peer)
-        partial.requesters[index].clear()
+        requesters = partial.requesters[index]
+        if len(requesters) == 1 and peer in requesters:
+            receipt = _ACCEPTED  # the common case: no duplicate request to cancel
+        else:
+            receipt = BlockReceipt(True, tuple((p, block) for p in requesters if p != peer))
+        requesters.clear()
         partial.states[index] = BlockState.WRITING
         partial.senders[index] = peer
-        return BlockReceipt(True, others)
+        return receipt
 
     def block_written(self, block: Block) -> bool:
         """Storage wrote ``block``; True when every block of its piece is FINISHED."""
@@ -366,11 +386,13 @@ class PiecePicker:
         partial.senders[index] = None
         if all(s is BlockState.OPEN for s in partial.states):
             del self._partials[block.piece]
+            self._reset_skip()
 
     def piece_passed(self, piece: int) -> None:
         """The piece's hash matched: we have it."""
         self._partials.pop(piece, None)
-        self.have.add(piece)
+        if self.have.add(piece) and self.priority[piece]:
+            self._left -= 1
 
     def contributors(self, piece: int) -> dict[Block, Peer]:
         """Who sent each received block of ``piece`` (read it before passed/failed).
@@ -392,6 +414,7 @@ class PiecePicker:
         partial = self._partials.pop(piece, None)
         if partial is None:
             return frozenset()
+        self._reset_skip()
         return frozenset(p for p in partial.senders if p is not None)
 
     def we_have(self, piece: int) -> None:
@@ -403,6 +426,10 @@ class PiecePicker:
             raise ValueError("priority must be >= 0")
         self.priority[piece] = priority
         self._levels = sorted(set(self.priority), reverse=True)
+        self._left = sum(
+            1 for p in range(self.num_pieces) if self.priority[p] and p not in self.have
+        )
+        self._reset_skip()
 
     def state(self, block: Block) -> BlockState:
         partial = self._partials.get(block.piece)
@@ -420,7 +447,7 @@ class PiecePicker:
 
     @property
     def complete(self) -> bool:
-        return next(self._wanted(), None) is None
+        return self._left == 0
 
     def check_invariant(self) -> None:
         """Raise AssertionError if the bookkeeping is inconsistent (tests call this)."""
@@ -435,6 +462,10 @@ class PiecePicker:
             level = self._availability[piece]
             assert self._starts[level] <= index < self._starts[level + 1], "bucket bounds"
         assert self._seeds == sum(1 for p in self._peers.values() if p is None)
+        assert self._left == sum(1 for _ in self._wanted()), "wanted-piece count drifted"
+        for ordered, base in ((False, self._random_order), (True, self._order)):
+            for piece in base[: self._skip[ordered]]:
+                assert not self._fresh(piece), f"fresh piece {piece} skipped"
         for piece, partial in self._partials.items():
             assert piece not in self.have, f"piece {piece} is both had and partial"
             assert len(partial.states) == self.blocks_in_piece(piece)

@@ -59,6 +59,18 @@ def data_paths(info: Info, save_path: Path | str) -> list[Path | None]:
     return [None if f.pad else confined(root, (*prefix, *f.path)) for f in info.files]
 
 
+class _Handle:
+    """An open descriptor of one file, and how many calls are using it right now."""
+
+    __slots__ = ("evicted", "fd", "users", "write")
+
+    def __init__(self, fd: int, write: bool) -> None:
+        self.fd = fd
+        self.write = write
+        self.users = 0
+        self.evicted = False  # left the LRU while in use: closed by its last user
+
+
 class DiskStorage:
     """Pieces stored in the torrent's files under a save path."""
 
@@ -69,42 +81,56 @@ class DiskStorage:
         self.filemap = FileMap(info.files, info.piece_length)
         self.paths = data_paths(info, save_path)
         self._max_open = max(1, max_open_files)
-        self._fds: OrderedDict[int, tuple[int, bool]] = OrderedDict()
-        self._dirty: set[int] = set()
+        self._fds: OrderedDict[int, _Handle] = OrderedDict()
+        self._dirty: set[_Handle] = set()
         self._lock = threading.Lock()
 
-    # I/O happens under the lock: a descriptor evicted and closed by another thread
-    # mid-call could otherwise be reused by the OS for a different file.
+    # The lock guards the descriptor LRU only; reads and writes run outside it, so the
+    # hashing/writing threads and the upload reader do their I/O at the same time. A
+    # descriptor in use is never closed (the OS could reuse its number for another
+    # file mid-call): eviction marks it and its last user closes it.
 
     def read_block(self, piece: int, offset: int, length: int) -> bytes:
         out = bytearray(length)
         view = memoryview(out)
         pos = 0
-        with self._lock:
-            for span in self._spans(piece, offset, length):
-                target = view[pos : pos + span.length]
-                if self.paths[span.file_index] is not None:
-                    self._read_into(span.file_index, span.file_offset, target, piece)
-                pos += span.length
+        for span in self._spans(piece, offset, length):
+            target = view[pos : pos + span.length]
+            if self.paths[span.file_index] is not None:
+                self._read_into(span.file_index, span.file_offset, target, piece)
+            pos += span.length
         return bytes(out)
 
     def write_block(self, piece: int, offset: int, data: bytes | memoryview) -> None:
         view = memoryview(data)
         pos = 0
-        with self._lock:
-            for span in self._spans(piece, offset, len(view)):
-                if self.paths[span.file_index] is not None:
-                    self._write(span.file_index, span.file_offset, view[pos : pos + span.length])
-                pos += span.length
+        for span in self._spans(piece, offset, len(view)):
+            if self.paths[span.file_index] is not None:
+                self._write(span.file_index, span.file_offset, view[pos : pos + span.length])
+            pos += span.length
 
     def read_piece(self, piece: int) -> bytes:
         return self.read_block(piece, 0, self.filemap.piece_size(piece))
 
     def flush(self) -> None:
+        # fsync outside the lock too (it can take a second): the handles are held in
+        # use meanwhile, so none is closed under us; a write that lands during the
+        # fsync marks its handle dirty again for the next flush.
         with self._lock:
-            for index in self._dirty:
-                os.fsync(self._fds[index][0])
+            handles = list(self._dirty)
             self._dirty.clear()
+            for handle in handles:
+                handle.users += 1
+        synced = 0
+        try:
+            for handle in handles:
+                os.fsync(handle.fd)
+                synced += 1
+        finally:
+            with self._lock:
+                self._dirty.update(handles[synced:])  # a failed fsync leaves them dirty
+            for handle in handles:
+                self._release(handle)
 
     def create_empty_files(self) -> None:
         """Create the torrent's zero-length files (they hold no piece, so no write does)."""
@@ -117,8 +143,8 @@ class DiskStorage:
     def close(self) -> None:
         self.flush()
         with self._lock:  # after close, a new call reopens files as needed
-            for fd, _ in self._fds.values():
-                os.close(fd)
+            for handle in self._fds.values():
+                self._evict(handle)
             self._fds.clear()
 
     def __enter__(self) -> DiskStorage:
@@ -134,45 +160,70 @@ class DiskStorage:
             raise StorageError(str(exc)) from exc
 
     def _read_into(self, index: int, file_offset: int, target: memoryview, piece: int) -> None:
-        fd = self._fd(index, write=False)
-        if fd is None:
+        handle = self._acquire(index, write=False)
+        if handle is None:
             raise StorageError(f"piece {piece}: file {self.paths[index]} does not exist")
-        done = 0
-        while done < len(target):
-            n = os.preadv(fd, [target[done:]], file_offset + done)
-            if n == 0:
-                raise StorageError(f"piece {piece}: file {self.paths[index]} is too short")
-            done += n
+        try:
+            done = 0
+            while done < len(target):
+                n = os.preadv(handle.fd, [target[done:]], file_offset + done)
+                if n == 0:
+                    raise StorageError(f"piece {piece}: file {self.paths[index]} is too short")
+                done += n
+        finally:
+            self._release(handle)
 
     def _write(self, index: int, file_offset: int, data: memoryview) -> None:
-        fd = self._fd(index, write=True)
-        assert fd is not None
-        done = 0
-        while done < len(data):
-            done += os.pwrite(fd, data[done:], file_offset + done)
-        self._dirty.add(index)
+        handle = self._acquire(index, write=True)
+        assert handle is not None
+        try:
+            done = 0
+            while done < len(data):
+                done += os.pwrite(handle.fd, data[done:], file_offset + done)
+        finally:
+            self._release(handle)
 
-    def _fd(self, index: int, *, write: bool) -> int | None:
-        # Caller holds the lock. An LRU of descriptors, upgraded to read-write on
-        # the first write; a dirty descriptor is fsynced before it is closed.
-        held = self._fds.get(index)
-        if held is not None and (held[1] or not write):
-            self._fds.move_to_end(index)
-            return held[0]
-        fd = self._open(index, write)
-        if fd is None:
-            return None
-        if held is not None:
-            os.close(held[0])
-        self._fds[index] = (fd, write)
-        self._fds.move_to_end(index)
-        while len(self._fds) > self._max_open:
-            old, (old_fd, _) = self._fds.popitem(last=False)
-            if old in self._dirty:
-                os.fsync(old_fd)
-                self._dirty.discard(old)
-            os.close(old_fd)
-        return fd
+    def _acquire(self, index: int, *, write: bool) -> _Handle | None:
+        # An LRU of descriptors, upgraded to read-write on the first write; a handle
+        # taken for writing is dirty (fsynced by ``flush`` or before it is closed).
+        with self._lock:
+            held = self._fds.get(index)
+            if held is not None and (held.write or not write):
+                self._fds.move_to_end(index)
+                handle = held
+            else:
+                fd = self._open(index, write)
+                if fd is None:
+                    return None
+                if held is not None:
+                    self._evict(held)
+                handle = self._fds[index] = _Handle(fd, write)
+                while len(self._fds) > self._max_open:
+                    _, old = self._fds.popitem(last=False)
+                    self._evict(old)
+            handle.users += 1
+            if write:
+                self._dirty.add(handle)
+            return handle
+
+    def _release(self, handle: _Handle) -> None:
+        with self._lock:
+            handle.users -= 1
+            if handle.evicted and handle.users == 0:
+                self._close(handle)
+
+    def _evict(self, handle: _Handle) -> None:
+        # Caller holds the lock.
+        handle.evicted = True
+        if handle.users == 0:
+            self._close(handle)
+
+    def _close(self, handle: _Handle) -> None:
+        # Caller holds the lock; nobody is using the descriptor.
+        if handle in self._dirty:
+            os.fsync(handle.fd)
+            self._dirty.discard(handle)
+        os.close(handle.fd)
 
     def _open(self, index: int, write: bool) -> int | None:
         path = self.paths[index]

@@ -43,12 +43,14 @@ from .wire_messages import (
     Have,
     KeepAlive,
     NotInterested,
-    Request,
     Unchoke,
 )
 
 log = logging.getLogger(__name__)
 METADATA_REQUESTS_PER_PEER = 2
+# Strict end game: at most this many blocks already requested elsewhere are asked of
+# an idle peer at once (libtorrent's strict_end_game_mode asks for one at a time).
+ENDGAME_REQUESTS = 16
 # Have messages remembered before the piece count is known: the most pieces metadata
 # of MAX_METADATA_SIZE can describe (20 bytes of hash each).
 MAX_EARLY_HAVES = MAX_METADATA_SIZE // 20
@@ -279,10 +281,15 @@ class Torrent(TorrentPeers, TorrentIO):
         want = depth - len(conn.our_requests)
         if want < max(1, depth // 4):
             return  # request in batches: fewer, larger writes
-        if not conn.our_requests:
+        idle = not conn.our_requests
+        if idle:
             peer.requested_at = self.now()
-        for block in picker.pick(peer, want):
-            peer.send(Request(block.piece, block.offset, block.length))
+        # Strict end game (libtorrent's default): blocks already requested from another
+        # peer only go to a peer with nothing else in flight, a few at a time, so fast
+        # peers do not all download the last megabytes twice.
+        blocks = picker.pick(peer, want, endgame=ENDGAME_REQUESTS if idle else 0)
+        if blocks:
+            peer.send_requests(blocks)
 
     def _refill_all(self) -> None:
         for peer in list(self.peers):
@@ -304,8 +311,7 @@ class Torrent(TorrentPeers, TorrentIO):
         block = Block(e.piece, e.offset, size)
         receipt = picker.block_received(peer, block)
         for other, dup in receipt.cancels:
-            request = Request(dup.piece, dup.offset, dup.length)
-            if isinstance(other, Peer) and request in other.conn.our_requests:
+            if isinstance(other, Peer) and dup in other.conn.our_requests:
                 other.send(Cancel(dup.piece, dup.offset, dup.length))
                 other.flush()
         if not receipt.accepted:
@@ -344,7 +350,11 @@ class Torrent(TorrentPeers, TorrentIO):
             for peer in self.peers:
                 if peer.handshaken:
                     peer.send(Have(piece))
-                    if peer.conn.am_interested and not peer.seed:
+                    if peer.seed:
+                        # No flush: a seed needs nothing from us, and the have goes out
+                        # with the next requests (one write instead of one per piece).
+                        continue
+                    if peer.conn.am_interested:
                         self._update_interest(peer)
                     peer.flush()
             if picker.complete:

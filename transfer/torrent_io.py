@@ -41,6 +41,7 @@ class TorrentIO:
         config: SessionConfig
         name: str
         uploaded: int
+        _suspects: dict[int, dict[int, tuple[bytes, tuple[str, int], bytes]]]
 
         def piece_verified(
             self, piece: int, ok: bool, blocks: list[bytes] | None, who: Who
@@ -84,7 +85,9 @@ class TorrentIO:
     async def _disk_worker(self) -> None:
         while True:
             piece, buf, who = await self._disk_queue.get()
-            suspect = len({w for w in who.values()}) > 1
+            # Block digests (for a smart ban) are needed when the piece fails, or passes
+            # after an earlier failure: not for every piece with several senders.
+            suspect = piece in self._suspects
             try:
                 ok, blocks = await asyncio.to_thread(self._hash_and_write, piece, buf, suspect)
             except OSError as exc:

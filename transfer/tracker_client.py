@@ -6,9 +6,8 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from .errors import TrackerError
 from .tracker import (
@@ -21,6 +20,9 @@ from .tracker import (
     udp_announce_request,
     udp_connect_request,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 MAX_HTTP_RESPONSE = 1024 * 1024  # see tracker.RESPONSE_LIMITS
@@ -58,6 +60,8 @@ async def _announce_http(
     config: TrackerClientConfig,
     session: aiohttp.ClientSession | None,
 ) -> AnnounceResponse:
+    import aiohttp  # noqa: PLC0415 - lazily: 0.35 s of import a swarm without HTTP trackers skips
+
     own = session is None
     client = session or aiohttp.ClientSession()
     try:

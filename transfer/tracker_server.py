@@ -11,10 +11,8 @@ import struct
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote_to_bytes
-
-from aiohttp import web
 
 from .errors import TrackerError
 from .tracker import (
@@ -31,6 +29,9 @@ from .tracker import (
     encode_http_response,
     parse_udp_request,
 )
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ def _parse_http_announce(request: web.Request) -> Announce:
 
 
 def make_tracker_app(swarms: Swarms) -> web.Application:
+    from aiohttp import web  # noqa: PLC0415 - lazily: importing swarmseek.transfer skips aiohttp
+
     async def announce(request: web.Request) -> web.Response:
         try:
             parsed = _parse_http_announce(request)
@@ -205,6 +208,8 @@ class TrackerServer:
         return f"udp://{self.host}:{self.udp_port}"
 
     async def __aenter__(self) -> TrackerServer:
+        from aiohttp import web  # noqa: PLC0415 - lazily, as in make_tracker_app
+
         self._runner = web.AppRunner(make_tracker_app(self.swarms), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -269,7 +269,7 @@ class PeerConnection(WireState):
         if not self.fast:
             # BEP 3: a choke discards every request; with BEP 6 the peer rejects them.
             cancelled = tuple(self.our_requests)
-            self.our_requests.clear()
+            self._requested.clear()
             self._cancelled.clear()
         self._emit(ev.PeerChoked(cancelled))
 
@@ -315,12 +315,13 @@ class PeerConnection(WireState):
         self._block(m.piece, m.offset, m.data)
 
     def _block(self, piece: int, offset: int, data: bytes) -> None:
-        if not self.fits(piece, offset, len(data)):
+        key = (piece, offset, len(data))
+        # One dict lookup when we asked for exactly this block: it fits its piece.
+        solicited = self._requested.pop(key, False) is None
+        if not solicited and not self.fits(piece, offset, len(data)):
             raise RemoteProtocolError(f"piece {piece} offset {offset}+{len(data)} lies outside it")
-        request = Request(piece, offset, len(data))
-        solicited = self.our_requests.pop(request, False) is None
         if self._cancelled:
-            self._cancelled.pop(request, None)
+            self._cancelled.pop(key, None)
         self._events.append(ev.BlockReceived(piece, offset, data, solicited))
 
     def _on_cancel(self, m: Cancel) -> None:
@@ -339,15 +340,15 @@ class PeerConnection(WireState):
 
     def _on_reject(self, m: Reject) -> None:
         self._require_fast("reject")
-        request = Request(m.piece, m.offset, m.length)
-        if request in self.our_requests:
-            del self.our_requests[request]
-        elif request in self._cancelled:
-            self._cancelled.pop(request, None)
+        key = (m.piece, m.offset, m.length)
+        if key in self._requested:
+            del self._requested[key]
+        elif key in self._cancelled:
+            self._cancelled.pop(key, None)
         else:
             # BEP 6: "If a peer receives a reject for a request that was never sent
             # then the peer SHOULD close the connection."
-            raise RemoteProtocolError(f"reject for a request never sent: {request}")
+            raise RemoteProtocolError(f"reject for a request never sent: {Request(*key)}")
         self._emit(ev.RejectReceived(m.piece, m.offset, m.length))
 
     def _on_allowed_fast(self, m: AllowedFast) -> None:

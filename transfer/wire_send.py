@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import wire_events as ev
@@ -19,6 +20,7 @@ from .metadata import (
 )
 from .wire_messages import (
     MAX_REQUEST_LENGTH,
+    REQUEST,
     AllowedFast,
     BitfieldMessage,
     Cancel,
@@ -68,6 +70,37 @@ _REMOTE_INTEREST = {
     (False, NotInterested): False,
 }
 
+# A block as the wire tracks it: (piece, offset, length).
+BlockKey = tuple[int, int, int]
+_U32 = 0xFFFFFFFF
+# A request message whole: length prefix 13, id, piece, offset, length.
+_REQUEST_FRAME = struct.Struct(">IBIII")
+
+
+class OutstandingRequests:
+    """Read-only view of the requests we sent and the peer has not answered yet.
+
+    Membership takes a :class:`Request` or a (piece, offset, length) tuple; iteration
+    yields Requests, oldest first, from a snapshot (so the caller may cancel as it goes).
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: dict[BlockKey, None]) -> None:
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, Request):
+            return (item.piece, item.offset, item.length) in self._keys
+        return item in self._keys
+
+    def __iter__(self) -> Iterator[Request]:
+        return iter([Request(*key) for key in self._keys])
+
+
 _Sendable = CoreMessage | ExtensionHandshake | ExtensionMessage | MetadataMessage
 
 
@@ -108,10 +141,13 @@ class WireState:
         self._pos = 0
         self._out = bytearray()
         self._events: deque[ev.Event] = deque()
-        self.our_requests: dict[Request, None] = {}  # sent, not yet answered (ordered set)
+        # Sent, not yet answered, oldest first, keyed by plain (piece, offset, length)
+        # tuples: one is looked up per block received, and a tuple hashes in C where a
+        # dataclass hashes in Python. ``our_requests`` shows them as Requests.
+        self._requested: dict[BlockKey, None] = {}
         # Cancelled requests the peer may still answer (a piece or, BEP 6, a reject),
         # oldest first; bounded because a peer may also just drop them.
-        self._cancelled: dict[Request, None] = {}
+        self._cancelled: dict[BlockKey, None] = {}
         self.peer_requests: dict[Request, None] = {}  # received, not yet served
         self.allowed_fast_in: set[int] = set()  # pieces the peer lets us request choked
         self.allowed_fast_out: set[int] = set()
@@ -123,6 +159,11 @@ class WireState:
         self.invalid_requests = 0
         if initiator:
             self._queue_handshake()
+
+    @property
+    def our_requests(self) -> OutstandingRequests:
+        """Requests we sent that the peer has not answered yet (a read-only view)."""
+        return OutstandingRequests(self._requested)
 
     # ----------------------------------------------------------------- sending
 
@@ -170,6 +211,32 @@ class WireState:
         if handler is None:
             raise LocalProtocolError(f"cannot send {type(message).__name__}")
         handler(self, message)
+        return self.data_to_send()
+
+    def send_requests(self, blocks: Iterable[BlockKey]) -> bytes:
+        """Request every (piece, offset, length) of ``blocks``; return all bytes to write.
+
+        The same checks as ``send(Request(...))`` for each, in one call: a pipeline is
+        topped up with hundreds of requests at a time, so this is a hot path.
+        """
+        if self.phase is not Phase.OPEN:
+            raise LocalProtocolError(f"cannot send Request in {self.phase}")
+        requested, out, pack = self._requested, self._out, _REQUEST_FRAME.pack
+        for piece, offset, length in blocks:
+            self._check_local_piece(piece)
+            if not 0 < length <= MAX_REQUEST_LENGTH:
+                raise LocalProtocolError(f"request length {length} not in 1..16 KiB")
+            if not 0 <= offset <= _U32 or piece > _U32:
+                raise LocalProtocolError(f"request {piece}/{offset} does not fit in 32 bits")
+            if not self.fits(piece, offset, length):
+                raise LocalProtocolError(f"request {piece}/{offset}+{length} runs past its piece")
+            if not self.can_request(piece):
+                raise LocalProtocolError("request while choked by the peer")
+            key = (piece, offset, length)
+            if key in requested:
+                raise LocalProtocolError(f"request {key} already requested")
+            requested[key] = None
+            out += pack(13, REQUEST, piece, offset, length)
         return self.data_to_send()
 
     def _queue_handshake(self) -> None:
@@ -239,16 +306,17 @@ class WireState:
             raise LocalProtocolError(f"{m} runs past the end of its piece")
         if not self.can_request(m.piece):
             raise LocalProtocolError("request while choked by the peer")
-        if m in self.our_requests:
+        key = (m.piece, m.offset, m.length)
+        if key in self._requested:
             raise LocalProtocolError(f"{m} already requested")
-        self.our_requests[m] = None
+        self._requested[key] = None
         self._send_raw(m)
 
     def _send_cancel(self, m: Cancel) -> None:
-        request = Request(m.piece, m.offset, m.length)
-        if request not in self.our_requests:
-            raise LocalProtocolError(f"cancel of {request}, which is not outstanding")
-        del self.our_requests[request]
+        request = (m.piece, m.offset, m.length)
+        if request not in self._requested:
+            raise LocalProtocolError(f"cancel of {Request(*request)}, which is not outstanding")
+        del self._requested[request]
         self._cancelled[request] = None
         if len(self._cancelled) > MAX_PEER_REQUESTS:
             del self._cancelled[next(iter(self._cancelled))]

@@ -1,10 +1,12 @@
-"""MSE/PE post-handshake throughput next to cryptography's raw ARC4 (the ceiling).
+"""MSE/PE post-handshake throughput next to cryptography's raw ARC4 (the reference).
 
 Run: ``python tests/benchmarks/bench_mse.py [MiB]`` (default 256). Each byte is
 encrypted by one side's ``StreamCipher`` and decrypted by the other's, in 64 KiB reads
 (a typical socket read); the reference does the same with two bare ARC4 contexts
 (drop-1024 applied the same way). "Two threads" runs two connections at once, each
-moving half the bytes, to show the cipher releases the GIL. Figures are bytes through
+moving half the bytes, to show whether the cipher releases the GIL: ours does when it
+runs on libcrypto through ctypes (``StreamCipher.offload``); cryptography 48's ARC4
+holds it, so its two-thread figure stays at its one-thread one. Figures are bytes through
 the pipe a second (each byte is RC4'd twice), best of three alternating runs. Also
 prints how many full handshakes (both sides, in memory) one core does a second.
 """

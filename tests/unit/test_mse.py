@@ -562,10 +562,29 @@ def test_config_rejects_padding_over_512() -> None:
 
 
 def test_rc4_cipher_calls_go_straight_to_c_with_no_python_wrapper() -> None:
-    # the post-handshake cipher is on the hot path of every download: no per-call
-    # Python frame between the adapter and cryptography's C update
+    # the post-handshake cipher is on the hot path of every download: with
+    # cryptography, no Python frame between the adapter and its C update; with
+    # libcrypto through ctypes, reads are decrypted in place, off the loop
     events_a, _, _, _ = converse(initiator(), receiver())
     cipher = completed(events_a).cipher
-    assert type(cipher.encrypt).__name__ == "builtin_function_or_method"
-    assert type(cipher.decrypt).__name__ == "builtin_function_or_method"
+    if cipher.offload:
+        assert cipher.decrypt_in_place is not None
+    else:
+        assert type(cipher.encrypt).__name__ == "builtin_function_or_method"
+        assert type(cipher.decrypt).__name__ == "builtin_function_or_method"
     assert not cipher.is_identity and StreamCipher.plaintext().is_identity
+
+
+def test_both_rc4_backends_give_the_same_keystream(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = bytes(range(20))
+    first = mse_crypto.rc4_drop1024(key)
+    stream = first.update(bytes(5000))
+    in_place = getattr(first, "in_place", None)
+    if in_place is not None:  # the in-place call continues the same keystream
+        more = bytearray(3000)
+        in_place(more)
+        stream += bytes(more)
+    else:
+        stream += first.update(bytes(3000))
+    monkeypatch.setattr(mse_crypto, "_OPENSSL", None)
+    assert mse_crypto.rc4_drop1024(key).update(bytes(8000)) == stream

@@ -236,3 +236,28 @@ def test_foreign_block_not_accepted() -> None:
     assert not picker.block_received("avail0", Block(5, 0, BLOCK_SIZE)).accepted
     with pytest.raises(ValueError):
         picker.abort("avail0", Block(0, 1, 10))  # a local bug, not the network
+
+
+def test_strict_endgame_caps_duplicate_requests() -> None:
+    picker = PiecePicker(1, 4 * BLOCK_SIZE, 4 * BLOCK_SIZE, rng=random.Random(0))
+    add(picker, "a")
+    add(picker, "b")
+    blocks = picker.pick("a", 4)
+    assert picker.in_endgame()
+    assert picker.pick("b", 4, endgame=0) == []  # b still busy: no duplicates at all
+    assert picker.pick("b", 4, endgame=1) == blocks[:1]  # idle: only as many as allowed
+    assert picker.pick("b", 4) == blocks[1:]  # no cap: the rest
+    picker.check_invariant()
+
+
+def test_complete_and_pick_after_most_pieces_are_had() -> None:
+    picker = setup_picker("1" * 64, "*" * 63)
+    add(picker, "a")
+    assert not picker.complete
+    (block,) = picker.pick("a", 1)
+    assert block.piece == 63
+    picker.block_received("a", block)
+    picker.block_written(block)
+    picker.piece_passed(63)
+    assert picker.complete and picker.pick("a", 4) == []
+    picker.check_invariant()

@@ -289,3 +289,34 @@ def test_memory_storage_filled_is_a_seeder(share: tuple[Info, Path]) -> None:
     assert all(sha1(seeder.read_piece(p)) == info.piece_hash(p) for p in range(info.num_pieces))
     with pytest.raises(StorageError):
         MemoryStorage.filled(info, stream[:-1])
+
+
+def test_disk_storage_io_outside_its_lock_leaks_no_descriptor(
+    share: tuple[Info, Path], tmp_path: Path
+) -> None:
+    # Reads and writes of many threads at once with one descriptor allowed: handles are
+    # evicted while other threads use them, and each must still be closed exactly once.
+    info, save = share
+    with DiskStorage(info, save) as source:
+        pieces = [source.read_piece(p) for p in range(info.num_pieces)]
+    open_before = len(os.listdir("/proc/self/fd"))
+    target = DiskStorage(info, tmp_path / "out", max_open_files=1)
+    for piece, data in enumerate(pieces):  # every piece once, so reads can run beside writes
+        target.write_block(piece, 0, data)
+    jobs = [("w", p, o) for p in range(info.num_pieces) for o in range(0, len(pieces[p]), 700)]
+    jobs += [("r", p, 0) for p in range(info.num_pieces)] * 20
+    random.Random(2).shuffle(jobs)
+
+    def run(job: tuple[str, int, int]) -> bytes | None:
+        kind, piece, offset = job
+        if kind == "w":
+            target.write_block(piece, offset, pieces[piece][offset : offset + 700])
+            return None
+        return target.read_piece(piece)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, jobs))
+    target.close()
+    assert all(r == pieces[j[1]] for j, r in zip(jobs, results, strict=True) if r is not None)
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    assert verify(info, tmp_path / "out").complete
