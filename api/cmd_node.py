@@ -28,10 +28,12 @@ from swarmseek.transfer import EncryptionPolicy
 
 from .cmd_dht import DEFAULT_BOOTSTRAP
 from .cmd_transfer import _address
-from .demo import DemoOptions, run_demo
 from .errors import CliError
-from .node import Node, NodeConfig
-from .services_node import serve_api
+from .node_config import NodeConfig
+
+# The node, its API and the demo load the index (datasketch pulls in scipy: about 1.3 s
+# of start-up). They are imported by the commands that run them, so `swarmseek get`,
+# `create`, `search` and the others start without paying for it.
 
 DEFAULT_API = "http://127.0.0.1:8600"
 _HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
@@ -216,6 +218,9 @@ def _node(args: argparse.Namespace) -> int:
 
 
 async def _run_node(config: NodeConfig) -> int:
+    from .node import Node  # noqa: PLC0415 - lazily (see the imports above)
+    from .services_node import serve_api  # noqa: PLC0415 - lazily
+
     stop = _stop_event()
     try:
         async with (
@@ -356,6 +361,8 @@ def _human(size: int) -> str:
 def _demo(args: argparse.Namespace) -> int:
     if args.nodes < 2:
         raise CliError("a demo needs at least 2 nodes")
+    from .demo import DemoOptions, run_demo  # noqa: PLC0415 - lazily (see the imports above)
+
     options = DemoOptions(
         nodes=args.nodes,
         api_port=args.api_port,

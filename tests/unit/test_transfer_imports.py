@@ -12,3 +12,16 @@ def test_importing_transfer_does_not_load_aiohttp() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+def test_the_cli_parser_does_not_load_the_index() -> None:
+    # datasketch (through the index) pulls in scipy: over a second of start-up that
+    # `swarmseek get`, `create`, `seed` and the API clients do not need.
+    code = (
+        "import sys; from swarmseek.api.cli import build_parser; build_parser();"
+        " print(sorted(m for m in ('datasketch', 'scipy', 'swarmseek.index') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
