@@ -71,39 +71,40 @@ class Document:
 
 
 _Decoded: TypeAlias = tuple[Value, int]  # a value and the position just past it
+_Raw: TypeAlias = dict[bytes, bytes] | None
+
+
+def _noncanonical(strict: bool, problems: list[str], message: str, position: int) -> None:
+    if strict:
+        raise BencodeError(message, position)
+    if len(problems) < 16:  # a report, not a second copy of the input
+        problems.append(f"{message} at byte {position}")
 
 
 def _decoder(  # noqa: PLR0915 - closures over locals are the speed-up (module docstring)
-    data: bytes, limits: Limits, strict: bool, problems: list[str]
-) -> tuple[Callable[[int, int], _Decoded], Callable[[dict[bytes, bytes]], _Decoded]]:
-    """Build the decoding closures for one input; return ``(value, top_dictionary)``.
+    data: bytes, limits: Limits, strict: bool, problems: list[str], tokens: int
+) -> tuple[Callable[[int, int], _Decoded], Callable[[int, int, _Raw], _Decoded]]:
+    """Build the decoding closures for one input; return ``(value, dictionary)``.
 
-    ``value(pos, depth)`` decodes the value starting at ``pos``. ``top_dictionary(raw)``
-    decodes the dictionary starting at byte 0 and records each value's bytes in ``raw``;
-    like the original decoder it does not apply the depth limit to that dictionary.
-    Both return the value and the position just past it.
+    ``value(pos, depth)`` decodes the value starting at ``pos``. ``dictionary(pos,
+    depth, raw)`` decodes the dictionary whose ``d`` is at ``pos``, without counting
+    that token or checking the depth, and records each value's bytes in ``raw`` unless
+    it is None. Both return the value and the position just past it. ``tokens`` is how
+    many tokens the caller already counted.
     """
     n = len(data)
     find = data.find
     max_depth = limits.max_depth
     max_tokens = limits.max_tokens
     max_digits = limits.max_int_digits
-    tokens = 0
-
-    def count(pos: int) -> None:
-        nonlocal tokens
-        tokens += 1
-        if tokens > max_tokens:
-            raise BencodeError("too many tokens", pos)
-
-    def noncanonical(message: str, position: int) -> None:
-        if strict:
-            raise BencodeError(message, position)
-        if len(problems) < 16:  # a report, not a second copy of the input
-            problems.append(f"{message} at byte {position}")
 
     def string(pos: int) -> tuple[bytes, int]:
         # The length is all digits (the caller saw the first one), so it has no sign.
+        if pos + 1 < n and data[pos + 1] == 0x3A and max_digits > 0:  # 1 digit
+            end = pos + 2 + data[pos] - 0x30
+            if end > n:
+                raise BencodeError("string runs past end of input", pos)
+            return data[pos + 2 : end], end
         colon = find(b":", pos, pos + max_digits + 1)
         if colon < 0:
             raise BencodeError("malformed string length", pos)
@@ -111,7 +112,7 @@ def _decoder(  # noqa: PLR0915 - closures over locals are the speed-up (module d
         if not digits.isdigit():  # bytes.isdigit(): ASCII 0-9 only, False when empty
             raise BencodeError("malformed string length", pos)
         if digits[0] == 0x30 and len(digits) > 1:
-            noncanonical("non-canonical string length", pos)
+            _noncanonical(strict, problems, "non-canonical string length", pos)
         end = colon + 1 + int(digits)
         if end > n:
             raise BencodeError("string runs past end of input", pos)
@@ -130,7 +131,7 @@ def _decoder(  # noqa: PLR0915 - closures over locals are the speed-up (module d
         if len(body) > max_digits:
             raise BencodeError("integer too long", start)
         if (body[0] == 0x30 and len(body) > 1) or (negative and body == b"0"):
-            noncanonical("non-canonical integer", start)
+            _noncanonical(strict, problems, "non-canonical integer", start)
         return int(text), end + 1
 
     def value(pos: int, depth: int) -> _Decoded:
@@ -161,7 +162,8 @@ def _decoder(  # noqa: PLR0915 - closures over locals are the speed-up (module d
             return dictionary(pos, depth, None)
         raise BencodeError(f"unexpected byte {bytes([lead])!r}", pos)
 
-    def dictionary(pos: int, depth: int, raw: dict[bytes, bytes] | None) -> _Decoded:
+    def dictionary(pos: int, depth: int, raw: _Raw) -> _Decoded:
+        nonlocal tokens
         pos += 1
         result: dict[bytes, Value] = {}
         previous: bytes | None = None
@@ -173,24 +175,22 @@ def _decoder(  # noqa: PLR0915 - closures over locals are the speed-up (module d
                 return result, pos + 1
             if not 0x30 <= lead <= 0x39:
                 raise BencodeError("dictionary key is not a string", pos)
-            count(pos)
+            tokens += 1
+            if tokens > max_tokens:
+                raise BencodeError("too many tokens", pos)
             key_at = pos
             key, pos = string(pos)
             if key in result:
                 raise BencodeError(f"duplicate dictionary key {key[:40]!r}", key_at)
             if previous is not None and key < previous:
-                noncanonical("dictionary keys not sorted", key_at)
+                _noncanonical(strict, problems, "dictionary keys not sorted", key_at)
             value_at = pos
             result[key], pos = value(pos, depth + 1)
             if raw is not None:
                 raw[key] = data[value_at:pos]
             previous = key
 
-    def top_dictionary(raw: dict[bytes, bytes]) -> _Decoded:
-        count(0)
-        return dictionary(0, 0, raw)
-
-    return value, top_dictionary
+    return value, dictionary
 
 
 def _check_input(data: bytes | bytearray | memoryview, limits: Limits) -> bytes:
@@ -214,13 +214,23 @@ def decode_document(
     ``strict=True`` any non-canonical form raises :class:`BencodeError`. Duplicate
     keys always raise: their meaning is ambiguous.
     """
+    return _document(data, limits, strict, allow_trailing)
+
+
+def _document(
+    data: bytes | bytearray | memoryview, limits: Limits, strict: bool, allow_trailing: bool
+) -> Document:
     buffer = _check_input(data, limits)
     problems: list[str] = []
     raw: dict[bytes, bytes] = {}
-    value, top_dictionary = _decoder(buffer, limits, strict, problems)
     if buffer[0] == 0x64:  # d: a top-level dictionary keeps its raw spans
-        result, end = top_dictionary(raw)
+        # Counted here, and (as before the rewrite) exempt from the depth limit.
+        if limits.max_tokens < 1:
+            raise BencodeError("too many tokens", 0)
+        _, dictionary = _decoder(buffer, limits, strict, problems, 1)
+        result, end = dictionary(0, 0, raw)
     else:
+        value, _ = _decoder(buffer, limits, strict, problems, 0)
         result, end = value(0, 0)
     if end != len(buffer) and not allow_trailing:
         raise BencodeError("trailing data after value", end)
@@ -234,7 +244,7 @@ def decode(
     strict: bool = True,
 ) -> Value:
     """Decode exactly one bencoded value; strict (canonical only) by default."""
-    return decode_document(data, limits=limits, strict=strict).value
+    return _document(data, limits, strict, False).value
 
 
 def decode_prefix(
@@ -245,7 +255,7 @@ def decode_prefix(
     BEP 9 ``data`` messages carry a bencoded dictionary followed by raw bytes.
     """
     buffer = _check_input(data, limits)
-    value, _ = _decoder(buffer, limits, True, [])
+    value, _ = _decoder(buffer, limits, True, [], 0)
     return value(0, 0)
 
 

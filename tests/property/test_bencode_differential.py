@@ -42,7 +42,7 @@ limits = st.builds(
     max_size=st.integers(1, 400),
     max_depth=st.integers(0, 5),
     max_tokens=st.integers(0, 40),
-    max_int_digits=st.integers(1, 22),
+    max_int_digits=st.integers(-1, 22),
 )
 edits = st.lists(st.tuples(st.integers(0, 500), st.sampled_from(b"0123456789:-ielde")), max_size=3)
 
