@@ -8,19 +8,27 @@ non-canonically encoded real torrent needs (it is SHA-1 of the bytes *as sent*).
 Strings decode to ``bytes``, integers to ``int``, lists to ``list`` and
 dictionaries to ``dict[bytes, ...]``. Encoding accepts the same (plus tuples),
 and emits dictionary keys sorted, so ``encode`` output is always canonical.
+
+Every KRPC datagram and every index item passes through here, so the hot paths are
+written for CPython's speed rather than for elegance: the decoder is a set of closures
+over local variables (a local or closure read is much cheaper than ``self.attr``), it
+passes positions as arguments and return values instead of keeping them on an object,
+and the encoder tests the exact built-in types before the slower ABC ``isinstance``
+checks. ``tests/support/bencode_reference.py`` keeps the plain class-based version
+this replaced; ``tests/property/test_bencode_differential.py`` checks that both agree
+on values, raw spans, problems, errors and error positions, and
+``tests/benchmarks/bench_bencode.py`` measures the gain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from .errors import BencodeError
 
 Value: TypeAlias = Any  # bytes | int | list[Value] | dict[bytes, Value]
-
-_DIGITS = frozenset(b"0123456789")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,121 +70,127 @@ class Document:
         return not self.problems
 
 
-class _Decoder:
-    __slots__ = ("data", "limits", "pos", "problems", "strict", "tokens")
+_Decoded: TypeAlias = tuple[Value, int]  # a value and the position just past it
+_Raw: TypeAlias = dict[bytes, bytes] | None
 
-    def __init__(self, data: bytes, limits: Limits, strict: bool) -> None:
-        self.data = data
-        self.limits = limits
-        self.strict = strict
-        self.pos = 0
-        self.tokens = 0
-        self.problems: list[str] = []
 
-    def _noncanonical(self, message: str, position: int) -> None:
-        if self.strict:
-            raise BencodeError(message, position)
-        if len(self.problems) < 16:  # a report, not a second copy of the input
-            self.problems.append(f"{message} at byte {position}")
+def _noncanonical(strict: bool, problems: list[str], message: str, position: int) -> None:
+    if strict:
+        raise BencodeError(message, position)
+    if len(problems) < 16:  # a report, not a second copy of the input
+        problems.append(f"{message} at byte {position}")
 
-    def _count(self) -> None:
-        self.tokens += 1
-        if self.tokens > self.limits.max_tokens:
-            raise BencodeError("too many tokens", self.pos)
 
-    def value(self, depth: int) -> Value:
-        if self.pos >= len(self.data):
-            raise BencodeError("unexpected end of input", self.pos)
-        self._count()
-        lead = self.data[self.pos]
-        if lead == 0x69:  # i
-            return self._int()
-        if lead in _DIGITS:
-            return self._string()
-        if depth >= self.limits.max_depth:
-            raise BencodeError("nesting too deep", self.pos)
-        if lead == 0x6C:  # l
-            return self._list(depth)
-        if lead == 0x64:  # d
-            return self._dict(depth)
-        raise BencodeError(f"unexpected byte {bytes([lead])!r}", self.pos)
+def _decoder(  # noqa: PLR0915 - closures over locals are the speed-up (module docstring)
+    data: bytes, limits: Limits, strict: bool, problems: list[str], tokens: int
+) -> tuple[Callable[[int, int], _Decoded], Callable[[int, int, _Raw], _Decoded]]:
+    """Build the decoding closures for one input; return ``(value, dictionary)``.
 
-    def _digits(self, start: int, end: int, what: str) -> int:
-        text = self.data[start:end]
+    ``value(pos, depth)`` decodes the value starting at ``pos``. ``dictionary(pos,
+    depth, raw)`` decodes the dictionary whose ``d`` is at ``pos``, without counting
+    that token or checking the depth, and records each value's bytes in ``raw`` unless
+    it is None. Both return the value and the position just past it. ``tokens`` is how
+    many tokens the caller already counted.
+    """
+    n = len(data)
+    find = data.find
+    max_depth = limits.max_depth
+    max_tokens = limits.max_tokens
+    max_digits = limits.max_int_digits
+
+    def string(pos: int) -> tuple[bytes, int]:
+        # The length is all digits (the caller saw the first one), so it has no sign.
+        if pos + 1 < n and data[pos + 1] == 0x3A and max_digits > 0:  # 1 digit
+            end = pos + 2 + data[pos] - 0x30
+            if end > n:
+                raise BencodeError("string runs past end of input", pos)
+            return data[pos + 2 : end], end
+        colon = find(b":", pos, pos + max_digits + 1)
+        if colon < 0:
+            raise BencodeError("malformed string length", pos)
+        digits = data[pos:colon]
+        if not digits.isdigit():  # bytes.isdigit(): ASCII 0-9 only, False when empty
+            raise BencodeError("malformed string length", pos)
+        if digits[0] == 0x30 and len(digits) > 1:
+            _noncanonical(strict, problems, "non-canonical string length", pos)
+        end = colon + 1 + int(digits)
+        if end > n:
+            raise BencodeError("string runs past end of input", pos)
+        return data[colon + 1 : end], end
+
+    def integer(pos: int) -> _Decoded:
+        start = pos + 1
+        end = find(b"e", start, start + max_digits + 2)
+        if end < 0:
+            raise BencodeError("unterminated integer", pos)
+        text = data[start:end]
         negative = text[:1] == b"-"
         body = text[1:] if negative else text
-        if not body or not all(c in _DIGITS for c in body):
-            raise BencodeError(f"malformed {what}", start)
-        if len(body) > self.limits.max_int_digits:
-            raise BencodeError(f"{what} too long", start)
-        if (len(body) > 1 and body[0] == 0x30) or (negative and body == b"0"):
-            self._noncanonical(f"non-canonical {what}", start)
-        return int(text)
+        if not body.isdigit():
+            raise BencodeError("malformed integer", start)
+        if len(body) > max_digits:
+            raise BencodeError("integer too long", start)
+        if (body[0] == 0x30 and len(body) > 1) or (negative and body == b"0"):
+            _noncanonical(strict, problems, "non-canonical integer", start)
+        return int(text), end + 1
 
-    def _int(self) -> int:
-        start = self.pos + 1
-        end = self.data.find(b"e", start, start + self.limits.max_int_digits + 2)
-        if end < 0:
-            raise BencodeError("unterminated integer", self.pos)
-        number = self._digits(start, end, "integer")
-        self.pos = end + 1
-        return number
+    def value(pos: int, depth: int) -> _Decoded:
+        nonlocal tokens
+        if pos >= n:
+            raise BencodeError("unexpected end of input", pos)
+        tokens += 1  # count() inlined: this is the hottest line
+        if tokens > max_tokens:
+            raise BencodeError("too many tokens", pos)
+        lead = data[pos]
+        if 0x30 <= lead <= 0x39:
+            return string(pos)
+        if lead == 0x69:  # i
+            return integer(pos)
+        if depth >= max_depth:
+            raise BencodeError("nesting too deep", pos)
+        if lead == 0x6C:  # l
+            pos += 1
+            items: list[Value] = []
+            while True:
+                if pos >= n:
+                    raise BencodeError("unexpected end of input", pos)
+                if data[pos] == 0x65:  # e
+                    return items, pos + 1
+                item, pos = value(pos, depth + 1)
+                items.append(item)
+        if lead == 0x64:  # d
+            return dictionary(pos, depth, None)
+        raise BencodeError(f"unexpected byte {bytes([lead])!r}", pos)
 
-    def _string(self) -> bytes:
-        start = self.pos
-        colon = self.data.find(b":", start, start + self.limits.max_int_digits + 1)
-        if colon < 0:
-            raise BencodeError("malformed string length", start)
-        length = self._digits(start, colon, "string length")
-        end = colon + 1 + length
-        if end > len(self.data):
-            raise BencodeError("string runs past end of input", start)
-        self.pos = end
-        return self.data[colon + 1 : end]
-
-    def _list(self, depth: int) -> list[Value]:
-        self.pos += 1
-        items: list[Value] = []
-        while self._peek() != 0x65:  # e
-            items.append(self.value(depth + 1))
-        self.pos += 1
-        return items
-
-    def _dict(self, depth: int, raw: dict[bytes, bytes] | None = None) -> dict[bytes, Value]:
-        self.pos += 1
+    def dictionary(pos: int, depth: int, raw: _Raw) -> _Decoded:
+        nonlocal tokens
+        pos += 1
         result: dict[bytes, Value] = {}
         previous: bytes | None = None
-        while self._peek() != 0x65:
-            key_at = self.pos
-            if self.data[key_at] not in _DIGITS:
-                raise BencodeError("dictionary key is not a string", key_at)
-            self._count()
-            key = self._string()
+        while True:
+            if pos >= n:
+                raise BencodeError("unexpected end of input", pos)
+            lead = data[pos]
+            if lead == 0x65:  # e
+                return result, pos + 1
+            if not 0x30 <= lead <= 0x39:
+                raise BencodeError("dictionary key is not a string", pos)
+            tokens += 1
+            if tokens > max_tokens:
+                raise BencodeError("too many tokens", pos)
+            key_at = pos
+            key, pos = string(pos)
             if key in result:
                 raise BencodeError(f"duplicate dictionary key {key[:40]!r}", key_at)
             if previous is not None and key < previous:
-                self._noncanonical("dictionary keys not sorted", key_at)
-            value_at = self.pos
-            result[key] = self.value(depth + 1)
+                _noncanonical(strict, problems, "dictionary keys not sorted", key_at)
+            value_at = pos
+            result[key], pos = value(pos, depth + 1)
             if raw is not None:
-                raw[key] = self.data[value_at : self.pos]
+                raw[key] = data[value_at:pos]
             previous = key
-        self.pos += 1
-        return result
 
-    def _peek(self) -> int:
-        if self.pos >= len(self.data):
-            raise BencodeError("unexpected end of input", self.pos)
-        return self.data[self.pos]
-
-    def document(self) -> Document:
-        raw: dict[bytes, bytes] = {}
-        if self.data[:1] == b"d":
-            self._count()
-            value: Value = self._dict(0, raw)
-        else:
-            value = self.value(0)
-        return Document(value, raw, self.problems)
+    return value, dictionary
 
 
 def _check_input(data: bytes | bytearray | memoryview, limits: Limits) -> bytes:
@@ -200,12 +214,27 @@ def decode_document(
     ``strict=True`` any non-canonical form raises :class:`BencodeError`. Duplicate
     keys always raise: their meaning is ambiguous.
     """
+    return _document(data, limits, strict, allow_trailing)
+
+
+def _document(
+    data: bytes | bytearray | memoryview, limits: Limits, strict: bool, allow_trailing: bool
+) -> Document:
     buffer = _check_input(data, limits)
-    decoder = _Decoder(buffer, limits, strict)
-    document = decoder.document()
-    if decoder.pos != len(buffer) and not allow_trailing:
-        raise BencodeError("trailing data after value", decoder.pos)
-    return document
+    problems: list[str] = []
+    raw: dict[bytes, bytes] = {}
+    if buffer[0] == 0x64:  # d: a top-level dictionary keeps its raw spans
+        # Counted here, and (as before the rewrite) exempt from the depth limit.
+        if limits.max_tokens < 1:
+            raise BencodeError("too many tokens", 0)
+        _, dictionary = _decoder(buffer, limits, strict, problems, 1)
+        result, end = dictionary(0, 0, raw)
+    else:
+        value, _ = _decoder(buffer, limits, strict, problems, 0)
+        result, end = value(0, 0)
+    if end != len(buffer) and not allow_trailing:
+        raise BencodeError("trailing data after value", end)
+    return Document(result, raw, problems)
 
 
 def decode(
@@ -215,7 +244,7 @@ def decode(
     strict: bool = True,
 ) -> Value:
     """Decode exactly one bencoded value; strict (canonical only) by default."""
-    return decode_document(data, limits=limits, strict=strict).value
+    return _document(data, limits, strict, False).value
 
 
 def decode_prefix(
@@ -226,9 +255,11 @@ def decode_prefix(
     BEP 9 ``data`` messages carry a bencoded dictionary followed by raw bytes.
     """
     buffer = _check_input(data, limits)
-    decoder = _Decoder(buffer, limits, strict=True)
-    value = decoder.value(0)
-    return value, decoder.pos
+    value, _ = _decoder(buffer, limits, True, [], 0)
+    return value(0, 0)
+
+
+_MAX_ENCODE_DEPTH = DEFAULT_LIMITS.max_depth
 
 
 def encode(value: Value) -> bytes:
@@ -239,8 +270,45 @@ def encode(value: Value) -> bytes:
 
 
 def _encode(value: Value, out: list[bytes], depth: int) -> None:
-    if depth > DEFAULT_LIMITS.max_depth:
+    # Exact types first: ``type(x) is dict`` is several times cheaper than
+    # ``isinstance(x, Mapping)``, and it also keeps ``bool`` (an int subclass) out.
+    if depth > _MAX_ENCODE_DEPTH:
         raise BencodeError("value nested too deeply to encode")
+    kind = type(value)
+    if kind is bytes:
+        out.append(b"%d:" % len(value))
+        out.append(value)
+    elif kind is dict:
+        out.append(b"d")
+        for key in sorted(value):
+            if type(key) is not bytes:
+                _encode_key(key, out, depth + 1)
+            elif depth + 1 > _MAX_ENCODE_DEPTH:  # a key is encoded one level down
+                raise BencodeError("value nested too deeply to encode")
+            else:
+                out.append(b"%d:" % len(key))
+                out.append(key)
+            _encode(value[key], out, depth + 1)
+        out.append(b"e")
+    elif kind is int:
+        out.append(b"i%de" % value)
+    elif kind is list:
+        out.append(b"l")
+        for item in value:
+            _encode(item, out, depth + 1)
+        out.append(b"e")
+    else:
+        _encode_other(value, out, depth)
+
+
+def _encode_key(key: object, out: list[bytes], depth: int) -> None:
+    if not isinstance(key, bytes):
+        raise BencodeError(f"dictionary key {key!r} is not bytes")
+    _encode(key, out, depth)
+
+
+def _encode_other(value: Value, out: list[bytes], depth: int) -> None:
+    # Everything the exact checks in _encode did not take, in the original order.
     if isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
         out.append(b"%d:" % len(data))
@@ -252,9 +320,7 @@ def _encode(value: Value, out: list[bytes], depth: int) -> None:
     elif isinstance(value, Mapping):
         out.append(b"d")
         for key in sorted(value):
-            if not isinstance(key, bytes):
-                raise BencodeError(f"dictionary key {key!r} is not bytes")
-            _encode(key, out, depth + 1)
+            _encode_key(key, out, depth + 1)
             _encode(value[key], out, depth + 1)
         out.append(b"e")
     elif isinstance(value, Sequence) and not isinstance(value, str):
