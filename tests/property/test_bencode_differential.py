@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from swarmseek.transfer import (
     DEFAULT_LIMITS,
+    MESSAGE_LIMITS,
     BencodeError,
     Document,
     Limits,
+    bencode,
     decode,
     decode_document,
     decode_prefix,
@@ -148,3 +151,24 @@ def test_encoders_agree_around_the_depth_limit() -> None:
         for make in (lambda v: [v], lambda v: {b"a": v}, lambda v: (v,), lambda v: {b"a": [v]}):
             value = nested(depth, make)
             assert outcome(encode, value) == outcome(reference.encode, value), depth
+
+
+def test_the_compiled_decoder_serves_canonical_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fast path must really run (a silent fallback would only cost speed, so only
+    # this test notices), and only where no limit could fire.
+    calls: list[bytes] = []
+    compiled = bencode._bdecode
+    assert compiled is not None, "bencode2 (compiled) is a dependency"
+
+    def counting(data: bytes) -> Any:
+        calls.append(data)
+        return compiled(data)
+
+    monkeypatch.setattr(bencode, "_bdecode", counting)
+    message = reference.encode({b"t": b"aa", b"y": b"r", b"r": {b"id": b"\x01" * 20}})
+    assert bencode.decode(message, limits=MESSAGE_LIMITS) == reference.decode(message)
+    assert calls == [message]
+    deep = b"l" * 40 + b"e" * 40  # past MESSAGE_LIMITS' depth: ours must refuse it
+    with pytest.raises(BencodeError):
+        bencode.decode(deep, limits=MESSAGE_LIMITS)
+    assert calls == [message]
