@@ -213,8 +213,13 @@ class Pht:
             retries=self.retries,
         )
 
-    async def get_range(self, lo: bytes, hi: bytes) -> dict[bytes, bytes]:
-        """Every entry with lo <= key <= hi; the subtree is walked in parallel (§3.4)."""
+    async def get_range(
+        self, lo: bytes, hi: bytes, *, max_nodes: int | None = None
+    ) -> dict[bytes, bytes]:
+        """Every entry with lo <= key <= hi; the subtree is walked in parallel (§3.4).
+
+        ``max_nodes`` (default ``max_range_nodes``) bounds the nodes fetched; beyond it
+        the walk raises ``QueryError``."""
         lo_int, hi_int = int.from_bytes(lo, "big"), int.from_bytes(hi, "big")
         if lo_int > hi_int:
             return {}
@@ -223,7 +228,7 @@ class Pht:
         if label.length > start.length:
             # The range spans more than one leaf: walk from the common prefix down.
             node_at_start = await self._get(start)
-            budget = _Budget(self.max_range_nodes)
+            budget = _Budget(self.max_range_nodes if max_nodes is None else max_nodes)
             found = await self._walk(
                 start, node_at_start, lo_int, hi_int, parent_internal=True, budget=budget
             )

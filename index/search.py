@@ -46,6 +46,9 @@ from .query import (
 from .rank import rank
 
 Entries = dict[bytes, bytes]
+# PHT nodes a search may fetch to narrow keyword candidates by a size or time range:
+# enough for a range of a few hundred entries; a broader one is checked on the cards.
+NARROW_NODES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +274,7 @@ class SearchIndex:
         return [(candidates[t], c) for t, c in zip(targets, cards, strict=True) if c is not None]
 
     async def _candidates(
-        self, ns: Namespace, query: Query, *, ranges: bool = False
+        self, ns: Namespace, query: Query, *, ranges: bool = False, max_nodes: int | None = None
     ) -> dict[bytes, Candidate]:
         """Targets matching every looked-up condition, from PHT range queries in parallel.
 
@@ -288,10 +291,12 @@ class SearchIndex:
         if ranges or not jobs:
             if query.min_size is not None or query.max_size is not None:
                 bounds = u64_bounds(query.min_size, query.max_size)
-                jobs.append(("size", self._pht(ns, SIZE).get_range(*bounds)))
+                size = self._pht(ns, SIZE).get_range(*bounds, max_nodes=max_nodes)
+                jobs.append(("size", size))
             if query.after is not None or query.before is not None:
                 bounds = u64_bounds(query.after, query.before)
-                jobs.append(("time", self._pht(ns, TIME).get_range(*bounds)))
+                when = self._pht(ns, TIME).get_range(*bounds, max_nodes=max_nodes)
+                jobs.append(("time", when))
         found = await asyncio.gather(*(job for _, job in jobs))
         return intersect(ns.public_key, [kind for kind, _ in jobs], found, query.prefix)
 
@@ -306,21 +311,33 @@ class SearchIndex:
         """
         query.validate()
         offset = read_cursor(query)
-        candidates = await self._all_candidates(query, ranges=False)
-        looked_up_ranges = not (query.terms or query.prefix)
-        if len(candidates) > self.config.rank_all and query.has_ranges and not looked_up_ranges:
-            try:  # narrow by the ranges too, so the page's cards are the only fetch
-                narrow = await self._all_candidates(query, ranges=True)
-                candidates = {t: c for t, c in candidates.items() if t in narrow}
-            except QueryError:
-                pass  # ranges too broad to walk: they are checked on the cards
+        lookups = [self._all_candidates(query, ranges=False)]
+        if query.has_ranges and (query.terms or query.prefix):
+            # Narrowing by the ranges as well, in parallel, if they cover few PHT nodes:
+            # then a large result set costs no card fetches beyond the page's.
+            lookups.append(self._narrowing(query))
+        found = await asyncio.gather(*lookups)
+        candidates = found[0]
+        if len(found) > 1 and found[1] is not None:
+            candidates = _narrowed(candidates, found[1])
         if len(candidates) <= self.config.rank_all:
             return await self._ranked_page(query, candidates, offset)
         return await self._ordered_page(query, candidates, offset)
 
-    async def _all_candidates(self, query: Query, *, ranges: bool) -> dict[bytes, Candidate]:
+    async def _narrowing(self, query: Query) -> dict[bytes, Candidate] | None:
+        try:
+            return await self._all_candidates(query, ranges=True, max_nodes=NARROW_NODES)
+        except QueryError:
+            return None  # too broad to walk cheaply: the ranges are checked on the cards
+
+    async def _all_candidates(
+        self, query: Query, *, ranges: bool, max_nodes: int | None = None
+    ) -> dict[bytes, Candidate]:
         per_ns = await asyncio.gather(
-            *(self._candidates(ns, query, ranges=ranges) for ns in self.namespaces)
+            *(
+                self._candidates(ns, query, ranges=ranges, max_nodes=max_nodes)
+                for ns in self.namespaces
+            )
         )
         candidates: dict[bytes, Candidate] = {}
         for part in per_ns:
@@ -348,15 +365,23 @@ class SearchIndex:
         ordered = in_entry_order(candidates)
         results: list[Result] = []
         position = offset
+        chunk = query.limit
         while position < len(ordered) and len(results) < query.limit:
-            # A candidate whose card is missing or does not match (poison, a term longer
-            # than the key keeps) is skipped; the next ones fill its place.
-            chunk = ordered[position : position + query.limit - len(results)]
-            position += len(chunk)
-            cards = await asyncio.gather(*(self.card(t, c.namespace) for t, c in chunk))
-            for (_, found), card in zip(chunk, cards, strict=True):
+            # A candidate whose card is missing or does not match (poison, a range not
+            # looked up, a term longer than a key keeps) is skipped and the next fill
+            # its place; the chunk doubles each round, so a sparse match costs
+            # log2 rounds, not one per page's worth of candidates.
+            batch = ordered[position : position + chunk]
+            cards = await asyncio.gather(*(self.card(t, c.namespace) for t, c in batch))
+            used = len(batch)
+            for i, ((_, found), card) in enumerate(zip(batch, cards, strict=True)):
                 if card is not None and card.infohash == found.infohash and _matches(card, query):
                     results.append(_result(card, found.namespace, found.score))
+                    if len(results) == query.limit:
+                        used = i + 1  # the rest of the chunk waits (in the catalogue)
+                        break
+            position += used
+            chunk *= 2
         more = position < len(ordered)
         return Page(results, len(ordered), make_cursor(query, position) if more else None)
 
@@ -419,6 +444,18 @@ class SearchIndex:
     async def suggest(self, prefix: str, limit: int = 10) -> list[str]:
         """Terms seen in cards that start with the last word of ``prefix``."""
         return self.catalogue.suggest(prefix, limit)
+
+
+def _narrowed(
+    candidates: dict[bytes, Candidate], ranged: dict[bytes, Candidate]
+) -> dict[bytes, Candidate]:
+    out = {}
+    for target, c in candidates.items():
+        r = ranged.get(target)
+        if r is not None:
+            c.size, c.created = r.size, r.created
+            out[target] = c
+    return out
 
 
 def _result(card: Card, namespace: bytes, score: float) -> Result:
