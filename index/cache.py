@@ -43,6 +43,10 @@ class LeafCache:
                     best = (shared, ordered[j][1])
         return None if best is None else best[1]
 
+    def knows(self, spec: TreeSpec) -> bool:
+        """Whether any leaf of the tree is cached."""
+        return bool(self._sorted.get(spec.name))
+
     def remember(self, spec: TreeSpec, label: Label) -> None:
         by_length = self._labels.setdefault(spec.name, {}).setdefault(label.length, set())
         if label.bits in by_length:

@@ -1,7 +1,7 @@
 """Large result sets: only the page's cards are fetched, and paging stays exact.
 
 ``rank_all`` is set small here so that ordinary queries take the page-only path
-(the node's default, 256, is reached by popular terms of the real catalogue).
+(the default, 64, is reached by popular terms of the real catalogue).
 """
 
 from __future__ import annotations
