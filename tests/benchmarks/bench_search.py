@@ -17,9 +17,9 @@ Each query type runs twice through another node's ``SearchIndex``: cold (empty
 catalogue and leaf cache) and warm. Latency is of the first page (limit 20); recall is
 over every page (limit 100) against the brute-force scan, which is the reference,
 timed in the same run. Rounds are sequential rounds of DHT operations per query (what
-latency is made of on the real DHT, where one get takes 100-200 ms): measured by
+latency is made of on the real DHT, where one get takes 100-200 ms): counted exactly by
 replaying the same queries, cold and warm, over a copy of the index in memory whose
-every get waits ``ROUND`` seconds, as latency / ROUND.
+operations complete in lockstep rounds (``RoundStore``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from swarmseek.transfer import Value, decode  # noqa: E402
 CATALOGUE = ROOT / "data" / "catalogue" / "debian-bookworm.jsonl.gz"
 CONFIG = IndexConfig(name_lsh=None)  # as the node runs it (NodeConfig.name_similarity)
 K = 8  # BEP 5's k: the nodes a put stores an item on
-ROUND = 0.02  # seconds each get waits in the rounds replay
+SETTLE = 50  # event loop turns without a new operation before a round completes
 PAGE = 20
 HEADER = (
     "scale  kind      phase  n   p50 ms  p95 ms  brute p50 ms  ratio  rounds p50/max"
@@ -128,27 +128,54 @@ async def network(n: int) -> tuple[contextlib.AsyncExitStack, list[DhtNode]]:
     return stack, nodes
 
 
-class DelayedStore:
-    """A memory store whose every operation takes ``ROUND`` seconds (rounds replay)."""
+class RoundStore:
+    """A memory store whose operations complete in rounds: every operation issued while
+    the others wait completes together, once nothing else can run (``count_rounds``).
+    The count is exact and does not depend on the machine's load, unlike timing."""
 
     def __init__(self, inner: MemoryItemStore) -> None:
         self.inner = inner
+        self.waiting: list[asyncio.Future[None]] = []
+
+    async def _round(self) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
+        await future
 
     async def get_immutable(self, target: bytes) -> Value | None:
-        await asyncio.sleep(ROUND)
+        await self._round()
         return await self.inner.get_immutable(target)
 
     async def put_immutable(self, value: Value) -> bytes:
-        await asyncio.sleep(ROUND)
+        await self._round()
         return await self.inner.put_immutable(value)
 
     async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> MutableItem | None:
-        await asyncio.sleep(ROUND)
+        await self._round()
         return await self.inner.get_mutable(public_key, salt)
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
-        await asyncio.sleep(ROUND)
+        await self._round()
         await self.inner.put_mutable(item, cas=cas)
+
+
+async def count_rounds(store: RoundStore, index: SearchIndex, q: Query) -> int:
+    task = asyncio.ensure_future(index.search(q))
+    rounds = 0
+    while not task.done():
+        stable, seen = 0, -1
+        while stable < SETTLE and not task.done():  # until every coroutine is blocked
+            await asyncio.sleep(0)
+            stable, seen = (
+                (stable + 1, seen) if len(store.waiting) == seen else (0, len(store.waiting))
+            )
+        if store.waiting:
+            rounds += 1
+            released, store.waiting = store.waiting, []
+            for future in released:
+                future.set_result(None)
+    await task
+    return rounds
 
 
 def seed(nodes: list[DhtNode], memory: MemoryItemStore) -> int:
@@ -209,16 +236,11 @@ async def run_queries(
 
 
 async def rounds_of(memory: MemoryItemStore, qs: list[Query]) -> tuple[list[int], list[int]]:
-    reader = SearchIndex(DelayedStore(memory), config=CONFIG)  # type: ignore[arg-type]
-    out = []
-    for _phase in ("cold", "warm"):
-        rounds = []
-        for q in qs:
-            t = time.perf_counter()
-            await reader.search(q)
-            rounds.append(round((time.perf_counter() - t) / ROUND))
-        out.append(rounds)
-    return out[0], out[1]
+    store = RoundStore(memory)
+    reader = SearchIndex(store, config=CONFIG)  # type: ignore[arg-type]
+    cold = [await count_rounds(store, reader, q) for q in qs]
+    warm = [await count_rounds(store, reader, q) for q in qs]
+    return cold, warm
 
 
 async def one_scale(args: argparse.Namespace, n: int) -> None:
