@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from swarmseek.discovery import ItemStore, MutableItem, immutable_target
+from swarmseek.discovery import DhtError, ItemStore, MutableItem, immutable_target
 from swarmseek.transfer import Value
 
 from .cache import LeafCache
@@ -312,23 +312,41 @@ class SearchIndex:
         """
         query.validate()
         offset = read_cursor(query)
-        lookups = [self._all_candidates(query, ranges=False)]
         if query.has_ranges and (query.terms or query.prefix):
-            # Narrowing by the ranges as well, in parallel, if they cover few PHT nodes:
-            # then a large result set costs no card fetches beyond the page's.
-            lookups.append(self._narrowing(query))
-        found = await asyncio.gather(*lookups)
-        candidates = found[0]
-        if len(found) > 1 and found[1] is not None:
-            candidates = _narrowed(candidates, found[1])
+            candidates = await self._narrowed_candidates(query)
+        else:
+            candidates = await self._all_candidates(query, ranges=False)
         if len(candidates) <= self.config.rank_all:
             return await self._ranked_page(query, candidates, offset)
         return await self._ordered_page(query, candidates, offset)
 
+    async def _narrowed_candidates(self, query: Query) -> dict[bytes, Candidate]:
+        """Keyword candidates, narrowed by the ranges when there are many of them.
+
+        The range walk starts with the keyword lookups (no extra sequential rounds) and
+        is dropped when few candidates came back: their cards are checked anyway.
+        """
+        failed: Exception | None = None
+        async with asyncio.TaskGroup() as tg:
+            narrowing = tg.create_task(self._narrowing(query))
+            try:
+                candidates = await self._all_candidates(query, ranges=False)
+            except Exception as exc:  # re-raised as itself below, not wrapped
+                failed = exc  # in the TaskGroup's ExceptionGroup
+                candidates = {}
+            if failed is not None or len(candidates) <= self.config.rank_all:
+                narrowing.cancel()
+        if failed is not None:
+            raise failed
+        if narrowing.cancelled():
+            return candidates
+        ranged = narrowing.result()
+        return candidates if ranged is None else _narrowed(candidates, ranged)
+
     async def _narrowing(self, query: Query) -> dict[bytes, Candidate] | None:
         try:
             return await self._all_candidates(query, ranges=True, max_nodes=NARROW_NODES)
-        except QueryError:
+        except (QueryError, DhtError):
             return None  # too broad to walk cheaply: the ranges are checked on the cards
 
     async def _all_candidates(

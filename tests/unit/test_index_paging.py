@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from swarmseek.discovery import MemoryItemStore
-from swarmseek.index import Card, IndexConfig, Namespace, Query, SearchIndex, normalise
+from swarmseek.index import (
+    Card,
+    IndexConfig,
+    Namespace,
+    Query,
+    QueryError,
+    SearchIndex,
+    normalise,
+)
 from swarmseek.index.paging import Candidate, in_entry_order, intersect
 from swarmseek.index.query import KW, entry_value, kw_key, u64_key
 from swarmseek.transfer import Value
@@ -135,3 +145,15 @@ def test_entry_order_keeps_one_candidate_per_infohash() -> None:
     same = b"i" * 20
     cands = {b"x" * 20: Candidate(b"", same, size=2), b"y" * 20: Candidate(b"", same, size=1)}
     assert [t for t, _ in in_entry_order(cands)] == [b"y" * 20]
+
+
+async def test_a_combined_query_too_broad_for_the_index_is_a_query_error() -> None:
+    lines = catalogue_lines(300, step=200)
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = MemoryItemStore()
+    await SearchIndex(store, config=CONFIG).publish(cards)
+    narrow = SearchIndex(
+        store, config=IndexConfig(content_lsh=None, name_lsh=None, max_range_nodes=2)
+    )
+    with pytest.raises(QueryError):  # itself, not wrapped in an ExceptionGroup
+        await narrow.search(Query(prefix="lib", min_size=0, max_size=10**6))
