@@ -29,6 +29,7 @@ from .query import (
     KW,
     SIZE,
     TAIL_BYTES,
+    TERM_BYTES,
     TIME,
     VALUE_BYTES,
     Page,
@@ -312,15 +313,20 @@ class SearchIndex:
         """
         query.validate()
         offset = read_cursor(query)
+        exact = True  # the candidates are exactly the matches (poison aside)
         if query.has_ranges and (query.terms or query.prefix):
-            candidates = await self._narrowed_candidates(query)
+            candidates, exact = await self._narrowed_candidates(query)
         else:
             candidates = await self._all_candidates(query, ranges=False)
-        if len(candidates) <= self.config.rank_all:
+        # A term or prefix longer than a kw key keeps matches more than it should.
+        words = [*query.terms, *([query.prefix] if query.prefix else [])]
+        exact = exact and all(len(w.encode("utf-8")) <= TERM_BYTES for w in words)
+        if len(candidates) <= self.config.rank_all or not exact:
+            # every card checked: ``total`` is exact whatever the entries say
             return await self._ranked_page(query, candidates, offset)
         return await self._ordered_page(query, candidates, offset)
 
-    async def _narrowed_candidates(self, query: Query) -> dict[bytes, Candidate]:
+    async def _narrowed_candidates(self, query: Query) -> tuple[dict[bytes, Candidate], bool]:
         """Keyword candidates, narrowed by the ranges when there are many of them.
 
         The range walk starts with the keyword lookups (no extra sequential rounds) and
@@ -339,9 +345,14 @@ class SearchIndex:
         if failed is not None:
             raise failed
         if narrowing.cancelled():
-            return candidates
+            return candidates, False  # few: the ranges are checked on every card
         ranged = narrowing.result()
-        return candidates if ranged is None else _narrowed(candidates, ranged)
+        if ranged is None:
+            try:  # too broad for a cheap walk: a full one still beats a card per match
+                ranged = await self._all_candidates(query, ranges=True)
+            except (QueryError, DhtError):
+                return candidates, False
+        return _narrowed(candidates, ranged), True
 
     async def _narrowing(self, query: Query) -> dict[bytes, Candidate] | None:
         try:
