@@ -169,9 +169,10 @@ async def count_rounds(store: RoundStore, index: SearchIndex, q: Query) -> int:
             stable, seen = (
                 (stable + 1, seen) if len(store.waiting) == seen else (0, len(store.waiting))
             )
-        if store.waiting:
+        released, store.waiting = store.waiting, []
+        released = [f for f in released if not f.done()]  # a cancelled walk's are done
+        if released:
             rounds += 1
-            released, store.waiting = store.waiting, []
             for future in released:
                 future.set_result(None)
     await task
