@@ -44,6 +44,7 @@ from swarmseek.transfer import (
 from .errors import BadRequest, Forbidden, NotFound, Unavailable
 from .http import ApiConfig, make_app
 from .node import Node
+from .peer_counts import PeerCounts
 from .services import DownloadRequest, Json, SearchRequest
 
 MAX_IMPORT_ERRORS = 50  # errors listed in an import report; the count covers all
@@ -53,7 +54,7 @@ MAX_NAME = 4096
 MAX_DESCRIPTION = 64 * 1024
 
 
-def result_json(result: Result, *, similarity: bool = False) -> Json:
+def result_json(result: Result, *, similarity: bool = False, peers: int | None = None) -> Json:
     out: Json = {
         "infohash": result.infohash.hex(),
         "name": result.name,
@@ -61,7 +62,7 @@ def result_json(result: Result, *, similarity: bool = False) -> Json:
         "files": result.files,
         "created": result.created or None,
         "score": round(result.score, 4),
-        "peers": None,  # unknown until someone asks the DHT; the card is enough to list
+        "peers": peers,  # None: not asked, or the DHT did not answer in time
         "magnet": result.magnet,
         "namespace": result.namespace.hex(),
     }
@@ -208,6 +209,7 @@ class NodeServices:
         self.node = node
         roots = node.config.share_roots or (Path.home(),)
         self.roots = tuple(Path(r).resolve() for r in roots)
+        self._peers = PeerCounts(node)
 
     async def search(self, request: SearchRequest) -> Json:
         start = time.perf_counter()
@@ -233,8 +235,9 @@ class NodeServices:
         )
         with _network():
             page = await self.node.index.search(query)
+        peers = await self._peers.counts([r.infohash for r in page.results])
         return {
-            "results": [result_json(r) for r in page.results],
+            "results": [result_json(r, peers=peers.get(r.infohash)) for r in page.results],
             "next_cursor": page.next_cursor,
             "total": page.total,
             "took_ms": round((time.perf_counter() - start) * 1000, 2),

@@ -13,6 +13,7 @@ older copy). Entries are never lost; the publisher deleting again removes it.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
@@ -50,6 +51,8 @@ from .pht import (
     node_salt,
     split_plan,
 )
+
+WARM_UP_KEYS = 256  # a batch this big into an unknown tree first walks it (``apply``)
 
 
 @dataclass(slots=True)
@@ -214,8 +217,13 @@ class Pht:
             retries=self.retries,
         )
 
-    async def get_range(self, lo: bytes, hi: bytes) -> dict[bytes, bytes]:
-        """Every entry with lo <= key <= hi; the subtree is walked in parallel (§3.4)."""
+    async def get_range(
+        self, lo: bytes, hi: bytes, *, max_nodes: int | None = None
+    ) -> dict[bytes, bytes]:
+        """Every entry with lo <= key <= hi; the subtree is walked in parallel (§3.4).
+
+        ``max_nodes`` (default ``max_range_nodes``) bounds the nodes fetched; beyond it
+        the walk raises ``QueryError``."""
         lo_int, hi_int = int.from_bytes(lo, "big"), int.from_bytes(hi, "big")
         if lo_int > hi_int:
             return {}
@@ -224,7 +232,7 @@ class Pht:
         if label.length > start.length:
             # The range spans more than one leaf: walk from the common prefix down.
             node_at_start = await self._get(start)
-            budget = _Budget(self.max_range_nodes)
+            budget = _Budget(self.max_range_nodes if max_nodes is None else max_nodes)
             found = await self._walk(
                 start, node_at_start, lo_int, hi_int, parent_internal=True, budget=budget
             )
@@ -278,13 +286,36 @@ class Pht:
     # -- writing ----------------------------------------------------------------
 
     async def apply(self, add: Mapping[bytes, bytes], remove: Iterable[bytes] = ()) -> None:
-        """Insert ``add`` and delete ``remove``; each leaf gets one read-modify-write."""
+        """Insert ``add`` and delete ``remove``; each leaf gets one read-modify-write.
+
+        Each round looks up one key per group the leaf cache expects, in parallel, then
+        gives every pending key to the leaf found that covers it, so a leaf gets one
+        write even when several groups led to it (a cold cache guesses groups badly:
+        a bulk import into an existing tree had dozens of writers per leaf, which then
+        exhausted their CAS retries against each other).
+        """
         pending_add = dict(add)
         pending_remove = set(remove) - set(pending_add)
+        first = sorted(set(pending_add) | pending_remove)
+        if len(first) >= WARM_UP_KEYS and not self.cache.knows(self.spec):
+            # A big batch and no idea where the leaves are: one parallel walk of the
+            # keys' span reads each node once and teaches the cache every leaf, where
+            # point lookups from a cold cache cost 26 gets per card (10^4 cards into
+            # a tree of 10^4, measured in memory).
+            await self.get_range(first[0], first[-1], max_nodes=1 << 62)
         while pending_add or pending_remove:
-            groups = self._group(sorted(set(pending_add) | pending_remove))
+            keys = sorted(set(pending_add) | pending_remove)
+            groups = self._group(keys)
+            found = await asyncio.gather(*(self.lookup(group[0]) for group in groups))
+            leaves = _by_leaf(keys, [label for label, _ in found], self.spec.key_bits)
+            for group, (label, _) in zip(groups, found, strict=True):
+                if group[0] not in leaves.get(label, ()):  # a stale overlap: keep progress
+                    leaves.setdefault(label, []).append(group[0])
             results = await asyncio.gather(
-                *(self._apply_group(g, pending_add, pending_remove) for g in groups)
+                *(
+                    self._apply_keys(label, mine, pending_add, pending_remove)
+                    for label, mine in leaves.items()
+                )
             )
             for done in results:
                 for key in done:
@@ -299,11 +330,9 @@ class Pht:
             groups.setdefault(ident, []).append(key)
         return list(groups.values())
 
-    async def _apply_group(
-        self, keys: list[bytes], add: Mapping[bytes, bytes], remove: set[bytes]
+    async def _apply_keys(
+        self, label: Label, mine: list[bytes], add: Mapping[bytes, bytes], remove: set[bytes]
     ) -> list[bytes]:
-        label, _ = await self.lookup(keys[0])
-        mine = [k for k in keys if label.covers(k)]
         batch_add = {k: add[k] for k in mine if k in add}
         batch_remove = {k for k in mine if k in remove}
         if await self._apply_leaf(label, batch_add, batch_remove):
@@ -529,3 +558,18 @@ class Pht:
         await asyncio.gather(*(self.store.put_mutable(item) for item in alive))
         await self.apply(entries)
         return len(alive)
+
+
+def _by_leaf(keys: list[bytes], labels: list[Label], key_bits: int) -> dict[Label, list[bytes]]:
+    """Each key (sorted) under the found leaf covering it; keys no leaf covers are left
+    for the next round. Found leaves are disjoint unless the tree changed between two
+    lookups; then a key goes to the leaf starting last before it."""
+    spans = sorted({(*label.bounds(key_bits), label) for label in labels})
+    starts = [span[0] for span in spans]
+    out: dict[Label, list[bytes]] = {}
+    for key in keys:
+        point = int.from_bytes(key, "big")
+        i = bisect.bisect_right(starts, point) - 1
+        if i >= 0 and point <= spans[i][1]:
+            out.setdefault(spans[i][2], []).append(key)
+    return out

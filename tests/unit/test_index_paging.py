@@ -1,0 +1,160 @@
+"""Large result sets: only the page's cards are fetched, and paging stays exact.
+
+``rank_all`` is set small here so that ordinary queries take the page-only path
+(the default, 64, is reached by popular terms of the real catalogue).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from swarmseek.discovery import MemoryItemStore
+from swarmseek.index import (
+    Card,
+    IndexConfig,
+    Namespace,
+    Query,
+    QueryError,
+    SearchIndex,
+    normalise,
+)
+from swarmseek.index.paging import Candidate, in_entry_order, intersect
+from swarmseek.index.query import KW, entry_value, kw_key, u64_key
+from swarmseek.transfer import Value
+from tests.support.node_net import catalogue_lines
+
+CONFIG = IndexConfig(content_lsh=None, name_lsh=None, rank_all=3)
+
+
+class CountingStore(MemoryItemStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.card_gets = 0
+
+    async def get_immutable(self, target: bytes) -> Value | None:
+        self.card_gets += 1
+        return await super().get_immutable(target)
+
+
+def brute(lines: list[dict[str, Any]], q: Query) -> set[bytes]:
+    out = set()
+    for line in lines:
+        words = set(normalise(line["name"]))
+        if not set(q.terms) <= words:
+            continue
+        if q.prefix and not any(w.startswith(q.prefix) for w in words):
+            continue
+        if q.min_size is not None and line["size"] < q.min_size:
+            continue
+        if q.max_size is not None and line["size"] > q.max_size:
+            continue
+        out.add(bytes.fromhex(line["infohash"]))
+    return out
+
+
+async def pages(index: SearchIndex, q: Query) -> list[list[bytes]]:
+    out = []
+    cursor = None
+    while True:
+        page = await index.search(
+            Query(q.terms, q.prefix, q.min_size, q.max_size, limit=q.limit, cursor=cursor)
+        )
+        out.append([r.infohash for r in page.results])
+        if (cursor := page.next_cursor) is None:
+            return out
+
+
+QUERIES = [
+    Query(("deb",), limit=7),
+    Query(("dev", "amd64"), limit=5),
+    Query(prefix="lib", limit=9),
+    Query(prefix="py", limit=4),
+    Query(min_size=100_000, max_size=2_000_000, limit=6),
+    Query(("all",), min_size=5_000, max_size=900_000, limit=5),  # combined: ranges looked up
+    Query(("deb",), min_size=0, limit=8),  # combined, range as broad as it gets
+    Query(("dev",), prefix="libg", limit=3),
+]
+
+
+async def test_paged_results_are_exact_disjoint_and_stable() -> None:
+    lines = catalogue_lines(600, step=100)
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = MemoryItemStore()
+    await SearchIndex(store, config=CONFIG).publish(cards)
+    for q in QUERIES:
+        reader = SearchIndex(store, config=CONFIG)
+        first = await pages(reader, q)
+        flat = [ih for page in first for ih in page]
+        assert len(flat) == len(set(flat)), q  # no result on two pages
+        assert set(flat) == brute(lines, q), q  # recall 1, nothing extra
+        assert (await reader.search(q)).total == len(flat), q  # exact, not an estimate
+        assert all(len(page) == q.limit for page in first[:-1]), q
+        assert await pages(reader, q) == first, q  # the same order again (warm)
+        assert await pages(SearchIndex(store, config=CONFIG), q) == first, q  # and cold
+
+
+async def test_only_the_pages_cards_are_fetched() -> None:
+    lines = catalogue_lines(300, step=200)
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = CountingStore()
+    await SearchIndex(store, config=CONFIG).publish(cards)
+    reader = SearchIndex(store, config=CONFIG)
+    store.card_gets = 0
+    page = await reader.search(Query(("deb",), limit=10))
+    assert page.total == len(lines) > 10
+    assert len(page.results) == 10
+    assert store.card_gets == 10  # not one per match
+    many = SearchIndex(store, config=IndexConfig(content_lsh=None, name_lsh=None, rank_all=1000))
+    store.card_gets = 0
+    await many.search(Query(("deb",), limit=10))
+    assert store.card_gets == len(lines)  # the ranked path fetches every card, as it must
+
+
+async def test_a_poisoned_entry_is_skipped_and_the_page_still_fills() -> None:
+    lines = catalogue_lines(300, step=200)
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = MemoryItemStore()
+    index = SearchIndex(store, config=CONFIG)
+    await index.publish(cards)
+    ns = Namespace.open_default()
+    # An entry for a card nobody stored, sorted first (infohash 00..): it must vanish.
+    junk = b"\x01" * 20
+    await index._pht(ns, KW).apply({kw_key("deb", junk): entry_value(junk, b"\0" * 20)})
+    q = Query(("deb",), limit=6)
+    got = [ih for page in await pages(SearchIndex(store, config=CONFIG), q) for ih in page]
+    assert set(got) == brute(lines, q)
+    first = await SearchIndex(store, config=CONFIG).search(q)
+    assert len(first.results) == 6
+
+
+def test_intersect_keeps_what_every_condition_found_and_what_entries_say() -> None:
+    ns = b"n" * 32
+    a, b = b"a" * 20, b"b" * 20
+    prefix = {kw_key("library", a): a + b"1" * 20, kw_key("lib", b): b + b"2" * 20}
+    sizes = {u64_key(500, a): a + b"1" * 20}
+    out = intersect(ns, ["prefix", "size"], [prefix, sizes], "lib")
+    assert list(out) == [a]
+    assert out[a].extra == 4 and out[a].size == 500 and out[a].infohash == b"1" * 20
+    both = intersect(ns, ["prefix"], [prefix], "lib")
+    assert [t for t, _ in in_entry_order(both)] == [b, a]  # the exact term first
+    assert intersect(ns, [], [], None) == {}
+
+
+def test_entry_order_keeps_one_candidate_per_infohash() -> None:
+    same = b"i" * 20
+    cands = {b"x" * 20: Candidate(b"", same, size=2), b"y" * 20: Candidate(b"", same, size=1)}
+    assert [t for t, _ in in_entry_order(cands)] == [b"y" * 20]
+
+
+async def test_a_combined_query_too_broad_for_the_index_is_a_query_error() -> None:
+    lines = catalogue_lines(300, step=200)
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = MemoryItemStore()
+    await SearchIndex(store, config=CONFIG).publish(cards)
+    narrow = SearchIndex(
+        store, config=IndexConfig(content_lsh=None, name_lsh=None, max_range_nodes=2)
+    )
+    with pytest.raises(QueryError):  # itself, not wrapped in an ExceptionGroup
+        await narrow.search(Query(prefix="lib", min_size=0, max_size=10**6))
