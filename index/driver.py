@@ -16,17 +16,11 @@ import asyncio
 import bisect
 import functools
 from collections.abc import Iterable, Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from swarmseek.discovery import (
-    CAS_ABSENT,
-    CasConflict,
     ItemStore,
     KeyPair,
-    MutableItem,
-    SeqTooLow,
-    sign_item,
     update_mutable,
 )
 from swarmseek.transfer import Value
@@ -49,8 +43,8 @@ from .pht import (
     encode_node,
     merge_entries,
     node_salt,
-    split_plan,
 )
+from .split import Outcome, Splitter
 
 WARM_UP_KEYS = 256  # a batch this big into an unknown tree first walks it (``apply``)
 
@@ -85,15 +79,6 @@ class _Budget:
             raise QueryError("range too broad for the index: narrow it down")
 
 
-class _Outcome:
-    __slots__ = ("moved", "overflow", "remaining")
-
-    def __init__(self) -> None:
-        self.moved = False
-        self.overflow: dict[bytes, bytes] | None = None
-        self.remaining = -1
-
-
 class Pht:
     """One PHT in one namespace: lookup, range, batched insert/delete, repair, republish."""
 
@@ -118,6 +103,7 @@ class Pht:
         self.retries = retries
         self.writable = True
         self._merger = Merger(self)
+        self._splitter = Splitter(self)
 
     # -- reading ----------------------------------------------------------------
 
@@ -346,7 +332,7 @@ class Pht:
         """Apply to the leaf at ``label``; False if it is no longer a leaf (look up again)."""
         salt = node_salt(self.spec, label)
         for _ in range(self.retries):
-            outcome = _Outcome()
+            outcome = Outcome()
             current = await update_mutable(
                 self.store,
                 self.keypair,
@@ -364,7 +350,7 @@ class Pht:
                 if 0 <= outcome.remaining < self.spec.capacity // 2 and label.length > 0:
                     await self._merger.try_merge(label)
                 return True
-            if await self._split(label, outcome.overflow, current, remove):
+            if await self._splitter.split(label, outcome.overflow, current, remove):
                 return True
         raise PublishError(f"leaf {label} of {self.spec.name!r}: gave up after retries")
 
@@ -374,7 +360,7 @@ class Pht:
         value: Value | None,
         add: Mapping[bytes, bytes],
         remove: set[bytes],
-        outcome: _Outcome,
+        outcome: Outcome,
     ) -> Value | None:
         node = self._decode_or_empty(label, value)
         if node.kind is not NodeKind.LEAF:
@@ -397,134 +383,6 @@ class Pht:
             return decode_node(self.spec, label, value)
         except NodeError:
             return EMPTY_LEAF
-
-    async def _split(
-        self,
-        label: Label,
-        entries: dict[bytes, bytes],
-        current: MutableItem | None,
-        remove: AbstractSet[bytes] = frozenset(),
-    ) -> bool:
-        """Children first, then the parent flips to internal by CAS (PHT paper §3.3).
-
-        ``remove``: keys this write deletes, which must not come back from what a child
-        already holds.
-        """
-        plan = split_plan(self.spec, label, entries)
-        for depth in sorted({lab.length for lab, _ in plan}, reverse=True):
-            await asyncio.gather(
-                *(self._write_child(lab, node, remove) for lab, node in plan if lab.length == depth)
-            )
-        flipped = sign_item(
-            self.keypair,
-            encode_node(self.spec, INTERNAL),
-            1 if current is None else current.seq + 1,
-            node_salt(self.spec, label),
-        )
-        try:
-            cas = CAS_ABSENT if current is None else current.seq
-            await self.store.put_mutable(flipped, cas=cas)
-        except (CasConflict, SeqTooLow) as exc:
-            # Someone wrote the leaf meanwhile. If our flip still landed on some replicas
-            # they may be split between it and the other leaf: settle them on one
-            # version. Then recompute from the new state.
-            if isinstance(exc, CasConflict) and exc.landed:
-                await update_mutable(
-                    self.store,
-                    self.keypair,
-                    node_salt(self.spec, label),
-                    lambda _value: None,
-                    retries=self.retries,
-                    settle=True,
-                )
-            await self._scrub_orphans(label, current)
-            return False
-        self.counters.splits += 1
-        self.cache.forget(self.spec, label)
-        self.cache.remember_internal(self.spec, label)
-        for lab, node in plan:
-            if node.kind is NodeKind.LEAF:
-                self.cache.remember(self.spec, lab)
-        return True
-
-    async def _scrub_orphans(self, label: Label, read: MutableItem | None) -> None:
-        """After a lost flip: take keys deleted since our read out of the children we wrote.
-
-        While ``label`` is still a leaf its children are orphans nobody reads, but the
-        next split merges into them, so a key deleted from the leaf between our read
-        and our flip would come back. Keys the leaf lost since ``read`` can only have
-        been deleted (a leaf loses keys to a split only by becoming internal).
-        """
-        if read is None:
-            return
-        now = await self._get(label)
-        if now is None or now.kind is not NodeKind.LEAF:
-            return
-        gone = set(self._decode_or_empty(label, read.value).entries) - set(now.entries)
-        if gone:
-            await self._remove_below(label, gone)
-
-    async def _remove_below(self, label: Label, keys: set[bytes]) -> None:
-        for bit in (0, 1):
-            child = label.child(bit)
-            mine = {k for k in keys if child.covers(k)}
-            if not mine:
-                continue
-            node = await self._get(child)
-            if node is None:
-                continue
-            if node.kind is NodeKind.INTERNAL:
-                await self._remove_below(child, mine)
-            elif node.kind is NodeKind.LEAF and mine & node.entries.keys():
-                await self._write_child(child, Node(NodeKind.LEAF, {}), mine)
-
-    async def _write_child(
-        self, label: Label, node: Node, remove: AbstractSet[bytes] = frozenset()
-    ) -> None:
-        """Write one node of a split plan without undoing a concurrent splitter's work.
-
-        Our plan and another writer's may disagree on where the leaves are. So a leaf
-        is merged into whatever leaf is there (and splits if that overflows); entries
-        meant for a leaf that is already internal go down to its children; and an
-        internal node that finds a leaf in its place splits that leaf, so the entries
-        already written below become reachable and the leaf's own are kept.
-        """
-        outcome = _Outcome()
-        internal = node.kind is NodeKind.INTERNAL
-
-        def update(value: Value | None) -> Value | None:
-            old = None if value is None else self._decode_or_empty(label, value)
-            if old is not None and old.kind is NodeKind.INTERNAL:
-                outcome.moved = True
-                return None
-            # a frozen node here is left over from a finished merge: its entries went up
-            keep = old.entries if old is not None and old.kind is NodeKind.LEAF else {}
-            if internal:
-                if old is None or not keep:
-                    return encode_node(self.spec, INTERNAL)
-                outcome.overflow = dict(keep)  # a leaf where we need an internal node
-                return None
-            merged = merge_entries(keep, node.entries, remove)
-            if len(merged) > self.spec.capacity:
-                outcome.overflow = merged
-                return None
-            return encode_node(self.spec, Node(NodeKind.LEAF, merged))
-
-        current = await update_mutable(
-            self.store, self.keypair, node_salt(self.spec, label), update, retries=self.retries
-        )
-        if outcome.moved:
-            if not internal:
-                for bit in (0, 1):
-                    child = label.child(bit)
-                    part = {k: v for k, v in node.entries.items() if child.covers(k)}
-                    if part:
-                        await self._write_child(child, Node(NodeKind.LEAF, part), remove)
-            return
-        if outcome.overflow is not None and not await self._split(
-            label, outcome.overflow, current, remove
-        ):
-            await self._write_child(label, node, remove)  # the node changed under us: once more
 
     # -- merge (delete side of §3.3) -----------------------------------------------
 
