@@ -112,17 +112,16 @@ async def test_sigkill_then_resume_downloads_nothing_verified_again(tmp_path: Pa
         torrent_file = tmp_path / "t.torrent"
         torrent_file.write_bytes(meta.to_bytes())
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "swarmseek.api.cli",
-            "get",
-            str(torrent_file),
-            "--out",
-            str(out),
-            "--peer",
-            f"127.0.0.1:{slow_seeder.port}",
-            "--resume-interval",
-            "0.01",
+            *cli_argv(
+                "get",
+                str(torrent_file),
+                "--out",
+                str(out),
+                "--peer",
+                f"127.0.0.1:{slow_seeder.port}",
+                "--resume-interval",
+                "0.01",
+            ),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )

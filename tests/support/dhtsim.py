@@ -91,3 +91,15 @@ class FakeNet:
             if not self.queue:
                 return
             self.step()
+
+
+def bootstrapped(n: int, seed: int, *, reorder: bool = False) -> FakeNet:
+    """``n`` nodes, each introduced to up to 8 earlier ones, then bootstrapped."""
+    net = FakeNet(seed, reorder=reorder)
+    addrs = [net.add() for _ in range(n)]
+    for i, a in enumerate(addrs[1:], 1):
+        for b in net.rng.sample(addrs[:i], min(8, i)):
+            net.nodes[a].routing.heard_from(net.nodes[b].node_id, b, net.now, responded=True)
+    for a in addrs:
+        net.run(a, net.start(a, lambda node, now: node.bootstrap(now)))
+    return net

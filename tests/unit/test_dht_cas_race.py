@@ -8,20 +8,13 @@ import pytest
 from swarmseek.discovery import KeyPair, MemoryItemStore, sign_item, update_mutable
 from swarmseek.discovery.errors import CasConflict
 from swarmseek.discovery.operations import GetFound
-from tests.support.dhtsim import FakeNet
+from tests.support.dhtsim import FakeNet, bootstrapped
 
 KEYS = KeyPair.from_seed(bytes(range(32)))
 
 
 def network(n: int, seed: int) -> FakeNet:
-    net = FakeNet(seed, reorder=True)
-    addrs = [net.add() for _ in range(n)]
-    for i, a in enumerate(addrs[1:], 1):
-        for b in net.rng.sample(addrs[:i], min(8, i)):
-            net.nodes[a].routing.heard_from(net.nodes[b].node_id, b, net.now, responded=True)
-    for a in addrs:
-        net.run(a, net.start(a, lambda node, now: node.bootstrap(now)))
-    return net
+    return bootstrapped(n, seed, reorder=True)
 
 
 def read(net: FakeNet, reader: tuple[str, int], target: bytes) -> GetFound:

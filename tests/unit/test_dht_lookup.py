@@ -10,7 +10,7 @@ from swarmseek.discovery.errors import CasConflict
 from swarmseek.discovery.lookup import IterativeLookup
 from swarmseek.discovery.operations import GetFound, PeersFound
 from swarmseek.discovery.routing import distance
-from tests.support.dhtsim import FakeNet
+from tests.support.dhtsim import FakeNet, bootstrapped
 
 A = ("10.0.0.1", 1)
 
@@ -55,14 +55,7 @@ def test_candidates_bounded() -> None:
 
 
 def build(n: int, seed: int) -> FakeNet:
-    net = FakeNet(seed)
-    addrs = [net.add() for _ in range(n)]
-    for i, a in enumerate(addrs[1:], 1):
-        for b in net.rng.sample(addrs[:i], min(8, i)):
-            net.nodes[a].routing.heard_from(net.nodes[b].node_id, b, net.now, responded=True)
-    for a in addrs:
-        net.run(a, net.start(a, lambda node, now: node.bootstrap(now)))
-    return net
+    return bootstrapped(n, seed)
 
 
 def test_find_node_exact_on_500_nodes() -> None:
