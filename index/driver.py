@@ -280,6 +280,15 @@ class Pht:
         a bulk import into an existing tree had dozens of writers per leaf, which then
         exhausted their CAS retries against each other).
         """
+        spec = self.spec
+        for key, value in add.items():
+            if len(key) != spec.key_bytes or len(value) != spec.value_bytes:
+                # One record of the wrong width would misalign the whole leaf's records
+                # and make the leaf unreadable for every reader: refuse it here.
+                raise NodeError(
+                    f"entry of {len(key)}+{len(value)} bytes in a tree of "
+                    f"{spec.key_bytes}+{spec.value_bytes}-byte records"
+                )
         pending_add = dict(add)
         pending_remove = set(remove) - set(pending_add)
         first = sorted(set(pending_add) | pending_remove)

@@ -4,15 +4,24 @@ A search's candidates come from PHT entries, which carry more than a target: the
 of a ``kw`` entry holds the whole term (so a prefix query knows which completion
 matched), a ``size`` or ``time`` key holds the number. When a query matches too many
 cards to fetch them all, this is what orders them, so only the cards of the page
-asked for are fetched (BM25 needs each name's length, which no entry carries).
+asked for are fetched. A ``kw`` entry's value also carries its name's length in terms
+and the term's count in it, which is all BM25 needs: a large result set is ranked by
+relevance exactly as a small one whose cards were all fetched, and both take the same
+order, so a cursor stays valid when a result set grows past ``rank_all``.
+
+Entries are written by anyone in the open namespace, so what they claim is checked
+against the card before a result is shown (``entries_agree``): statistics inflated to
+rank a card higher make that card's result vanish instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
-from .query import TERM_BYTES, term_prefix
+from .query import KW_VALUE_BYTES, TERM_BYTES, normalise, term_prefix
+from .rank import bm25_scores
 
 Entries = dict[bytes, bytes]
 UNKNOWN = 2**64  # sorts a candidate whose size or time no entry told after all others
@@ -27,14 +36,15 @@ class Candidate:
     extra: int = 0  # characters the matched term has beyond the prefix (0: exact)
     size: int = UNKNOWN
     created: int = UNKNOWN
+    length: int = 0  # terms in the name (0: no keyword entry said)
+    counts: list[int] = field(default_factory=list)  # per wanted term: its count in the name
+    score: float = 0.0  # BM25 over the candidate set (``score``), from the entries alone
 
-    def order(self) -> tuple[int, int, int, bytes]:
-        return (self.extra, self.size, self.created, self.infohash)
-
-    @property
-    def score(self) -> float:
-        """Closeness of the matched term to the prefix (1.0: the prefix is the term)."""
-        return 1.0 / (1 + self.extra)
+    def order(self, by_relevance: bool) -> tuple[float, int, int, int, bytes]:
+        """The paging order: relevance first when the query has words, else size, time."""
+        if by_relevance:
+            return (-self.score, self.extra, 0, 0, self.infohash)
+        return (0.0, 0, self.size, self.created, self.infohash)
 
 
 def intersect(
@@ -46,6 +56,8 @@ def intersect(
     info: dict[bytes, Candidate] = {}
     sets: list[set[bytes]] = []
     plen = len(term_prefix(prefix, exact=False)) if prefix else 0
+    words = sum(1 for kind in kinds if kind in ("kw", "prefix"))
+    word = 0
     for kind, entries in zip(kinds, found, strict=True):
         targets: set[bytes] = set()
         for key, value in entries.items():
@@ -53,7 +65,17 @@ def intersect(
             targets.add(target)
             c = info.get(target)
             if c is None:
-                c = info[target] = Candidate(namespace, value[20:40], extra=UNKNOWN)
+                c = info[target] = Candidate(
+                    namespace, value[20:40], extra=UNKNOWN, counts=[0] * words
+                )
+            if kind in ("kw", "prefix"):
+                count = value[41] if len(value) >= KW_VALUE_BYTES else 1
+                if len(value) >= KW_VALUE_BYTES:
+                    c.length = max(c.length, value[40])
+                if kind == "kw":  # one entry per card and term: a second is not added
+                    c.counts[word] = max(c.counts[word], count)
+                else:  # a prefix: one entry per completion in the name
+                    c.counts[word] += count
             if kind == "prefix":
                 end = key.find(b"\0")  # the term ends at its NUL (query.py, kw keys)
                 extra = (end if 0 <= end <= TERM_BYTES else TERM_BYTES) - plen
@@ -62,21 +84,63 @@ def intersect(
                 c.size = int.from_bytes(key[:8], "big")
             elif kind == "time":
                 c.created = int.from_bytes(key[:8], "big")
+        if kind in ("kw", "prefix"):
+            word += 1
         sets.append(targets)
     common = set.intersection(*sets)
     out = {t: info[t] for t in common}
     for c in out.values():
         if c.extra == UNKNOWN:
             c.extra = 0  # no prefix in the query: every candidate matches as well
+    score(out.values())
     return out
 
 
-def in_entry_order(candidates: dict[bytes, Candidate]) -> list[tuple[bytes, Candidate]]:
+def score(candidates: Iterable[Candidate]) -> None:
+    """BM25 of every candidate, the candidate set being the corpus (as ``rank.bm25``).
+
+    A candidate whose entries carry no length is taken to be of average length.
+    """
+    group = list(candidates)
+    known = [c.length for c in group if c.length]
+    avg = round(sum(known) / len(known)) if known else 1
+    lengths = [c.length or avg for c in group]
+    words = len(group[0].counts) if group else 0
+    tfs = [[c.counts[j] for c in group] for j in range(words)]
+    for c, s in zip(group, bm25_scores(lengths, tfs), strict=True):
+        c.score = s
+
+
+def in_entry_order(
+    candidates: dict[bytes, Candidate], by_relevance: bool = True
+) -> list[tuple[bytes, Candidate]]:
     """Candidates in paging order, one per infohash (the first in that order)."""
     seen: set[bytes] = set()
     out = []
-    for target, c in sorted(candidates.items(), key=lambda item: (item[1].order(), item[0])):
+    ordered = sorted(candidates.items(), key=lambda item: (item[1].order(by_relevance), item[0]))
+    for target, c in ordered:
         if c.infohash not in seen:
             seen.add(c.infohash)
             out.append((target, c))
     return out
+
+
+def entries_agree(c: Candidate, name: str, terms: Sequence[str]) -> bool:
+    """Whether the statistics the entries gave ``c`` are its card's ``name``'s own.
+
+    The length and each exact term's count come from one entry each, so they must
+    match. A prefix's count sums several entries and is not checked: anyone may add an
+    entry for any card, so a count above the name's would let a writer hide someone
+    else's card; inflating it only moves a card up in prefix queries.
+    """
+    if not c.length:
+        return True  # entries without statistics (or a range-only query): nothing claimed
+    words = normalise(name)
+    if c.length != min(len(words), 255):
+        return False
+    if len(c.counts) < len(terms):
+        return True
+    keys = Counter(term_prefix(w, exact=True) for w in words)
+    return all(
+        c.counts[j] == min(keys[term_prefix(term, exact=True)], 255) for j, term in enumerate(terms)
+    )

@@ -23,6 +23,7 @@ import base64
 import hashlib
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -34,10 +35,14 @@ from .pht import TreeSpec
 TERM_BYTES = 12
 TAIL_BYTES = 4
 VALUE_BYTES = 40  # target (20) + infohash (20)
+# A keyword entry also carries the name's length in terms and the term's count in it
+# (one byte each, capped at 255): what BM25 needs, so a result set too large to fetch
+# every card is still ranked by relevance (index/paging.py).
+KW_VALUE_BYTES = VALUE_BYTES + 2
 STOPWORDS = frozenset({"a", "an", "and", "the", "of", "or", "to", "in", "on", "for", "by"})
 MAX_QUERY_TERMS = 16  # each term costs a PHT lookup; more is not a search, it is a scan
 
-KW = TreeSpec(b"kw", TERM_BYTES + TAIL_BYTES, VALUE_BYTES)
+KW = TreeSpec(b"kw", TERM_BYTES + TAIL_BYTES, KW_VALUE_BYTES)
 SIZE = TreeSpec(b"size", 8 + TAIL_BYTES, VALUE_BYTES)
 TIME = TreeSpec(b"time", 8 + TAIL_BYTES, VALUE_BYTES)
 U64 = 2**64 - 1
@@ -57,6 +62,20 @@ def term_prefix(term: str, exact: bool) -> bytes:
 
 def entry_value(target: bytes, infohash: bytes) -> bytes:
     return target + infohash
+
+
+def kw_value(target: bytes, infohash: bytes, length: int, count: int) -> bytes:
+    """A keyword entry's value: ``length`` terms in the name, ``count`` of them this key's."""
+    return target + infohash + bytes((min(length, 255), min(count, 255)))
+
+
+def kw_entries(name: str, target: bytes, infohash: bytes) -> dict[bytes, bytes]:
+    """The keyword entries of one name: one per distinct key, counting the terms that
+    share it (a term longer than a key shares it with any term of the same first
+    ``TERM_BYTES`` bytes)."""
+    terms = normalise(name)
+    counts = Counter(kw_key(t, target) for t in terms)
+    return {key: kw_value(target, infohash, len(terms), n) for key, n in counts.items()}
 
 
 def kw_key(term: str, target: bytes) -> bytes:

@@ -26,11 +26,7 @@ def bm25(
     A ``prefix`` counts as a query term that every document term starting with it
     matches.
     """
-    n = len(documents)
     wanted = [(t, False) for t in query_terms] + ([(prefix, True)] if prefix else [])
-    if n == 0 or not wanted:
-        return [0.0] * n
-    avg = sum(len(d) for d in documents) / n or 1.0
     counts = [Counter(doc) for doc in documents]
 
     def freq(tf: Counter[str], term: str, is_prefix: bool) -> int:
@@ -38,14 +34,29 @@ def bm25(
             return tf.get(term, 0)
         return sum(c for t, c in tf.items() if t.startswith(term))
 
+    tfs = [[freq(tf, term, is_prefix) for tf in counts] for term, is_prefix in wanted]
+    return bm25_scores([len(d) for d in documents], tfs)
+
+
+def bm25_scores(lengths: Sequence[int], tfs: Sequence[Sequence[int]]) -> list[float]:
+    """BM25 from statistics alone: each document's length in terms, and ``tfs[j][i]``,
+    how often wanted term ``j`` occurs in document ``i``.
+
+    Both a card's name and its keyword entries (which carry the name's length and the
+    term's count) give these numbers, so a result set too large to fetch every card is
+    ranked exactly as one whose cards were all fetched.
+    """
+    n = len(lengths)
+    if n == 0 or not tfs:
+        return [0.0] * n
+    avg = sum(lengths) / n or 1.0
     scores = [0.0] * n
-    for term, is_prefix in wanted:
-        per_doc = [freq(tf, term, is_prefix) for tf in counts]
+    for per_doc in tfs:
         df = sum(1 for f in per_doc if f)
         idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
         for i, f in enumerate(per_doc):
             if f:
-                norm = K1 * (1 - B + B * len(documents[i]) / avg)
+                norm = K1 * (1 - B + B * lengths[i] / avg)
                 scores[i] += idf * f * (K1 + 1) / (f + norm)
     return scores
 

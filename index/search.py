@@ -23,7 +23,7 @@ from .errors import CardError, PublishError, QueryError
 from .features import NAME_PERM, estimate_jaccard, name_grams, signature
 from .lsh import CONTENT_LSH, NAME_LSH, LshParams
 from .namespace import Namespace
-from .paging import Candidate, in_entry_order, intersect
+from .paging import Candidate, entries_agree, in_entry_order, intersect
 from .pht import TreeSpec
 from .query import (
     KW,
@@ -36,7 +36,7 @@ from .query import (
     Query,
     Result,
     entry_value,
-    kw_key,
+    kw_entries,
     make_cursor,
     normalise,
     read_cursor,
@@ -44,7 +44,6 @@ from .query import (
     u64_bounds,
     u64_key,
 )
-from .rank import rank
 
 Entries = dict[bytes, bytes]
 # PHT nodes a search may fetch to narrow keyword candidates by a size or time range:
@@ -132,7 +131,7 @@ def card_entries(card: Card, config: IndexConfig) -> dict[TreeSpec, Entries]:
     target = card.target
     value = entry_value(target, card.infohash)
     out: dict[TreeSpec, Entries] = {
-        KW: {kw_key(t, target): value for t in set(normalise(card.name))},
+        KW: kw_entries(card.name, target, card.infohash),
         SIZE: {u64_key(card.size, target): value},
         TIME: {u64_key(card.created, target): value},
     }
@@ -377,13 +376,17 @@ class SearchIndex:
     async def _ranked_page(
         self, query: Query, candidates: dict[bytes, Candidate], offset: int
     ) -> Page:
-        targets = {t: c.namespace for t, c in candidates.items()}
+        """Every card fetched and checked: ``total`` is exact whatever the entries say."""
+        ordered = sorted(candidates.items(), key=lambda i: (i[1].order(_by_relevance(query)), i[0]))
+        fetched = {
+            card.target: card for _, card in await self._cards({t: c.namespace for t, c in ordered})
+        }
         results = [
-            _result(card, ns_key, 0.0)
-            for ns_key, card in await self._cards(targets)
-            if _matches(card, query)
+            _result(card, c.namespace, c.score)
+            for t, c in ordered
+            if (card := fetched.get(t)) is not None and _valid(card, c, query)
         ]
-        ranked = _dedupe(rank(results, query.terms, query.prefix))
+        ranked = _dedupe(results)
         page = ranked[offset : offset + query.limit]
         more = offset + query.limit < len(ranked)
         return Page(page, len(ranked), make_cursor(query, offset + query.limit) if more else None)
@@ -391,7 +394,9 @@ class SearchIndex:
     async def _ordered_page(
         self, query: Query, candidates: dict[bytes, Candidate], offset: int
     ) -> Page:
-        ordered = in_entry_order(candidates)
+        """Only the page's cards fetched, in the order the entries give (the same order
+        ``_ranked_page`` takes, so a cursor stays valid when the set grows or shrinks)."""
+        ordered = in_entry_order(candidates, _by_relevance(query))
         results: list[Result] = []
         position = offset
         chunk = query.limit
@@ -404,7 +409,7 @@ class SearchIndex:
             cards = await asyncio.gather(*(self.card(t, c.namespace) for t, c in batch))
             used = len(batch)
             for i, ((_, found), card) in enumerate(zip(batch, cards, strict=True)):
-                if card is not None and card.infohash == found.infohash and _matches(card, query):
+                if card is not None and _valid(card, found, query):
                     results.append(_result(card, found.namespace, found.score))
                     if len(results) == query.limit:
                         used = i + 1  # the rest of the chunk waits (in the catalogue)
@@ -485,6 +490,19 @@ def _narrowed(
             c.size, c.created = r.size, r.created
             out[target] = c
     return out
+
+
+def _by_relevance(query: Query) -> bool:
+    return bool(query.terms or query.prefix)
+
+
+def _valid(card: Card, found: Candidate, query: Query) -> bool:
+    """The card is the one the entries named, matches, and has the statistics claimed."""
+    return (
+        card.infohash == found.infohash
+        and _matches(card, query)
+        and entries_agree(found, card.name, query.terms)
+    )
 
 
 def _result(card: Card, namespace: bytes, score: float) -> Result:

@@ -1,6 +1,9 @@
 """Build debian-bookworm.jsonl.gz from this machine's Debian package index.
 
-Run: ``apt-cache dumpavail | python data/catalogue/make_catalogue.py``.
+Run: ``apt-cache dumpavail | python data/catalogue/make_catalogue.py`` (writes
+``debian-bookworm.jsonl.gz``), or with another release's package index and its output
+name, e.g. ``xz -dc Packages.xz | python data/catalogue/make_catalogue.py
+debian-trixie.jsonl.gz``.
 
 Each Debian package becomes one catalogue line in the format ``swarmseek import``
 reads: ``name`` is the .deb's file name, ``size`` its size in bytes, ``description``
@@ -44,7 +47,8 @@ def records(text: str) -> list[dict[str, object]]:
 
 def main() -> None:
     rows = records(sys.stdin.read())
-    target = pathlib.Path(__file__).with_name("debian-bookworm.jsonl.gz")
+    name = sys.argv[1] if len(sys.argv) > 1 else "debian-bookworm.jsonl.gz"
+    target = pathlib.Path(__file__).with_name(name)
     # mtime=0 keeps the file byte-identical between runs.
     with gzip.GzipFile(target, "wb", mtime=0) as out:
         for row in rows:

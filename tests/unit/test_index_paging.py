@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmseek.discovery import MemoryItemStore
 from swarmseek.index import (
@@ -21,7 +24,8 @@ from swarmseek.index import (
     normalise,
 )
 from swarmseek.index.paging import Candidate, in_entry_order, intersect
-from swarmseek.index.query import KW, entry_value, kw_key, u64_key
+from swarmseek.index.query import KW, kw_entries, kw_key, kw_value, u64_key
+from swarmseek.index.rank import bm25
 from swarmseek.transfer import Value
 from tests.support.node_net import catalogue_lines
 
@@ -119,9 +123,10 @@ async def test_a_poisoned_entry_is_skipped_and_the_page_still_fills() -> None:
     index = SearchIndex(store, config=CONFIG)
     await index.publish(cards)
     ns = Namespace.open_default()
-    # An entry for a card nobody stored, sorted first (infohash 00..): it must vanish.
+    # An entry for a card nobody stored, sorted first (a one-word name scores highest):
+    # it must vanish.
     junk = b"\x01" * 20
-    await index._pht(ns, KW).apply({kw_key("deb", junk): entry_value(junk, b"\0" * 20)})
+    await index._pht(ns, KW).apply({kw_key("deb", junk): kw_value(junk, b"\0" * 20, 1, 1)})
     q = Query(("deb",), limit=6)
     got = [ih for page in await pages(SearchIndex(store, config=CONFIG), q) for ih in page]
     assert set(got) == brute(lines, q)
@@ -132,20 +137,23 @@ async def test_a_poisoned_entry_is_skipped_and_the_page_still_fills() -> None:
 def test_intersect_keeps_what_every_condition_found_and_what_entries_say() -> None:
     ns = b"n" * 32
     a, b = b"a" * 20, b"b" * 20
-    prefix = {kw_key("library", a): a + b"1" * 20, kw_key("lib", b): b + b"2" * 20}
+    prefix = {kw_key("library", a): kw_value(a, b"1" * 20, 3, 1), kw_key("lib", b): b + b"2" * 20}
     sizes = {u64_key(500, a): a + b"1" * 20}
     out = intersect(ns, ["prefix", "size"], [prefix, sizes], "lib")
     assert list(out) == [a]
     assert out[a].extra == 4 and out[a].size == 500 and out[a].infohash == b"1" * 20
+    assert out[a].length == 3 and out[a].counts == [1]
     both = intersect(ns, ["prefix"], [prefix], "lib")
-    assert [t for t, _ in in_entry_order(both)] == [b, a]  # the exact term first
+    assert both[b].length == 0 and both[b].counts == [1]  # no statistics: one occurrence
+    # b's length is unknown, so it is taken as the average (3): a tie, then the exact term
+    assert [t for t, _ in in_entry_order(both)] == [b, a]
     assert intersect(ns, [], [], None) == {}
 
 
 def test_entry_order_keeps_one_candidate_per_infohash() -> None:
     same = b"i" * 20
     cands = {b"x" * 20: Candidate(b"", same, size=2), b"y" * 20: Candidate(b"", same, size=1)}
-    assert [t for t, _ in in_entry_order(cands)] == [b"y" * 20]
+    assert [t for t, _ in in_entry_order(cands, by_relevance=False)] == [b"y" * 20]
 
 
 async def test_a_combined_query_too_broad_for_the_index_is_a_query_error() -> None:
@@ -158,3 +166,89 @@ async def test_a_combined_query_too_broad_for_the_index_is_a_query_error() -> No
     )
     with pytest.raises(QueryError):  # itself, not wrapped in an ExceptionGroup
         await narrow.search(Query(prefix="lib", min_size=0, max_size=10**6))
+
+
+async def test_the_page_only_path_ranks_as_the_all_cards_path_and_cursors_cross() -> None:
+    """BM25 from the entries' statistics gives the same order as BM25 over the fetched
+    cards, so a cursor taken while a result set had few matches continues exactly once
+    it has more than ``rank_all`` (the two paths used to order differently)."""
+    lines = catalogue_lines(600, step=100)
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = MemoryItemStore()
+    await SearchIndex(store, config=CONFIG).publish(cards)
+    everything = IndexConfig(content_lsh=None, name_lsh=None, rank_all=100_000)
+    for q in QUERIES:
+        few = await pages(SearchIndex(store, config=CONFIG), q)
+        many = await pages(SearchIndex(store, config=everything), q)
+        assert few == many, q
+        if len(many) < 2:
+            continue
+        first = await SearchIndex(store, config=everything).search(q)
+        assert first.next_cursor is not None
+        rest = await pages(
+            SearchIndex(store, config=CONFIG),
+            Query(q.terms, q.prefix, q.min_size, q.max_size, limit=q.limit),
+        )
+        cont = await SearchIndex(store, config=CONFIG).search(
+            Query(
+                q.terms, q.prefix, q.min_size, q.max_size, limit=q.limit, cursor=first.next_cursor
+            )
+        )
+        assert [r.infohash for r in cont.results] == rest[1], q
+
+
+async def test_inflated_statistics_hide_the_liars_card_instead_of_ranking_it_first() -> None:
+    lines = catalogue_lines(300, step=200)
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = MemoryItemStore()
+    index = SearchIndex(store, config=CONFIG)
+    await index.publish(cards)
+    liar = Card.create(b"\x07" * 20, "deb spam spam spam spam spam spam", 10, 1, 0)
+    await index.publish([liar])
+    # Its keyword entry rewritten to claim a one-word name: it would score highest.
+    ns = Namespace.open_default()
+    await index._pht(ns, KW).apply(
+        {kw_key("deb", liar.target): kw_value(liar.target, liar.infohash, 1, 1)}
+    )
+    q = Query(("deb",), limit=6)
+    got = [ih for page in await pages(SearchIndex(store, config=CONFIG), q) for ih in page]
+    assert liar.infohash not in got
+    assert set(got) == brute(lines, q)  # every honest card is still found
+
+
+NAMES = st.lists(
+    st.sampled_from(["deb", "dev", "lib", "libc", "python3", "x", "amd64"]), max_size=9
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(NAMES, min_size=1, max_size=12), st.sampled_from([("deb",), ("deb", "lib"), ()]))
+def test_scores_from_entries_equal_bm25_over_the_names(
+    names: list[list[str]], terms: tuple[str, ...]
+) -> None:
+    prefix = "li" if not terms else None
+    found: list[dict[bytes, bytes]] = [{} for _ in range(len(terms) + (1 if prefix else 0))]
+    for i, words in enumerate(names):
+        target = _target(i)
+        for key, value in kw_entries(" ".join(words), target, target).items():
+            for j, term in enumerate(terms):
+                if key.startswith(term.encode() + b"\0"):
+                    found[j][key] = value
+            if prefix and key.startswith(prefix.encode()):
+                found[-1][key] = value
+    kinds = ["kw"] * len(terms) + (["prefix"] if prefix else [])
+    got = intersect(b"", kinds, found, prefix)
+    matching = [
+        (i, words)
+        for i, words in enumerate(names)
+        if set(terms) <= set(words) and (not prefix or any(w.startswith(prefix) for w in words))
+    ]
+    want = bm25(terms, [normalise(" ".join(w)) for _, w in matching], prefix)
+    assert sorted(got) == sorted(_target(i) for i, _ in matching)
+    for (i, _), score in zip(matching, want, strict=True):
+        assert got[_target(i)].score == pytest.approx(score)
+
+
+def _target(i: int) -> bytes:
+    # distinct leading bytes: a key holds only the target's first bytes after the term
+    return hashlib.sha1(i.to_bytes(4, "big")).digest()

@@ -16,11 +16,12 @@ from swarmseek.index import (
     PublishError,
     Query,
     QueryError,
+    Result,
     SearchIndex,
 )
 from swarmseek.index.features import file_features, signature, word_shingles
 from swarmseek.index.pht import node_salt
-from swarmseek.index.query import KW, entry_value, kw_key, read_cursor
+from swarmseek.index.query import KW, kw_key, kw_value, read_cursor
 from tests.support.index_corpus import fake_infohash, near_duplicates, shingle_jaccard
 
 NO_LSH = IndexConfig(content_lsh=None, name_lsh=None)
@@ -79,16 +80,19 @@ async def test_keyword_and_prefix_and_ranges(index: SearchIndex) -> None:
 async def test_paging_with_cursor_is_stable() -> None:
     idx = SearchIndex(MemoryItemStore(), config=NO_LSH)
     await idx.publish([card(f"linux image {i:02d}") for i in range(25)])
-    seen = []
+    seen: list[Result] = []
     query = Query(("linux",), limit=10)
     while True:
         page = await idx.search(query)
         assert page.total == 25
-        seen += names(page.results)
+        seen += page.results
         if page.next_cursor is None:
             break
         query = Query(("linux",), limit=10, cursor=page.next_cursor)
-    assert seen == sorted(seen) and len(set(seen)) == 25
+    # every name scores the same (three terms, "linux" once): ties go by infohash
+    assert [r.infohash for r in seen] == sorted(r.infohash for r in seen)
+    assert len({r.name for r in seen}) == 25
+    assert seen == (await idx.search(Query(("linux",), limit=25))).results
     with pytest.raises(QueryError):
         await idx.search(Query(("other",), cursor=page.next_cursor or "AAAA"))
     with pytest.raises(QueryError):
@@ -129,7 +133,9 @@ async def test_poisoned_entry_cannot_fake_a_match(index: SearchIndex) -> None:
     # an attacker in the open namespace adds a kw entry for "ubuntu" pointing at Sintel
     sintel = card(*NAMES[5])
     pht = index._pht(index.namespaces[0], KW)
-    await pht.apply({kw_key("ubuntu", sintel.target): entry_value(sintel.target, sintel.infohash)})
+    await pht.apply(
+        {kw_key("ubuntu", sintel.target): kw_value(sintel.target, sintel.infohash, 2, 1)}
+    )
     other = SearchIndex(index.store)
     assert "Sintel 4K" not in names((await other.search(Query(("ubuntu",)))).results)
 
