@@ -31,7 +31,7 @@ from .cmd_transfer import _address
 from .errors import CliError
 from .node_config import NodeConfig
 
-# The node, its API and the demo load the index (datasketch pulls in scipy: about 1.3 s
+# The node, its API and the demo load the index, aiohttp and more (about 0.5 s
 # of start-up). They are imported by the commands that run them, so `swarmseek get`,
 # `create`, `search` and the others start without paying for it.
 

@@ -18,8 +18,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from datasketch import MinHash
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 NUM_PERM = 256  # content signature length (see card.py for why 256 x 8 bits)
 SIG_BITS = 8  # b-bit MinHash: the low bits kept of each value
@@ -119,6 +121,10 @@ def name_grams(name: str, n: int = 3) -> set[bytes]:
 
 
 def minhash(features: Iterable[bytes], num_perm: int = NUM_PERM) -> MinHash:
+    # Imported on first use: datasketch loads scipy (~0.5-1.3 s), which a node that
+    # only searches and imports metadata never needs.
+    from datasketch import MinHash  # noqa: PLC0415
+
     m = MinHash(num_perm=num_perm, seed=MINHASH_SEED)
     m.update_batch(list(features))
     return m

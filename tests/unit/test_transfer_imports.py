@@ -25,3 +25,16 @@ def test_the_cli_parser_does_not_load_the_index() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_index_loads_datasketch_only_to_compute_a_signature() -> None:
+    # A node that searches and imports metadata never computes a MinHash: it should not
+    # pay scipy's start-up (datasketch imports it).
+    code = (
+        "import sys; import swarmseek.index as i; before = 'datasketch' in sys.modules;"
+        " i.features.signature([b'a', b'b'], 8); print(before, 'datasketch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "False True"
