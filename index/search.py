@@ -220,9 +220,12 @@ class SearchIndex:
         # larger the batch, the fewer times each leaf is rewritten (a leaf is touched
         # once per batch that has an entry for it).
         await asyncio.gather(*(self.store.put_immutable(c.to_value()) for c in cards))
-        await asyncio.gather(*(self._pht(ns, s).apply(e) for s, e in by_tree.items()))
+        # Remembered as ours before the trees are written: if a write fails part-way
+        # (the DHT refused or timed out), the error reaches the caller and the next
+        # ``republish`` writes every entry again, so nothing stays half-indexed.
         for card in cards:
             self.catalogue.add(card, ns.public_key, published=True)
+        await asyncio.gather(*(self._pht(ns, s).apply(e) for s, e in by_tree.items()))
         self.stats.cards_published += len(cards)
 
     async def republish(self) -> int:

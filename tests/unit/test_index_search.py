@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swarmseek.discovery import KeyPair, MemoryItemStore, mutable_target
+from swarmseek.discovery import KeyPair, MemoryItemStore, MutableItem, PutError, mutable_target
 from swarmseek.index import (
     Card,
     Catalogue,
@@ -238,3 +238,33 @@ async def test_too_broad_range_is_refused_not_silently_cut() -> None:
         await narrow.search(Query(min_size=0))
     assert (await narrow.search(Query(min_size=5000, max_size=5000))).total == 1
     assert (await idx.search(Query(min_size=0, limit=1000))).total == 400
+
+
+class FlakyStore(MemoryItemStore):
+    """Refuses every mutable put after ``allow`` of them, as a DHT whose nodes time out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.allow: int | None = None
+
+    async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
+        if self.allow is not None:
+            if self.allow <= 0:
+                raise PutError("no node stored the item (8 refused or timed out)")
+            self.allow -= 1
+        await super().put_mutable(item, cas=cas)
+
+
+async def test_a_publish_that_fails_part_way_is_completed_by_the_next_republish() -> None:
+    store = FlakyStore()
+    index = SearchIndex(store, config=NO_LSH)
+    cards = [card(f"tool {i} release") for i in range(40)]
+    store.allow = 5  # a few leaf writes land, then the DHT refuses
+    with pytest.raises(PutError):
+        await index.publish(cards)
+    reader = SearchIndex(store, config=NO_LSH)
+    assert (await reader.search(Query(("tool",), limit=100))).total < len(cards)
+    store.allow = None  # the network is back: the hourly republish repairs the index
+    await index.republish()
+    page = await SearchIndex(store, config=NO_LSH).search(Query(("tool",), limit=100))
+    assert sorted(r.name for r in page.results) == sorted(c.name for c in cards)
