@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarmseek.discovery import KeyPair, sign_item
 from swarmseek.discovery.errors import CasConflict, SeqTooLow
@@ -85,3 +87,39 @@ def test_rate_limiter_per_source_and_bounded() -> None:
     for i in range(100):
         limiter.allow(f"x{i}", 2.0)
     assert len(limiter._buckets) == 10
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["put", "restore", "get", "expire"]),
+            st.integers(0, 9),  # which target
+            st.floats(0, 3 * ITEM_TTL),  # how far the clock moves first / a restored age
+        ),
+        max_size=60,
+    ),
+    st.integers(2, 12),
+)
+def test_expiry_by_age_queue_matches_a_full_scan(
+    ops: list[tuple[str, int, float]], cap: int
+) -> None:
+    """Expiry looks only at the oldest items; it must drop exactly what a scan of every
+    item would (re-stored items, evictions and restored ages included) and stay bounded."""
+    storage = ItemStorage(max_items=cap)
+    now = 0.0
+    for op, which, amount in ops:
+        target = bytes([which]) * 20
+        if op == "put":
+            now += amount / 100
+            storage.put_immutable(target, b"v", now)
+        elif op == "restore":
+            storage.put_immutable(target, b"v", now - amount)
+        elif op == "get":
+            storage.get(target, now)
+        else:
+            now += amount
+            alive = {t for t, i in storage.items() if now - i.stored_at < ITEM_TTL}
+            storage.expire(now)
+            assert {t for t, _ in storage.items()} == alive
+        assert len(storage._by_age) <= 2 * len(storage) + 64
