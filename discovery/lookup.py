@@ -12,8 +12,10 @@ a following ``announce_peer`` or ``put`` can use it.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Container
 from dataclasses import dataclass
 from enum import Enum
+from operator import attrgetter
 
 from .krpc import Address
 
@@ -61,17 +63,22 @@ class IterativeLookup:
 
     def add_candidates(self, nodes: list[tuple[bytes, Address]]) -> None:
         known, key = self._candidates, self._key
-        added = False
+        by_distance = self._by_distance
+        before = len(by_distance)
         for node_id, addr in nodes:
             if node_id in known or len(node_id) != 20:
                 continue
             c = known[node_id] = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ key)
-            self._by_distance.append(c)
-            added = True
-        if added:  # timsort merges the sorted run and the few new ones in about O(n)
-            self._by_distance.sort(key=_distance)
+            by_distance.append(c)
+        if len(by_distance) != before:  # timsort merges the sorted run and the new ones
+            by_distance.sort(key=_distance)
         if len(known) > MAX_CANDIDATES:
             self._trim()
+
+    @property
+    def known(self) -> Container[bytes]:
+        """The ids of every candidate (replies need not re-add them)."""
+        return self._candidates.keys()
 
     def _add(self, c: Candidate) -> None:
         self._candidates[c.node_id] = c
@@ -185,5 +192,4 @@ class IterativeLookup:
 _ASKED = (State.IN_FLIGHT, State.SLOW)
 
 
-def _distance(c: Candidate) -> int:
-    return c.distance
+_distance = attrgetter("distance")  # a C-level sort key (every reply sorts)

@@ -102,6 +102,7 @@ class KrpcNode:
         self._ops: dict[int, Operation] = {}
         self._next_op = 1
         self._pinging: set[bytes] = set()
+        self._template: krpc.QueryTemplate | None = None
         self._outbox: list[Outgoing] = []
         self._events: list[OperationFinished] = []
         self._next_upkeep = now
@@ -125,6 +126,10 @@ class KrpcNode:
         out, self._events = self._events, []
         return out
 
+    def has_events(self) -> bool:
+        """Has an operation finished since ``events`` was last called?"""
+        return bool(self._events)
+
     def stats(self) -> NodeStats:
         return NodeStats(
             self.node_id,
@@ -139,7 +144,10 @@ class KrpcNode:
 
     def next_deadline(self) -> float | None:
         """When ``tick`` next has a query to time out or report slow (None: none)."""
-        return self._deadlines[0][0] if self._deadlines else None
+        deadlines, pending = self._deadlines, self._pending
+        while deadlines and deadlines[0][1] not in pending:
+            heapq.heappop(deadlines)  # answered: no wakeup for it (an idle node sleeps)
+        return deadlines[0][0] if deadlines else None
 
     def next_wakeup(self) -> float:
         """When ``tick`` next has work: a query deadline or periodic upkeep."""
@@ -179,6 +187,8 @@ class KrpcNode:
                 self._timed_out(pending, now)
             elif pending.slow_at <= now:
                 pending.slow_at = math.inf
+                # one heap entry per query at a time: its deadline goes in only now
+                heapq.heappush(self._deadlines, (pending.deadline, tid))
                 self._slow(pending, now)
         if now >= self._next_upkeep:
             self._next_upkeep = now + UPKEEP_EVERY
@@ -292,29 +302,36 @@ class KrpcNode:
 
     # -- sending ----------------------------------------------------------------
     def _send_query(self, op_id: int | None, send: Send, now: float) -> bool:
-        if len(self._pending) >= self.config.max_pending:
+        config = self.config
+        if len(self._pending) >= config.max_pending:
             return False
         tid = self._new_tid()
-        query = Query(tid, send.method, self.node_id, send.args, self.config.read_only)
-        deadline = now + self.config.query_timeout
-        slow_at = now + self.config.query_slow if op_id is not None else math.inf
+        deadline = now + config.query_timeout
+        slow_at = now + config.query_slow if op_id is not None else math.inf
         self._pending[tid] = _Pending(op_id, send.node_id, send.addr, deadline, slow_at)
-        heapq.heappush(self._deadlines, (deadline, tid))
-        if slow_at < deadline:
-            heapq.heappush(self._deadlines, (slow_at, tid))
-        if len(self._deadlines) > 4 * self.config.max_pending:
+        # One heap entry per query: its slow time (the deadline goes in when that passes).
+        heapq.heappush(self._deadlines, (min(slow_at, deadline), tid))
+        if len(self._deadlines) > 4 * config.max_pending:
             # answered queries leave stale heap entries: rebuild so memory stays bounded
-            self._deadlines = [(p.deadline, t) for t, p in self._pending.items()]
-            self._deadlines += [
-                (p.slow_at, t) for t, p in self._pending.items() if p.slow_at < p.deadline
-            ]
+            self._deadlines = [(min(p.slow_at, p.deadline), t) for t, p in self._pending.items()]
             heapq.heapify(self._deadlines)
-        self._outbox.append((krpc.encode_query(query, version=VERSION), send.addr))
+        self._outbox.append((self._encode_query(tid, send), send.addr))
         self.queries_sent += 1
-        op = self._ops.get(op_id) if op_id is not None else None
-        if op is not None:
-            op.stats.queries += 1
+        if op_id is not None:
+            op = self._ops.get(op_id)
+            if op is not None:
+                op.stats.queries += 1
         return True
+
+    def _encode_query(self, tid: bytes, send: Send) -> bytes:
+        # A lookup sends the same method and arguments to every node it asks: encode
+        # them once (krpc.QueryTemplate) and splice in each query's transaction id.
+        template = self._template
+        if template is None or template.args is not send.args or template.method != send.method:
+            template = self._template = krpc.QueryTemplate(
+                send.method, self.node_id, send.args, self.config.read_only, VERSION
+            )
+        return template.encode(tid)
 
     def _new_tid(self) -> bytes:
         while True:
@@ -409,8 +426,8 @@ class KrpcNode:
             data = krpc.encode_response(answer, version=VERSION, ip=addr)  # BEP 42 "ip"
             self._outbox.append((data, addr))
 
-    def _response(self, query: Query, **values: Value) -> Response:
-        return Response(query.tid, self.node_id, {k.encode(): v for k, v in values.items()})
+    def _response(self, query: Query, values: dict[bytes, Value] | None = None) -> Response:
+        return Response(query.tid, self.node_id, {} if values is None else values)
 
     def _nodes(self, target: bytes) -> bytes:
         return b"".join([e.compact for e in self.routing.closest(target)])
@@ -419,13 +436,12 @@ class KrpcNode:
         return self._response(query)
 
     def _on_find_node(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
-        return self._response(query, nodes=self._nodes(query.args[b"target"]))
+        return self._response(query, {b"nodes": self._nodes(query.args[b"target"])})
 
     def _on_get_peers(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
         infohash = query.args[b"info_hash"]
-        reply = self._response(
-            query, token=self.tokens.token_for(addr[0], now), nodes=self._nodes(infohash)
-        )
+        token = self.tokens.token_for(addr[0], now)
+        reply = self._response(query, {b"token": token, b"nodes": self._nodes(infohash)})
         peers = self.peers.peers(infohash, now, self.rng)
         if peers:
             reply.values[b"values"] = [krpc.compact_address(p) for p in peers]
@@ -443,9 +459,8 @@ class KrpcNode:
 
     def _on_get(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
         target = query.args[b"target"]
-        reply = self._response(
-            query, token=self.tokens.token_for(addr[0], now), nodes=self._nodes(target)
-        )
+        token = self.tokens.token_for(addr[0], now)
+        reply = self._response(query, {b"token": token, b"nodes": self._nodes(target)})
         stored = self.items.get(target, now)
         if stored is None:
             return reply

@@ -121,31 +121,36 @@ class LookupOp(Operation):
         self._seeds = list(dict.fromkeys(seeds))
         self._seeds_out = 0
         self.exclude: bytes | None = None  # our own id: never a candidate
+        self._query_args: dict[bytes, Value] | None = None
 
     def args(self) -> dict[bytes, Value]:
         return {b"target": self.target}
 
     def sends(self, now: float) -> list[Send]:
-        out = [Send(None, a, self.method, self.args()) for a in self._seeds]
+        # One arguments dict for every query of the lookup: the node then encodes it
+        # once (krpc.QueryTemplate), not once per node asked.
+        args = self._query_args
+        if args is None:
+            args = self._query_args = self.args()
+        method = self.method
+        out = [Send(None, a, method, args) for a in self._seeds]
         self._seeds_out += len(self._seeds)
         self._seeds = []
         if self.lookup.done:
             if self._seeds_out == 0:
                 out += self._after_lookup()
         else:
-            out += [
-                Send(q.node_id, q.addr, self.method, self.args())
-                for q in self.lookup.next_queries(now)
-            ]
+            out += [Send(q.node_id, q.addr, method, args) for q in self.lookup.next_queries(now)]
         self._check_done()
         return out
 
     def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
         try:
-            nodes = parse_nodes(reply.values.get(b"nodes", b""))
+            nodes = parse_nodes(reply.values.get(b"nodes", b""), self.lookup.known)
         except KrpcError:
             nodes = []
-        nodes = [n for n in nodes if n[0] != self.exclude]
+        if self.exclude is not None:
+            nodes = [n for n in nodes if n[0] != self.exclude]
         token = reply.values.get(b"token")
         token = token if isinstance(token, bytes) else None
         if node_id is None:

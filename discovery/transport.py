@@ -161,11 +161,22 @@ class DhtNode:
 
     def _datagrams(self, batch: list[Datagram]) -> None:
         # Every datagram that was waiting, then one pass over finished operations and
-        # the timer: answers are all in before any deadline is looked at.
-        core, send = self.core, self._send
-        now = asyncio.get_running_loop().time()
-        for data, addr in batch:
+        # the timer: answers are all in before any deadline is looked at. An operation
+        # that finishes mid-batch (an immutable get's first value) is handed to its
+        # caller first: the rest of the batch is read in the very next callback, still
+        # ahead of the loop's due timers and of any later read.
+        if self._core is None or self._closed:
+            return
+        core, send = self._core, self._send
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        last = len(batch) - 1
+        for i, (data, addr) in enumerate(batch):
             send(core.receive_datagram(data, addr, now))
+            if i < last and core.has_events():
+                self._flush([])
+                loop.call_soon(self._datagrams, batch[i + 1 :])
+                return
         self._flush([])
 
     def _send(self, out: list[Outgoing]) -> None:
