@@ -23,17 +23,16 @@ from . import krpc
 from .bep42 import valid_node_id
 from .config import DhtConfig
 from .errors import CasConflict, ItemError, KrpcError, SeqTooLow
+from .itemops import GetOp, PutOp
 from .items import MAX_SALT_SIZE, MAX_VALUE_SIZE, MutableItem, immutable_target, verify_item
 from .krpc import Address, ErrorReply, Query, Response
 from .operations import (
     AnnounceOp,
     FindNodeOp,
-    GetOp,
     GetPeersOp,
     LookupOp,
     Operation,
     PingOp,
-    PutOp,
     Send,
 )
 from .persist import SavedState

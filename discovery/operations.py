@@ -5,16 +5,12 @@ hands back the queries it wants sent; when ``finished`` it holds an ``outcome``.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from swarmseek.transfer import Value, encode
+from swarmseek.transfer import Value
 
-from .errors import CasConflict, DhtError, ItemError, KrpcError, PutError, SeqTooLow
-from .items import MAX_VALUE_SIZE, MutableItem, verify_item
+from .errors import DhtError, KrpcError, PutError
 from .krpc import (
-    CAS_MISMATCH,
-    SEQ_TOO_LOW,
     Address,
     ErrorReply,
     Response,
@@ -245,7 +241,7 @@ class StorePhase:
         return True
 
 
-class _StoringLookup(LookupOp):
+class StoringLookup(LookupOp):
     """A lookup followed by a store phase to the closest nodes that answered."""
 
     store_method = b"put"
@@ -305,7 +301,7 @@ class _StoringLookup(LookupOp):
         return PutError(f"no node stored it ({len(store.errors)} refused or timed out)")
 
 
-class AnnounceOp(_StoringLookup, GetPeersOp):
+class AnnounceOp(StoringLookup, GetPeersOp):
     store_method = b"announce_peer"
 
     def __init__(self, port: int, *args: object, **kwargs: object) -> None:
@@ -316,182 +312,3 @@ class AnnounceOp(_StoringLookup, GetPeersOp):
         if self.port == 0:  # BEP 5: implied_port asks the node to use the UDP source port
             return {b"info_hash": self.target, b"port": 0, b"token": token, b"implied_port": 1}
         return {b"info_hash": self.target, b"port": self.port, b"token": token}
-
-
-@dataclass(slots=True)
-class GetFound:
-    """What a BEP 44 get found: an immutable value or the highest-seq mutable item."""
-
-    value: Value | None = None
-    found: bool = False
-    item: MutableItem | None = None
-    nodes: list[tuple[bytes, Address]] = field(default_factory=list)
-
-
-def _inverse(data: bytes) -> bytes:
-    """Sorts descending where ``data`` sorts ascending (for max() tie-breaks)."""
-    return bytes(255 - b for b in data)
-
-
-class GetOp(LookupOp):
-    """BEP 44 get. Immutable: stops at the first value whose hash is the target.
-    Mutable (``public_key`` given): keeps the valid item with the highest seq."""
-
-    method = b"get"
-
-    def __init__(
-        self,
-        target: bytes,
-        *args: object,
-        public_key: bytes | None = None,
-        salt: bytes = b"",
-        stop_early: bool = True,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(target, *args, **kwargs)  # type: ignore[arg-type]
-        self.public_key = public_key
-        self.salt = salt
-        self.stop_early = stop_early
-        self.found = GetFound()
-        # Replicas can disagree at one seq: BEP 44's cas is decided by each node on
-        # its own, so two writers may each win on some of the k nodes. Every reader
-        # must then pick the same version (most replicas, then the smallest signature)
-        # until a writer settles the replicas with a clean write (see PutOp).
-        self._votes: dict[bytes, int] = {}
-        self._versions: dict[bytes, MutableItem] = {}
-        self.seen_seq: dict[Address, int] = {}  # the seq each node that had the item holds
-        self._from: Address | None = None
-
-    def args(self) -> dict[bytes, Value]:
-        return {b"target": self.target}
-
-    def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
-        self._from = addr  # read() runs inside and records this node's seq
-        super().on_reply(node_id, addr, reply)
-
-    def read(self, reply: Response) -> None:
-        v = reply.values.get(b"v")
-        if v is None:
-            return
-        if self.public_key is None:
-            if not self.found.found and hashlib.sha1(encode(v)).digest() == self.target:
-                self.found.value, self.found.found = v, True
-                if self.stop_early:
-                    self.lookup.stop()
-            return
-        item = self._mutable(reply, v)
-        if item is None:
-            return
-        if self._from is not None:
-            self.seen_seq[self._from] = item.seq
-        best = self.found.item
-        if best is not None and item.seq < best.seq:
-            return
-        if best is None or item.seq > best.seq:
-            self._votes.clear()
-            self._versions.clear()
-        self._votes[item.signature] = self._votes.get(item.signature, 0) + 1
-        self._versions[item.signature] = item
-        chosen = max(self._votes, key=lambda sig: (self._votes[sig], _inverse(sig)))
-        self.found.item = self._versions[chosen]
-
-    def _mutable(self, reply: Response, v: Value) -> MutableItem | None:
-        key, sig, seq = (reply.values.get(n) for n in (b"k", b"sig", b"seq"))
-        if self.public_key is None or key != self.public_key:
-            return None
-        if not isinstance(sig, bytes) or not isinstance(seq, int):
-            return None
-        item = MutableItem(v, seq, self.public_key, self.salt, sig)
-        try:
-            verify_item(item)
-        except ItemError:
-            return None
-        return item
-
-    def result(self) -> object:
-        self.found.nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
-        return self.found
-
-
-class PutOp(_StoringLookup, GetOp):
-    """BEP 44 put: a get lookup (for tokens), then put to the k closest."""
-
-    def __init__(
-        self,
-        value: Value,
-        target: bytes,
-        *args: object,
-        item: MutableItem | None = None,
-        cas: int | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(target, *args, stop_early=False, **kwargs)
-        self.value = value
-        self.item = item
-        self.cas = cas
-
-    def store_args(self, token: bytes) -> dict[bytes, Value]:
-        return self.store_args_for(None, token)
-
-    def store_args_for(self, addr: Address | None, token: bytes) -> dict[bytes, Value]:
-        args: dict[bytes, Value] = {b"token": token, b"v": self.value}
-        if self.item is not None:
-            args.update(
-                {b"k": self.item.public_key, b"seq": self.item.seq, b"sig": self.item.signature}
-            )
-            if self.item.salt:
-                args[b"salt"] = self.item.salt
-            # A replica that lags behind the version we read (it missed a write, or it
-            # is new among the closest) would refuse any cas forever; it gets the item
-            # without cas, which its seq check still keeps monotonic, and so catches up.
-            if self.cas is not None and not self._lagging(addr):
-                args[b"cas"] = self.cas
-        return args
-
-    def _lagging(self, addr: Address | None) -> bool:
-        """Did this node answer our read with an item older than the one we read?"""
-        if addr is None or self.cas is None:
-            return False
-        seq = self.seen_seq.get(addr)
-        return seq is not None and seq < self.cas
-
-    def outcome_before_store(self) -> object | None:
-        # Someone wrote since our read: the put can only lose, so skip it.
-        current = self.found.item
-        if self.cas is not None and current is not None and current.seq > self.cas:
-            return CasConflict(current_seq=current.seq)
-        return None
-
-    def store_outcome(self, store: StorePhase) -> object:
-        current = self.found.item.seq if self.found.item is not None else None
-        if self.cas is not None:
-            # BEP 44's cas is decided by each replica alone, so two writers can each win
-            # on part of the k closest. A put counts only when no up-to-date replica
-            # refused it: then every other writer at this seq was refused wherever we
-            # were accepted, and must read again (and will see our version). A writer
-            # that did meet a refusal retries, and its next write settles the replicas
-            # on one version (update_mutable's ``settle``). Lagging replicas and
-            # timeouts do not count: they would block every writer for good.
-            raced = [
-                error
-                for addr, error in store.refused.items()
-                if error.code in (CAS_MISMATCH, SEQ_TOO_LOW) and not self._lagging(addr)
-            ]
-            if raced:
-                return CasConflict(current_seq=current, landed=store.accepted)
-            if store.accepted:
-                return store.accepted
-            return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
-        too_low = [e for e in store.errors if e.code == SEQ_TOO_LOW]
-        if store.accepted:
-            return store.accepted
-        if too_low:
-            return SeqTooLow(current_seq=current)
-        return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
-
-
-def check_value_size(value: Value) -> int:
-    size = len(encode(value))
-    if size > MAX_VALUE_SIZE:
-        raise ItemError(f"value of {size} bytes exceeds BEP 44's {MAX_VALUE_SIZE}")
-    return size

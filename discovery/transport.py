@@ -20,11 +20,12 @@ from swarmseek.transfer import Value
 
 from .config import DhtConfig
 from .errors import DhtError
+from .itemops import GetFound
 from .items import MutableItem, immutable_target, mutable_target
 from .itemstore import ItemStore
 from .krpc import Address
 from .node import KrpcNode, NodeStats, Outgoing
-from .operations import GetFound, PeersFound
+from .operations import PeersFound
 from .persist import load_state, save_state
 from .udp import Datagram, UdpEndpoint
 
