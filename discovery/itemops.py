@@ -12,7 +12,7 @@ from swarmseek.transfer import Value, encode
 from .errors import CasConflict, ItemError, PutError, SeqTooLow
 from .items import MAX_VALUE_SIZE, MutableItem, verify_item
 from .krpc import CAS_MISMATCH, SEQ_TOO_LOW, Address, Response
-from .operations import LookupOp, StorePhase, StoringLookup
+from .operations import LookupOp, Send, StorePhase, StoringLookup
 
 
 @dataclass(slots=True)
@@ -23,6 +23,21 @@ class GetFound:
     found: bool = False
     item: MutableItem | None = None
     nodes: list[tuple[bytes, Address]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteTokens:
+    """What a finished mutable get leaves for a put to the same target right after it
+    (a read-modify-write): the k closest nodes that answered, each with the write token
+    it gave (BEP 44: a token is bound to our IP and the target, and lives 5-10 minutes
+    in libtorrent and here), the seq each one held, and the item the get chose.
+    """
+
+    target: bytes
+    at: float  # when the get finished
+    nodes: tuple[tuple[bytes, Address, bytes], ...]  # node id, address, token
+    seen_seq: tuple[tuple[Address, int], ...]
+    item: MutableItem | None
 
 
 def _inverse(data: bytes) -> bytes:
@@ -109,9 +124,30 @@ class GetOp(LookupOp):
         self.found.nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
         return self.found
 
+    def write_tokens(self, now: float) -> WriteTokens | None:
+        """The tokens of a finished mutable get that asked every one of the k closest
+        (None for an immutable get: it stops at the first value)."""
+        if self.public_key is None or self.lookup.stopped or not self.lookup.done:
+            return None
+        nodes = tuple(
+            (c.node_id, c.addr, c.token) for c in self.lookup.result() if c.token is not None
+        )
+        if not nodes:
+            return None
+        seen = tuple(self.seen_seq.items())
+        return WriteTokens(self.target, now, nodes, seen, self.found.item)
+
 
 class PutOp(StoringLookup, GetOp):
-    """BEP 44 put: a get lookup (for tokens), then put to the k closest."""
+    """BEP 44 put: a get lookup (for tokens), then put to the k closest.
+
+    With ``reuse`` (the tokens of a get of this target that just finished), the put goes
+    straight to those nodes, and the lookup runs only if that falls short: when no node
+    took the item, or some refused it for a reason other than a cas/seq race (a stale
+    token, 203) or did not answer. That lookup then stores to the k closest it finds
+    that did not take the item already. A race (301/302) ends the put as usual: the
+    writer must read again anyway.
+    """
 
     def __init__(
         self,
@@ -120,12 +156,55 @@ class PutOp(StoringLookup, GetOp):
         *args: object,
         item: MutableItem | None = None,
         cas: int | None = None,
+        reuse: WriteTokens | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(target, *args, stop_early=False, **kwargs)
         self.value = value
         self.item = item
         self.cas = cas
+        self.reuse = reuse if reuse is not None and reuse.target == target else None
+        if self.reuse is not None:
+            self.seen_seq.update(self.reuse.seen_seq)
+            self.found.item = self.reuse.item
+
+    @property
+    def reused_tokens(self) -> bool:
+        """Is the put still going straight to the nodes of the get before it?"""
+        return self.reuse is not None
+
+    def sends(self, now: float) -> list[Send]:
+        reuse = self.reuse
+        if reuse is None:
+            return super().sends(now)
+        if self.store is None:
+            self.store = StorePhase(
+                [
+                    Send(node_id, addr, b"put", self.store_args_for(addr, token))
+                    for node_id, addr, token in reuse.nodes
+                ]
+            )
+        store = self.store
+        out = store.sends()
+        if store.waiting:
+            return out
+        outcome = self.store_outcome(store)
+        if not self._falls_short(store, outcome):
+            self.finish(outcome)
+            return []
+        # Look the k closest up after all, as a put without tokens would.
+        self.reuse = self.store = None
+        self.stored_at.update(store.took)
+        self.seen_seq.clear()
+        self.found = GetFound()
+        return super().sends(now)
+
+    @staticmethod
+    def _falls_short(store: StorePhase, outcome: object) -> bool:
+        if isinstance(outcome, (CasConflict, SeqTooLow)):
+            return False
+        raced = (CAS_MISMATCH, SEQ_TOO_LOW)
+        return not store.took or any(e.code not in raced for e in store.refused.values())
 
     def store_args(self, token: bytes) -> dict[bytes, Value]:
         return self.store_args_for(None, token)
@@ -156,6 +235,8 @@ class PutOp(StoringLookup, GetOp):
         # Someone wrote since our read: the put can only lose, so skip it.
         current = self.found.item
         if self.cas is not None and current is not None and current.seq > self.cas:
+            if current == self.item and self.stored_at:
+                return None  # our own item, which an earlier store phase put there
             return CasConflict(current_seq=current.seq)
         return None
 

@@ -165,6 +165,11 @@ class IterativeLookup:
         self._stopped = True
 
     @property
+    def stopped(self) -> bool:
+        """Ended early by ``stop``: the k closest may not all have been asked."""
+        return self._stopped
+
+    @property
     def in_flight(self) -> int:
         return self._in_flight
 

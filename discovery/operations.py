@@ -217,10 +217,11 @@ class GetPeersOp(LookupOp):
 class StorePhase:
     """Phase two of announce/put: one query to each of the k closest that gave a token."""
 
-    def __init__(self, sends: list[Send]) -> None:
+    def __init__(self, sends: list[Send], accepted: int = 0) -> None:
         self.todo = sends
         self.waiting = {s.addr for s in sends}
-        self.accepted = 0
+        self.accepted = accepted  # counting nodes that took it before this phase
+        self.took: list[Address] = []
         self.errors: list[ErrorReply] = []
         self.refused: dict[Address, ErrorReply] = {}  # errors by node (timeouts included)
 
@@ -235,6 +236,7 @@ class StorePhase:
         self.waiting.discard(addr)
         if error is None:
             self.accepted += 1
+            self.took.append(addr)
         else:
             self.errors.append(error)
             self.refused[addr] = error
@@ -249,6 +251,9 @@ class StoringLookup(LookupOp):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.store: StorePhase | None = None
+        # Nodes that already took the item (an earlier store phase): not asked again,
+        # but counted in the outcome.
+        self.stored_at: set[Address] = set()
 
     def store_args(self, token: bytes) -> dict[bytes, Value]:
         raise NotImplementedError
@@ -266,9 +271,9 @@ class StoringLookup(LookupOp):
             sends = [
                 Send(c.node_id, c.addr, self.store_method, self.store_args_for(c.addr, c.token))
                 for c in self.lookup.result()
-                if c.token is not None
+                if c.token is not None and c.addr not in self.stored_at
             ]
-            self.store = StorePhase(sends)
+            self.store = StorePhase(sends, accepted=len(self.stored_at))
         return self.store.sends()
 
     def outcome_before_store(self) -> object | None:
