@@ -9,9 +9,18 @@ from dataclasses import replace
 
 import pytest
 
-from swarmseek.discovery import DhtConfig, KeyPair, MutableItem, krpc, sign_item
+from swarmseek.discovery import (
+    DhtConfig,
+    KeyPair,
+    MutableItem,
+    itemops,
+    krpc,
+    sign_item,
+    verify_item,
+)
 from swarmseek.discovery.errors import CasConflict
-from swarmseek.discovery.itemops import GetFound
+from swarmseek.discovery.itemops import GetFound, GetOp
+from swarmseek.discovery.krpc import Response
 from swarmseek.discovery.node import KrpcNode
 from tests.support.dhtsim import FakeNet, bootstrapped
 
@@ -154,3 +163,27 @@ def test_two_read_modify_writes_at_one_seq_never_both_win(seed: int) -> None:
     if won:
         for reader in readers:
             assert read(net, reader, one.target)[0].item == won[0]
+
+
+def test_a_reply_equal_to_a_verified_version_skips_only_that_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # k replicas send the same item: it is verified once. A reply that reuses the
+    # signature with another value is still checked, and dropped.
+    checked: list[MutableItem] = []
+
+    def verify(item: MutableItem) -> None:
+        checked.append(item)
+        verify_item(item)
+
+    monkeypatch.setattr(itemops, "verify_item", verify)
+    one = sign_item(KEYS, b"v1", 1)
+    op = GetOp(one.target, [], [], 8, 3, public_key=KEYS.public_key)
+    values = {b"v": one.value, b"k": KEYS.public_key, b"sig": one.signature, b"seq": 1}
+    forged = {**values, b"v": b"forged"}
+    for i, body in enumerate((values, values, forged)):
+        op.on_reply(None, ("10.0.0.1", 1000 + i), Response(b"t", bytes([i + 1]) * 20, body))
+    assert op.found.item == one
+    assert op._votes == {one.signature: 2}
+    assert op.seen_seq == {("10.0.0.1", 1000): 1, ("10.0.0.1", 1001): 1}
+    assert [item.value for item in checked] == [b"v1", b"forged"]
