@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import random
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from .errors import KrpcError
 from .krpc import Address, compact_address
@@ -22,6 +23,9 @@ GOOD_FOR = 15 * 60.0  # BEP 5: "good" within 15 minutes
 REFRESH_AFTER = 15 * 60.0  # BEP 5: refresh a bucket not changed for 15 minutes
 MAX_FAILS = 2  # libtorrent evicts after a couple of consecutive timeouts
 REPLACEMENTS = K  # replacement cache per bucket (bounded memory)
+
+
+_first = itemgetter(0)  # sort (distance, entry) pairs by distance alone (ids are unique)
 
 
 def distance(a: bytes, b: bytes) -> int:
@@ -199,18 +203,21 @@ class RoutingTable:
         # maps it onto a range of distances disjoint from every other bucket's: whole
         # buckets are taken nearest first until ``want`` nodes are in hand, and only
         # those are sorted (every answer to find_node/get_peers/get calls this).
-        picked: list[NodeEntry] = []
-        buckets = self.buckets
-        if len(buckets) > 1:
-            buckets = sorted(buckets, key=lambda b: (b.lo ^ key) & b.mask)
-        for bucket in buckets:
-            for e in bucket.nodes:
-                if e.fails < MAX_FAILS:
-                    picked.append(e)
-            if len(picked) >= want:
-                break
-        picked.sort(key=lambda e: e.key ^ key)
-        return picked[:want]
+        # The target's own bucket is nearest of all: when it holds enough live nodes
+        # (the usual case: most targets fall in the big, full buckets far from our id),
+        # no other bucket needs a look.
+        home = self.bucket_for(target).nodes
+        picked = [e for e in home if e.fails < MAX_FAILS]
+        if len(picked) < want and len(self.buckets) > 1:
+            buckets = self.buckets
+            order = [(b.lo ^ key) & b.mask for b in buckets]
+            picked = []
+            for i in sorted(range(len(buckets)), key=order.__getitem__):
+                picked += [e for e in buckets[i].nodes if e.fails < MAX_FAILS]
+                if len(picked) >= want:
+                    break
+        ranked = sorted([(e.key ^ key, e) for e in picked], key=_first)
+        return [e for _, e in ranked[:want]]
 
     def entries(self) -> list[NodeEntry]:
         return [e for b in self.buckets for e in b.nodes]

@@ -156,6 +156,14 @@ class DhtNode:
         host, port = self._transport.get_extra_info("sockname")[:2]
         return str(host), int(port)
 
+    @property
+    def socket(self) -> socket.socket:
+        """The bound UDP socket, for socket options (buffer sizes). Reading from or
+        writing to it directly would bypass the node: don't."""
+        if self._transport is None or self._closed:
+            raise DhtError("the DHT node is not running")
+        return self._transport.socket
+
     def stats(self) -> NodeStats:
         """Routing table size, stored items and peers, traffic counters."""
         return self.core.stats()
