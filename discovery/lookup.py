@@ -39,14 +39,6 @@ class Candidate:
     token: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class QueryTo:
-    """A query the lookup wants sent."""
-
-    node_id: bytes
-    addr: Address
-
-
 class IterativeLookup:
     def __init__(self, target: bytes, k: int = 8, alpha: int = 3) -> None:
         self.target = target
@@ -101,9 +93,9 @@ class IterativeLookup:
         self._in_flight += (state is State.IN_FLIGHT) - (c.state is State.IN_FLIGHT)
         c.state = state
 
-    def next_queries(self, now: float) -> list[QueryTo]:
-        """Queries to send now (at most ``alpha`` in flight). ``now`` is unused but kept
-        so callers that schedule by time share one shape."""
+    def next_queries(self, now: float) -> list[Candidate]:
+        """The candidates to ask now (at most ``alpha`` in flight), now marked in flight.
+        ``now`` is unused but kept so callers that schedule by time share one shape."""
         del now
         if self._stopped:
             return []
@@ -118,7 +110,7 @@ class IterativeLookup:
             if c.state is State.NEW:
                 self._set(c, State.IN_FLIGHT)
                 self.queries_sent += 1
-                out.append(QueryTo(c.node_id, c.addr))
+                out.append(c)
         return out
 
     def on_response(

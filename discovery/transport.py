@@ -174,14 +174,15 @@ class DhtNode:
         # that finishes mid-batch (an immutable get's first value) is handed to its
         # caller first: the rest of the batch is read in the very next callback, still
         # ahead of the loop's due timers and of any later read.
-        if self._core is None or self._closed:
+        if self._core is None or self._transport is None or self._closed:
             return
-        core, send = self._core, self._send
+        core, sendto = self._core, self._transport.sendto
         loop = asyncio.get_running_loop()
         now = loop.time()
         last = len(batch) - 1
         for i, (data, addr) in enumerate(batch):
-            send(core.receive_datagram(data, addr, now))
+            for out, to in core.receive_datagram(data, addr, now):
+                sendto(out, to)
             if i < last and core.has_events():
                 self._flush([])
                 loop.call_soon(self._datagrams, batch[i + 1 :])
