@@ -127,20 +127,28 @@ async def settle(node: DhtNode) -> None:
 
 
 # ------------------------------------------------------------------ pure networks
+async def our_network(
+    n: int, rng: random.Random, stack: contextlib.AsyncExitStack, reuse_tokens: bool = True
+) -> list[DhtNode]:
+    """N nodes on this loop, each bootstrapped from 8 random others. Without
+    ``reuse_tokens``, the even nodes put without reusing a get's tokens."""
+    nodes = []
+    for i in range(n):
+        config = our_config(rng.randbytes(20))
+        if not reuse_tokens and i % 2 == 0:
+            config = replace(config, token_reuse=0.0)
+        nodes.append(await stack.enter_async_context(DhtNode(config, rng=random.Random(i))))
+    addrs = [node.address for node in nodes]
+    await asyncio.gather(
+        *(node.bootstrap(rng.sample([a for a in addrs if a != node.address], 8)) for node in nodes)
+    )
+    return nodes
+
+
 async def bench_ours(n: int) -> Figures:
     rng = random.Random(SEED)
     async with contextlib.AsyncExitStack() as stack:
-        nodes = []
-        for i in range(n):
-            config = our_config(rng.randbytes(20))
-            nodes.append(await stack.enter_async_context(DhtNode(config, rng=random.Random(i))))
-        addrs = [node.address for node in nodes]
-        await asyncio.gather(
-            *(
-                node.bootstrap(rng.sample([a for a in addrs if a != node.address], 8))
-                for node in nodes
-            )
-        )
+        nodes = await our_network(n, rng, stack)
         putters = [rng.randrange(n) for _ in range(ITEMS)]
         targets = [await nodes[p].put_immutable(v) for p, v in zip(putters, values(), strict=True)]
         figures = Figures()
@@ -285,17 +293,7 @@ async def bench_rmw_ours(n: int) -> tuple[Figures, Figures]:
     """One network: odd nodes reuse a get's tokens for the put, even ones do not."""
     rng = random.Random(SEED)
     async with contextlib.AsyncExitStack() as stack:
-        nodes = []
-        for i in range(n):
-            config = replace(our_config(rng.randbytes(20)), token_reuse=60.0 if i % 2 else 0.0)
-            nodes.append(await stack.enter_async_context(DhtNode(config, rng=random.Random(i))))
-        addrs = [node.address for node in nodes]
-        await asyncio.gather(
-            *(
-                node.bootstrap(rng.sample([a for a in addrs if a != node.address], 8))
-                for node in nodes
-            )
-        )
+        nodes = await our_network(n, rng, stack, reuse_tokens=False)
         salts = [b"rmw %d" % i for i in range(RMW)]
         for salt in salts:
             await rng.choice(nodes).put_mutable(sign_item(KEYS, b"0", 1, salt))
