@@ -268,6 +268,9 @@ class DhtNode:
         return found.item
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
+        """Put a signed item. Right after ``get_mutable`` of the same key and salt (a
+        read-modify-write, as ``update_mutable`` does) it reuses that get's write tokens
+        and skips its own lookup (``DhtConfig.token_reuse``)."""
         await self._run(self.core.put_mutable(item, self._now(), cas=cas), int)
 
 
