@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import random
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 from .errors import KrpcError
 from .krpc import Address, compact_address
@@ -23,9 +22,6 @@ GOOD_FOR = 15 * 60.0  # BEP 5: "good" within 15 minutes
 REFRESH_AFTER = 15 * 60.0  # BEP 5: refresh a bucket not changed for 15 minutes
 MAX_FAILS = 2  # libtorrent evicts after a couple of consecutive timeouts
 REPLACEMENTS = K  # replacement cache per bucket (bounded memory)
-
-
-_first = itemgetter(0)  # sort (distance, entry) pairs by distance alone (ids are unique)
 
 
 def distance(a: bytes, b: bytes) -> int:
@@ -203,21 +199,22 @@ class RoutingTable:
         # maps it onto a range of distances disjoint from every other bucket's: whole
         # buckets are taken nearest first until ``want`` nodes are in hand, and only
         # those are sorted (every answer to find_node/get_peers/get calls this).
-        # The target's own bucket is nearest of all: when it holds enough live nodes
-        # (the usual case: most targets fall in the big, full buckets far from our id),
+        # The target's own bucket is nearest of all: when it holds enough live nodes,
         # no other bucket needs a look.
-        home = self.bucket_for(target).nodes
-        picked = [e for e in home if e.fails < MAX_FAILS]
-        if len(picked) < want and len(self.buckets) > 1:
-            buckets = self.buckets
-            order = [(b.lo ^ key) & b.mask for b in buckets]
-            picked = []
-            for i in sorted(range(len(buckets)), key=order.__getitem__):
-                picked += [e for e in buckets[i].nodes if e.fails < MAX_FAILS]
-                if len(picked) >= want:
-                    break
-        ranked = sorted([(e.key ^ key, e) for e in picked], key=_first)
-        return [e for _, e in ranked[:want]]
+        buckets = self.buckets
+        home = buckets[bisect.bisect_right(self._los, key) - 1].nodes
+        if len(home) >= want:
+            picked = [e for e in home if e.fails < MAX_FAILS]
+            if len(picked) >= want:
+                picked.sort(key=lambda e: e.key ^ key)
+                return picked[:want]
+        picked = []
+        for bucket in sorted(buckets, key=lambda b: (b.lo ^ key) & b.mask):
+            picked += [e for e in bucket.nodes if e.fails < MAX_FAILS]
+            if len(picked) >= want:
+                break
+        picked.sort(key=lambda e: e.key ^ key)
+        return picked[:want]
 
     def entries(self) -> list[NodeEntry]:
         return [e for b in self.buckets for e in b.nodes]
