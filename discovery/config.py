@@ -30,6 +30,11 @@ class DhtConfig:
     # comes before query_timeout (libtorrent's traversals widen their branch factor on a
     # short timeout the same way). A dead node then costs its lookup no round.
     query_slow: float = 0.5
+    # Seconds a mutable get's write tokens are kept for a put of the same target (a
+    # read-modify-write): the put then skips its own lookup. BEP 5 tokens live 5-10
+    # minutes in libtorrent and here; a minute leaves a wide margin for other clients,
+    # and a refused token falls back to a lookup. 0 turns reuse off.
+    token_reuse: float = 60.0
     rate_limit: float = 50.0  # queries per second accepted from one source IP
     rate_burst: float = 100.0
     max_pending: int = 2048  # outstanding queries we track (bounded transaction table)
@@ -51,3 +56,5 @@ class DhtConfig:
             raise ValueError("k and alpha must be positive")
         if self.query_slow <= 0 or self.query_timeout <= 0:
             raise ValueError("query_slow and query_timeout must be positive")
+        if self.token_reuse < 0:
+            raise ValueError("token_reuse must not be negative")

@@ -7,6 +7,7 @@ target is SHA-1(public key + salt); the signature covers the bencoded fragments
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ class KeyPair:
         return cls.from_seed(seed)
 
     def sign(self, message: bytes) -> bytes:
-        return Ed25519PrivateKey.from_private_bytes(self.seed).sign(message)
+        return _private_key(self.seed).sign(message)
 
     def __repr__(self) -> str:  # never print the private key
         return f"KeyPair(public_key={self.public_key.hex()})"
@@ -65,6 +66,13 @@ class MutableItem:
     @property
     def target(self) -> bytes:
         return mutable_target(self.public_key, self.salt)
+
+
+@functools.lru_cache(maxsize=16)
+def _private_key(seed: bytes) -> Ed25519PrivateKey:
+    # Deriving the key from its seed costs about as much as a signature, and a node
+    # signs with one or two namespace keys all day: derive each once.
+    return Ed25519PrivateKey.from_private_bytes(seed)
 
 
 def encoded_value(value: Value) -> bytes:

@@ -70,7 +70,8 @@ async def update_mutable(
     """Read-modify-write a mutable item, retrying on CAS conflicts (BEP 44 ``cas``).
 
     Returns the item written, or the current item if ``update`` returned None.
-    Raises ``CasConflict`` if every retry lost the race.
+    Raises ``CasConflict`` if every retry lost the race. On a ``DhtNode`` each attempt
+    costs one lookup: the put reuses the write tokens of the get just before it.
 
     A lost race whose put still landed on some replicas (``CasConflict.landed``) may
     have left them split between two versions at one seq (each replica decides cas

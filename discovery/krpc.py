@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Container
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from swarmseek.transfer import BencodeError, Limits, Value, decode, encode
@@ -148,7 +149,7 @@ def _any(v: Value, n: str) -> Any:
 
 
 Checker = Any
-_SCHEMAS: dict[bytes, dict[bytes, tuple[bool, Checker]]] = {
+_SCHEMA_SPEC: dict[bytes, dict[bytes, tuple[bool, Checker]]] = {
     b"ping": {},
     b"find_node": {b"target": (True, _id20)},
     b"get_peers": {b"info_hash": (True, _id20)},
@@ -170,6 +171,11 @@ _SCHEMAS: dict[bytes, dict[bytes, tuple[bool, Checker]]] = {
         b"salt": (False, _salt),
     },
 }
+# The same with each field's name as text, for error messages (built once, not per query)
+_SCHEMAS: dict[bytes, dict[bytes, tuple[bool, Checker, str]]] = {
+    method: {name: (required, check, name.decode()) for name, (required, check) in spec.items()}
+    for method, spec in _SCHEMA_SPEC.items()
+}
 
 
 def decode_message(data: bytes) -> Message:
@@ -180,7 +186,9 @@ def decode_message(data: bytes) -> Message:
         raise KrpcError(f"bad bencoding: {exc}") from exc
     if not isinstance(msg, dict):
         raise KrpcError("a KRPC message is a dictionary")
-    tid = _bytes(msg.get(b"t"), "t", most=MAX_TID)
+    tid = msg.get(b"t")
+    if type(tid) is not bytes or len(tid) > MAX_TID:  # every datagram: inline the check
+        tid = _bytes(tid, "t", most=MAX_TID)
     kind = msg.get(b"y")
     if kind == b"q":
         return _decode_query(msg, tid)
@@ -188,8 +196,8 @@ def decode_message(data: bytes) -> Message:
         body = msg.get(b"r")
         if not isinstance(body, dict):
             raise KrpcError("r must be a dictionary")
-        sender = _bytes(body.get(b"id"), "id", size=20)
-        values = {k: v for k, v in body.items() if k != b"id"}
+        values = dict(body)
+        sender = _bytes(values.pop(b"id", None), "id", size=20)
         _check_response_values(values)
         return Response(tid, sender, values)
     if kind == b"e":
@@ -207,22 +215,25 @@ def _decode_query(msg: dict[bytes, Value], tid: bytes) -> Query:
     args = msg.get(b"a")
     if not isinstance(args, dict):
         raise BadQuery("a must be a dictionary", tid)
-    try:
-        sender = _bytes(args.get(b"id"), "id", size=20)
-    except KrpcError as exc:
-        raise BadQuery(str(exc), tid) from exc
+    sender = args.get(b"id")
+    if type(sender) is not bytes or len(sender) != 20:
+        raise BadQuery("id must be 20 bytes", tid)
     ro = msg.get(b"ro", 0) == 1  # BEP 43
     schema = _SCHEMAS.get(method)
     if schema is None:
         raise UnknownMethod(tid)
     checked: dict[bytes, Value] = {}
-    for name, (required, check) in schema.items():
+    for name, (required, check, label) in schema.items():
         if name not in args:
             if required:
-                raise BadQuery(f"{method.decode()} needs {name.decode()}", tid)
+                raise BadQuery(f"{method.decode()} needs {label}", tid)
+            continue
+        value = args[name]
+        if check is _id20 and type(value) is bytes and len(value) == 20:
+            checked[name] = value  # ids and targets: the common case, checked inline
             continue
         try:
-            checked[name] = check(args[name], name.decode())
+            checked[name] = check(value, label)
         except KrpcError as exc:
             raise BadQuery(str(exc), tid) from exc
     return Query(tid, method, sender, checked, ro)
@@ -244,7 +255,78 @@ def _check_response_values(values: dict[bytes, Value]) -> None:
             check(values[name], name.decode())
 
 
+# Every query we send and every answer we give is encoded here, so these do not build
+# the whole message as a dict for the generic encoder: the envelope around the
+# arguments is fixed, and only the argument dict (a few flat fields) is walked. Keys
+# come out sorted exactly as ``encode`` would sort them (BEP 3: canonical dictionaries);
+# a nested value (a BEP 44 "v", a "values" list) still goes through ``encode``. Anything
+# unusual (a key or id that is not bytes) takes the generic path, so both always agree
+# (tests/property/test_dht_properties.py checks them against each other).
+def _fields(fields: dict[bytes, Value]) -> bytes | None:
+    """The body of a flat bencoded dictionary (between "d" and "e"), or None if some
+    key is not bytes (the caller then encodes generically, which raises)."""
+    out = []
+    for key in sorted(fields) if len(fields) > 1 else fields:
+        if type(key) is not bytes:
+            return None
+        value = fields[key]
+        kind = type(value)
+        if kind is bytes:
+            out.append(b"%d:%b%d:%b" % (len(key), key, len(value), value))
+        elif kind is int:
+            out.append(b"%d:%bi%de" % (len(key), key, value))
+        else:
+            out.append(b"%d:%b%b" % (len(key), key, encode(value)))
+    return b"".join(out)
+
+
+def _flat(value: object) -> bool:
+    return type(value) is bytes
+
+
+class QueryTemplate:
+    """A query's bytes around its transaction id, for sending one query to many nodes.
+
+    ``encode(tid)`` equals ``encode_query(Query(tid, method, sender, args, read_only),
+    version=version)``; the arguments are encoded once, not once per node asked.
+    """
+
+    __slots__ = ("_prefix", "_query", "_suffix", "_version", "args", "method")
+
+    def __init__(
+        self,
+        method: bytes,
+        sender: bytes,
+        args: dict[bytes, Value],
+        read_only: bool = False,
+        version: bytes | None = None,
+    ) -> None:
+        self.args = args
+        self.method = method
+        self._query = Query(b"", method, sender, args, read_only)
+        self._version = version
+        self._prefix: bytes | None = None
+        self._suffix = b""
+        body = _fields({b"id": sender, **args}) if b"id" not in args else None
+        if body is None or not _flat(method) or not (version is None or _flat(version)):
+            return  # unusual: every encode takes the generic path (and its errors)
+        ro = b"2:roi1e" if read_only else b""
+        v = b"1:v%d:%b" % (len(version), version) if version else b""
+        self._prefix = b"d1:ad%be1:q%d:%b%b1:t" % (body, len(method), method, ro)
+        self._suffix = v + b"1:y1:qe"
+
+    def encode(self, tid: bytes) -> bytes:
+        if self._prefix is None or type(tid) is not bytes:
+            return encode(_query_dict(replace(self._query, tid=tid), self._version))
+        return b"%b%d:%b%b" % (self._prefix, len(tid), tid, self._suffix)
+
+
 def encode_query(query: Query, *, version: bytes | None = None) -> bytes:
+    template = QueryTemplate(query.method, query.sender, query.args, query.read_only, version)
+    return template.encode(query.tid)
+
+
+def _query_dict(query: Query, version: bytes | None) -> dict[bytes, Value]:
     msg: dict[bytes, Value] = {
         b"t": query.tid,
         b"y": b"q",
@@ -255,7 +337,7 @@ def encode_query(query: Query, *, version: bytes | None = None) -> bytes:
         msg[b"ro"] = 1
     if version:
         msg[b"v"] = version
-    return encode(msg)
+    return msg
 
 
 def encode_response(
@@ -263,6 +345,18 @@ def encode_response(
 ) -> bytes:
     """Encode a response; ``ip`` is the requester's address, which BEP 42 puts in a
     top-level "ip" key so nodes learn their external address."""
+    values = response.values
+    body = _fields({b"id": response.sender, **values}) if b"id" not in values else None
+    if body is None or not _flat(response.tid):
+        return encode(_response_dict(response, version, ip))
+    where = b"2:ip6:%b" % compact_address(ip) if ip is not None else b""
+    v = b"1:v%d:%b" % (len(version), version) if version else b""
+    return b"d%b1:rd%be1:t%d:%b%b1:y1:re" % (where, body, len(response.tid), response.tid, v)
+
+
+def _response_dict(
+    response: Response, version: bytes | None, ip: Address | None
+) -> dict[bytes, Value]:
     msg: dict[bytes, Value] = {
         b"t": response.tid,
         b"y": b"r",
@@ -272,7 +366,7 @@ def encode_response(
         msg[b"ip"] = compact_address(ip)
     if version:
         msg[b"v"] = version
-    return encode(msg)
+    return msg
 
 
 def encode_error(error: ErrorReply) -> bytes:
@@ -308,12 +402,17 @@ def compact_nodes(nodes: list[tuple[bytes, Address]]) -> bytes:
     return b"".join(node_id + compact_address(addr) for node_id, addr in nodes)
 
 
-def parse_nodes(data: Value) -> list[tuple[bytes, Address]]:
-    """Decode a "nodes" string; entries with port 0 are dropped (unreachable)."""
+def parse_nodes(data: Value, skip: Container[bytes] = ()) -> list[tuple[bytes, Address]]:
+    """Decode a "nodes" string; entries with port 0 are dropped (unreachable), and so
+    are ids in ``skip`` (a lookup's known candidates: their addresses are not needed)."""
     if not isinstance(data, bytes) or len(data) % COMPACT_NODE or len(data) > MAX_NODES:
         raise KrpcError("bad compact node list")
     ntoa = socket.inet_ntoa  # every reply to a lookup carries k of these: one pass
-    return [(node_id, (ntoa(ip), port)) for node_id, ip, port in _NODE.iter_unpack(data) if port]
+    return [
+        (node_id, (ntoa(ip), port))
+        for node_id, ip, port in _NODE.iter_unpack(data)
+        if port and node_id not in skip
+    ]
 
 
 def parse_peers(values: Value) -> list[Address]:

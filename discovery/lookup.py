@@ -12,8 +12,10 @@ a following ``announce_peer`` or ``put`` can use it.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Container
 from dataclasses import dataclass
 from enum import Enum
+from operator import attrgetter
 
 from .krpc import Address
 
@@ -37,14 +39,6 @@ class Candidate:
     token: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class QueryTo:
-    """A query the lookup wants sent."""
-
-    node_id: bytes
-    addr: Address
-
-
 class IterativeLookup:
     def __init__(self, target: bytes, k: int = 8, alpha: int = 3) -> None:
         self.target = target
@@ -61,17 +55,22 @@ class IterativeLookup:
 
     def add_candidates(self, nodes: list[tuple[bytes, Address]]) -> None:
         known, key = self._candidates, self._key
-        added = False
+        by_distance = self._by_distance
+        before = len(by_distance)
         for node_id, addr in nodes:
             if node_id in known or len(node_id) != 20:
                 continue
             c = known[node_id] = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ key)
-            self._by_distance.append(c)
-            added = True
-        if added:  # timsort merges the sorted run and the few new ones in about O(n)
-            self._by_distance.sort(key=_distance)
+            by_distance.append(c)
+        if len(by_distance) != before:  # timsort merges the sorted run and the new ones
+            by_distance.sort(key=_distance)
         if len(known) > MAX_CANDIDATES:
             self._trim()
+
+    @property
+    def known(self) -> Container[bytes]:
+        """The ids of every candidate (replies need not re-add them)."""
+        return self._candidates.keys()
 
     def _add(self, c: Candidate) -> None:
         self._candidates[c.node_id] = c
@@ -94,9 +93,9 @@ class IterativeLookup:
         self._in_flight += (state is State.IN_FLIGHT) - (c.state is State.IN_FLIGHT)
         c.state = state
 
-    def next_queries(self, now: float) -> list[QueryTo]:
-        """Queries to send now (at most ``alpha`` in flight). ``now`` is unused but kept
-        so callers that schedule by time share one shape."""
+    def next_queries(self, now: float) -> list[Candidate]:
+        """The candidates to ask now (at most ``alpha`` in flight), now marked in flight.
+        ``now`` is unused but kept so callers that schedule by time share one shape."""
         del now
         if self._stopped:
             return []
@@ -111,7 +110,7 @@ class IterativeLookup:
             if c.state is State.NEW:
                 self._set(c, State.IN_FLIGHT)
                 self.queries_sent += 1
-                out.append(QueryTo(c.node_id, c.addr))
+                out.append(c)
         return out
 
     def on_response(
@@ -158,6 +157,11 @@ class IterativeLookup:
         self._stopped = True
 
     @property
+    def stopped(self) -> bool:
+        """Ended early by ``stop``: the k closest may not all have been asked."""
+        return self._stopped
+
+    @property
     def in_flight(self) -> int:
         return self._in_flight
 
@@ -185,5 +189,4 @@ class IterativeLookup:
 _ASKED = (State.IN_FLIGHT, State.SLOW)
 
 
-def _distance(c: Candidate) -> int:
-    return c.distance
+_distance = attrgetter("distance")  # a C-level sort key (every reply sorts)

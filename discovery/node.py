@@ -8,32 +8,30 @@ upkeep happen in ``tick(now)``. The asyncio adapter is ``transport.DhtNode``.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import logging
 import math
 import random
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from swarmseek.transfer import Value, encode
+from swarmseek.transfer import Value
 
 from . import krpc
+from .answers import Answers
 from .bep42 import valid_node_id
 from .config import DhtConfig
-from .errors import CasConflict, ItemError, KrpcError, SeqTooLow
-from .items import MAX_SALT_SIZE, MAX_VALUE_SIZE, MutableItem, immutable_target, verify_item
+from .errors import KrpcError
+from .itemops import GetOp, PutOp, WriteTokens
+from .items import MutableItem, immutable_target, verify_item
 from .krpc import Address, ErrorReply, Query, Response
 from .operations import (
     AnnounceOp,
     FindNodeOp,
-    GetOp,
     GetPeersOp,
     LookupOp,
     Operation,
     PingOp,
-    PutOp,
     Send,
 )
 from .persist import SavedState
@@ -45,6 +43,9 @@ log = logging.getLogger(__name__)
 VERSION = b"SS\x00\x01"  # our client version in "v" (BEP 5 suggests 2 letters + 2 bytes)
 UPKEEP_EVERY = 5.0  # seconds between refresh/expiry passes
 LATE_ANSWERS = 256  # timed-out queries whose late answers we still accept (bounded)
+# Targets whose last get's write tokens we keep for a put right after (bounded: the
+# index runs a few dozen read-modify-writes at once, each one target).
+KEPT_TOKENS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +103,22 @@ class KrpcNode:
         self._ops: dict[int, Operation] = {}
         self._next_op = 1
         self._pinging: set[bytes] = set()
+        self._template: krpc.QueryTemplate | None = None
+        self._write_tokens: OrderedDict[bytes, WriteTokens] = OrderedDict()
         self._outbox: list[Outgoing] = []
         self._events: list[OperationFinished] = []
         self._next_upkeep = now
         self.queries_sent = 0  # every query we sent (benchmarks count per lookup)
         self.dropped = 0  # datagrams ignored: malformed, rate-limited, unsolicited
-        self._handlers: dict[bytes, Callable[[Query, Address, float], Response | ErrorReply]] = {
-            b"ping": self._on_ping,
-            b"find_node": self._on_find_node,
-            b"get_peers": self._on_get_peers,
-            b"announce_peer": self._on_announce_peer,
-            b"get": self._on_get,
-            b"put": self._on_put,
-        }
+        self.answers = Answers(
+            node_id,
+            routing=self.routing,
+            peers=self.peers,
+            items=self.items,
+            tokens=self.tokens,
+            rng=rng,
+        )
+        self._handlers = self.answers.handlers
 
     # -- output -----------------------------------------------------------------
     def datagrams_to_send(self) -> list[Outgoing]:
@@ -124,6 +128,10 @@ class KrpcNode:
     def events(self) -> list[OperationFinished]:
         out, self._events = self._events, []
         return out
+
+    def has_events(self) -> bool:
+        """Has an operation finished since ``events`` was last called?"""
+        return bool(self._events)
 
     def stats(self) -> NodeStats:
         return NodeStats(
@@ -139,7 +147,10 @@ class KrpcNode:
 
     def next_deadline(self) -> float | None:
         """When ``tick`` next has a query to time out or report slow (None: none)."""
-        return self._deadlines[0][0] if self._deadlines else None
+        deadlines, pending = self._deadlines, self._pending
+        while deadlines and deadlines[0][1] not in pending:
+            heapq.heappop(deadlines)  # answered: no wakeup for it (an idle node sleeps)
+        return deadlines[0][0] if deadlines else None
 
     def next_wakeup(self) -> float:
         """When ``tick`` next has work: a query deadline or periodic upkeep."""
@@ -179,6 +190,8 @@ class KrpcNode:
                 self._timed_out(pending, now)
             elif pending.slow_at <= now:
                 pending.slow_at = math.inf
+                # one heap entry per query at a time: its deadline goes in only now
+                heapq.heappush(self._deadlines, (pending.deadline, tid))
                 self._slow(pending, now)
         if now >= self._next_upkeep:
             self._next_upkeep = now + UPKEEP_EVERY
@@ -256,12 +269,41 @@ class KrpcNode:
         return self._start(PutOp(value, *self._lookup_args(target)), now)
 
     def put_mutable(self, item: MutableItem, now: float, cas: int | None = None) -> int:
+        """Put a mutable item to the k closest nodes. Right after a get of the same
+        target (within ``config.token_reuse`` seconds) it goes straight to the nodes
+        that get found, with their tokens, instead of looking them up again."""
         verify_item(item)
         args = self._lookup_args(item.target)
+        reuse = self._take_tokens(item.target, now)
         op = PutOp(
-            item.value, *args, item=item, cas=cas, public_key=item.public_key, salt=item.salt
+            item.value,
+            *args,
+            item=item,
+            cas=cas,
+            public_key=item.public_key,
+            salt=item.salt,
+            reuse=reuse,
         )
         return self._start(op, now)
+
+    def _keep_tokens(self, op: GetOp, now: float) -> None:
+        if self.config.token_reuse <= 0 or isinstance(op, PutOp):
+            return
+        tokens = op.write_tokens(now)
+        if tokens is None:
+            return
+        kept = self._write_tokens
+        kept[tokens.target] = tokens
+        kept.move_to_end(tokens.target)
+        while len(kept) > KEPT_TOKENS:
+            kept.popitem(last=False)
+
+    def _take_tokens(self, target: bytes, now: float) -> WriteTokens | None:
+        # Taken once: after the put, the seqs the get saw are out of date.
+        tokens = self._write_tokens.pop(target, None)
+        if tokens is None or now - tokens.at > self.config.token_reuse:
+            return None
+        return tokens
 
     def operation(self, op_id: int) -> Operation | None:
         return self._ops.get(op_id)
@@ -287,34 +329,43 @@ class KrpcNode:
                 break
         if op.finished:
             del self._ops[op_id]
+            if isinstance(op, GetOp):
+                self._keep_tokens(op, now)
             if not op.internal:
                 self._events.append(OperationFinished(op_id, op.outcome))
 
     # -- sending ----------------------------------------------------------------
     def _send_query(self, op_id: int | None, send: Send, now: float) -> bool:
-        if len(self._pending) >= self.config.max_pending:
+        config = self.config
+        if len(self._pending) >= config.max_pending:
             return False
         tid = self._new_tid()
-        query = Query(tid, send.method, self.node_id, send.args, self.config.read_only)
-        deadline = now + self.config.query_timeout
-        slow_at = now + self.config.query_slow if op_id is not None else math.inf
+        deadline = now + config.query_timeout
+        slow_at = now + config.query_slow if op_id is not None else math.inf
         self._pending[tid] = _Pending(op_id, send.node_id, send.addr, deadline, slow_at)
-        heapq.heappush(self._deadlines, (deadline, tid))
-        if slow_at < deadline:
-            heapq.heappush(self._deadlines, (slow_at, tid))
-        if len(self._deadlines) > 4 * self.config.max_pending:
+        # One heap entry per query: its slow time (the deadline goes in when that passes).
+        heapq.heappush(self._deadlines, (min(slow_at, deadline), tid))
+        if len(self._deadlines) > 4 * config.max_pending:
             # answered queries leave stale heap entries: rebuild so memory stays bounded
-            self._deadlines = [(p.deadline, t) for t, p in self._pending.items()]
-            self._deadlines += [
-                (p.slow_at, t) for t, p in self._pending.items() if p.slow_at < p.deadline
-            ]
+            self._deadlines = [(min(p.slow_at, p.deadline), t) for t, p in self._pending.items()]
             heapq.heapify(self._deadlines)
-        self._outbox.append((krpc.encode_query(query, version=VERSION), send.addr))
+        self._outbox.append((self._encode_query(tid, send), send.addr))
         self.queries_sent += 1
-        op = self._ops.get(op_id) if op_id is not None else None
-        if op is not None:
-            op.stats.queries += 1
+        if op_id is not None:
+            op = self._ops.get(op_id)
+            if op is not None:
+                op.stats.queries += 1
         return True
+
+    def _encode_query(self, tid: bytes, send: Send) -> bytes:
+        # A lookup sends the same method and arguments to every node it asks: encode
+        # them once (krpc.QueryTemplate) and splice in each query's transaction id.
+        template = self._template
+        if template is None or template.args is not send.args or template.method != send.method:
+            template = self._template = krpc.QueryTemplate(
+                send.method, self.node_id, send.args, self.config.read_only, VERSION
+            )
+        return template.encode(tid)
 
     def _new_tid(self) -> bytes:
         while True:
@@ -408,83 +459,3 @@ class KrpcNode:
         else:
             data = krpc.encode_response(answer, version=VERSION, ip=addr)  # BEP 42 "ip"
             self._outbox.append((data, addr))
-
-    def _response(self, query: Query, **values: Value) -> Response:
-        return Response(query.tid, self.node_id, {k.encode(): v for k, v in values.items()})
-
-    def _nodes(self, target: bytes) -> bytes:
-        return b"".join([e.compact for e in self.routing.closest(target)])
-
-    def _on_ping(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
-        return self._response(query)
-
-    def _on_find_node(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
-        return self._response(query, nodes=self._nodes(query.args[b"target"]))
-
-    def _on_get_peers(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
-        infohash = query.args[b"info_hash"]
-        reply = self._response(
-            query, token=self.tokens.token_for(addr[0], now), nodes=self._nodes(infohash)
-        )
-        peers = self.peers.peers(infohash, now, self.rng)
-        if peers:
-            reply.values[b"values"] = [krpc.compact_address(p) for p in peers]
-        return reply
-
-    def _on_announce_peer(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
-        args = query.args
-        if not self.tokens.valid(args[b"token"], addr[0], now):
-            return ErrorReply(query.tid, krpc.PROTOCOL_ERROR, b"bad token")
-        port = addr[1] if args.get(b"implied_port") == 1 else args[b"port"]
-        if port == 0:
-            return ErrorReply(query.tid, krpc.PROTOCOL_ERROR, b"bad port")
-        self.peers.announce(args[b"info_hash"], (addr[0], port), now)
-        return self._response(query)
-
-    def _on_get(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
-        target = query.args[b"target"]
-        reply = self._response(
-            query, token=self.tokens.token_for(addr[0], now), nodes=self._nodes(target)
-        )
-        stored = self.items.get(target, now)
-        if stored is None:
-            return reply
-        item = stored.mutable
-        if item is None:
-            reply.values[b"v"] = stored.value
-        elif b"seq" not in query.args or item.seq > query.args[b"seq"]:
-            # BEP 44: omit the value when the requester already has this seq
-            reply.values.update(
-                {b"v": item.value, b"k": item.public_key, b"sig": item.signature, b"seq": item.seq}
-            )
-        else:
-            reply.values[b"seq"] = item.seq
-        return reply
-
-    def _on_put(self, query: Query, addr: Address, now: float) -> Response | ErrorReply:
-        args, tid = query.args, query.tid
-        if not self.tokens.valid(args[b"token"], addr[0], now):
-            return ErrorReply(tid, krpc.PROTOCOL_ERROR, b"bad token")
-        value = args[b"v"]
-        if len(encode(value)) > MAX_VALUE_SIZE:
-            return ErrorReply(tid, krpc.VALUE_TOO_BIG, b"message (v field) too big")
-        if b"k" not in args:
-            self.items.put_immutable(hashlib.sha1(encode(value)).digest(), value, now)
-            return self._response(query)
-        salt = args.get(b"salt", b"")
-        if len(salt) > MAX_SALT_SIZE:
-            return ErrorReply(tid, krpc.SALT_TOO_BIG, b"salt (salt field) too big")
-        if b"sig" not in args or b"seq" not in args:
-            return ErrorReply(tid, krpc.PROTOCOL_ERROR, b"mutable put needs sig and seq")
-        item = MutableItem(value, args[b"seq"], args[b"k"], salt, args[b"sig"])
-        try:
-            verify_item(item)
-        except ItemError:
-            return ErrorReply(tid, krpc.INVALID_SIGNATURE, b"invalid signature")
-        try:
-            self.items.put_mutable(item, args.get(b"cas"), now)
-        except CasConflict:
-            return ErrorReply(tid, krpc.CAS_MISMATCH, b"the CAS hash mismatched")
-        except SeqTooLow:
-            return ErrorReply(tid, krpc.SEQ_TOO_LOW, b"sequence number less than current")
-        return self._response(query)

@@ -5,16 +5,12 @@ hands back the queries it wants sent; when ``finished`` it holds an ``outcome``.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from swarmseek.transfer import Value, encode
+from swarmseek.transfer import Value
 
-from .errors import CasConflict, DhtError, ItemError, KrpcError, PutError, SeqTooLow
-from .items import MAX_VALUE_SIZE, MutableItem, verify_item
+from .errors import DhtError, KrpcError, PutError
 from .krpc import (
-    CAS_MISMATCH,
-    SEQ_TOO_LOW,
     Address,
     ErrorReply,
     Response,
@@ -121,31 +117,36 @@ class LookupOp(Operation):
         self._seeds = list(dict.fromkeys(seeds))
         self._seeds_out = 0
         self.exclude: bytes | None = None  # our own id: never a candidate
+        self._query_args: dict[bytes, Value] | None = None
 
     def args(self) -> dict[bytes, Value]:
         return {b"target": self.target}
 
     def sends(self, now: float) -> list[Send]:
-        out = [Send(None, a, self.method, self.args()) for a in self._seeds]
+        # One arguments dict for every query of the lookup: the node then encodes it
+        # once (krpc.QueryTemplate), not once per node asked.
+        args = self._query_args
+        if args is None:
+            args = self._query_args = self.args()
+        method = self.method
+        out = [Send(None, a, method, args) for a in self._seeds]
         self._seeds_out += len(self._seeds)
         self._seeds = []
         if self.lookup.done:
             if self._seeds_out == 0:
                 out += self._after_lookup()
         else:
-            out += [
-                Send(q.node_id, q.addr, self.method, self.args())
-                for q in self.lookup.next_queries(now)
-            ]
+            out += [Send(q.node_id, q.addr, method, args) for q in self.lookup.next_queries(now)]
         self._check_done()
         return out
 
     def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
         try:
-            nodes = parse_nodes(reply.values.get(b"nodes", b""))
+            nodes = parse_nodes(reply.values.get(b"nodes", b""), self.lookup.known)
         except KrpcError:
             nodes = []
-        nodes = [n for n in nodes if n[0] != self.exclude]
+        if self.exclude is not None:
+            nodes = [n for n in nodes if n[0] != self.exclude]
         token = reply.values.get(b"token")
         token = token if isinstance(token, bytes) else None
         if node_id is None:
@@ -216,10 +217,11 @@ class GetPeersOp(LookupOp):
 class StorePhase:
     """Phase two of announce/put: one query to each of the k closest that gave a token."""
 
-    def __init__(self, sends: list[Send]) -> None:
+    def __init__(self, sends: list[Send], accepted: int = 0) -> None:
         self.todo = sends
         self.waiting = {s.addr for s in sends}
-        self.accepted = 0
+        self.accepted = accepted  # counting nodes that took it before this phase
+        self.took: list[Address] = []
         self.errors: list[ErrorReply] = []
         self.refused: dict[Address, ErrorReply] = {}  # errors by node (timeouts included)
 
@@ -234,13 +236,14 @@ class StorePhase:
         self.waiting.discard(addr)
         if error is None:
             self.accepted += 1
+            self.took.append(addr)
         else:
             self.errors.append(error)
             self.refused[addr] = error
         return True
 
 
-class _StoringLookup(LookupOp):
+class StoringLookup(LookupOp):
     """A lookup followed by a store phase to the closest nodes that answered."""
 
     store_method = b"put"
@@ -248,6 +251,9 @@ class _StoringLookup(LookupOp):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.store: StorePhase | None = None
+        # Nodes that already took the item (an earlier store phase): not asked again,
+        # but counted in the outcome.
+        self.stored_at: set[Address] = set()
 
     def store_args(self, token: bytes) -> dict[bytes, Value]:
         raise NotImplementedError
@@ -265,9 +271,9 @@ class _StoringLookup(LookupOp):
             sends = [
                 Send(c.node_id, c.addr, self.store_method, self.store_args_for(c.addr, c.token))
                 for c in self.lookup.result()
-                if c.token is not None
+                if c.token is not None and c.addr not in self.stored_at
             ]
-            self.store = StorePhase(sends)
+            self.store = StorePhase(sends, accepted=len(self.stored_at))
         return self.store.sends()
 
     def outcome_before_store(self) -> object | None:
@@ -300,7 +306,7 @@ class _StoringLookup(LookupOp):
         return PutError(f"no node stored it ({len(store.errors)} refused or timed out)")
 
 
-class AnnounceOp(_StoringLookup, GetPeersOp):
+class AnnounceOp(StoringLookup, GetPeersOp):
     store_method = b"announce_peer"
 
     def __init__(self, port: int, *args: object, **kwargs: object) -> None:
@@ -311,182 +317,3 @@ class AnnounceOp(_StoringLookup, GetPeersOp):
         if self.port == 0:  # BEP 5: implied_port asks the node to use the UDP source port
             return {b"info_hash": self.target, b"port": 0, b"token": token, b"implied_port": 1}
         return {b"info_hash": self.target, b"port": self.port, b"token": token}
-
-
-@dataclass(slots=True)
-class GetFound:
-    """What a BEP 44 get found: an immutable value or the highest-seq mutable item."""
-
-    value: Value | None = None
-    found: bool = False
-    item: MutableItem | None = None
-    nodes: list[tuple[bytes, Address]] = field(default_factory=list)
-
-
-def _inverse(data: bytes) -> bytes:
-    """Sorts descending where ``data`` sorts ascending (for max() tie-breaks)."""
-    return bytes(255 - b for b in data)
-
-
-class GetOp(LookupOp):
-    """BEP 44 get. Immutable: stops at the first value whose hash is the target.
-    Mutable (``public_key`` given): keeps the valid item with the highest seq."""
-
-    method = b"get"
-
-    def __init__(
-        self,
-        target: bytes,
-        *args: object,
-        public_key: bytes | None = None,
-        salt: bytes = b"",
-        stop_early: bool = True,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(target, *args, **kwargs)  # type: ignore[arg-type]
-        self.public_key = public_key
-        self.salt = salt
-        self.stop_early = stop_early
-        self.found = GetFound()
-        # Replicas can disagree at one seq: BEP 44's cas is decided by each node on
-        # its own, so two writers may each win on some of the k nodes. Every reader
-        # must then pick the same version (most replicas, then the smallest signature)
-        # until a writer settles the replicas with a clean write (see PutOp).
-        self._votes: dict[bytes, int] = {}
-        self._versions: dict[bytes, MutableItem] = {}
-        self.seen_seq: dict[Address, int] = {}  # the seq each node that had the item holds
-        self._from: Address | None = None
-
-    def args(self) -> dict[bytes, Value]:
-        return {b"target": self.target}
-
-    def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
-        self._from = addr  # read() runs inside and records this node's seq
-        super().on_reply(node_id, addr, reply)
-
-    def read(self, reply: Response) -> None:
-        v = reply.values.get(b"v")
-        if v is None:
-            return
-        if self.public_key is None:
-            if not self.found.found and hashlib.sha1(encode(v)).digest() == self.target:
-                self.found.value, self.found.found = v, True
-                if self.stop_early:
-                    self.lookup.stop()
-            return
-        item = self._mutable(reply, v)
-        if item is None:
-            return
-        if self._from is not None:
-            self.seen_seq[self._from] = item.seq
-        best = self.found.item
-        if best is not None and item.seq < best.seq:
-            return
-        if best is None or item.seq > best.seq:
-            self._votes.clear()
-            self._versions.clear()
-        self._votes[item.signature] = self._votes.get(item.signature, 0) + 1
-        self._versions[item.signature] = item
-        chosen = max(self._votes, key=lambda sig: (self._votes[sig], _inverse(sig)))
-        self.found.item = self._versions[chosen]
-
-    def _mutable(self, reply: Response, v: Value) -> MutableItem | None:
-        key, sig, seq = (reply.values.get(n) for n in (b"k", b"sig", b"seq"))
-        if self.public_key is None or key != self.public_key:
-            return None
-        if not isinstance(sig, bytes) or not isinstance(seq, int):
-            return None
-        item = MutableItem(v, seq, self.public_key, self.salt, sig)
-        try:
-            verify_item(item)
-        except ItemError:
-            return None
-        return item
-
-    def result(self) -> object:
-        self.found.nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
-        return self.found
-
-
-class PutOp(_StoringLookup, GetOp):
-    """BEP 44 put: a get lookup (for tokens), then put to the k closest."""
-
-    def __init__(
-        self,
-        value: Value,
-        target: bytes,
-        *args: object,
-        item: MutableItem | None = None,
-        cas: int | None = None,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(target, *args, stop_early=False, **kwargs)
-        self.value = value
-        self.item = item
-        self.cas = cas
-
-    def store_args(self, token: bytes) -> dict[bytes, Value]:
-        return self.store_args_for(None, token)
-
-    def store_args_for(self, addr: Address | None, token: bytes) -> dict[bytes, Value]:
-        args: dict[bytes, Value] = {b"token": token, b"v": self.value}
-        if self.item is not None:
-            args.update(
-                {b"k": self.item.public_key, b"seq": self.item.seq, b"sig": self.item.signature}
-            )
-            if self.item.salt:
-                args[b"salt"] = self.item.salt
-            # A replica that lags behind the version we read (it missed a write, or it
-            # is new among the closest) would refuse any cas forever; it gets the item
-            # without cas, which its seq check still keeps monotonic, and so catches up.
-            if self.cas is not None and not self._lagging(addr):
-                args[b"cas"] = self.cas
-        return args
-
-    def _lagging(self, addr: Address | None) -> bool:
-        """Did this node answer our read with an item older than the one we read?"""
-        if addr is None or self.cas is None:
-            return False
-        seq = self.seen_seq.get(addr)
-        return seq is not None and seq < self.cas
-
-    def outcome_before_store(self) -> object | None:
-        # Someone wrote since our read: the put can only lose, so skip it.
-        current = self.found.item
-        if self.cas is not None and current is not None and current.seq > self.cas:
-            return CasConflict(current_seq=current.seq)
-        return None
-
-    def store_outcome(self, store: StorePhase) -> object:
-        current = self.found.item.seq if self.found.item is not None else None
-        if self.cas is not None:
-            # BEP 44's cas is decided by each replica alone, so two writers can each win
-            # on part of the k closest. A put counts only when no up-to-date replica
-            # refused it: then every other writer at this seq was refused wherever we
-            # were accepted, and must read again (and will see our version). A writer
-            # that did meet a refusal retries, and its next write settles the replicas
-            # on one version (update_mutable's ``settle``). Lagging replicas and
-            # timeouts do not count: they would block every writer for good.
-            raced = [
-                error
-                for addr, error in store.refused.items()
-                if error.code in (CAS_MISMATCH, SEQ_TOO_LOW) and not self._lagging(addr)
-            ]
-            if raced:
-                return CasConflict(current_seq=current, landed=store.accepted)
-            if store.accepted:
-                return store.accepted
-            return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
-        too_low = [e for e in store.errors if e.code == SEQ_TOO_LOW]
-        if store.accepted:
-            return store.accepted
-        if too_low:
-            return SeqTooLow(current_seq=current)
-        return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
-
-
-def check_value_size(value: Value) -> int:
-    size = len(encode(value))
-    if size > MAX_VALUE_SIZE:
-        raise ItemError(f"value of {size} bytes exceeds BEP 44's {MAX_VALUE_SIZE}")
-    return size

@@ -63,6 +63,10 @@ class Bucket:
     nodes: list[NodeEntry]
     replacements: list[NodeEntry]
     changed: float = 0.0
+    mask: int = field(init=False, repr=False)  # -(hi - lo): clears the bits inside the range
+
+    def __post_init__(self) -> None:
+        self.mask = -(self.hi - self.lo)
 
     def covers(self, value: int) -> bool:
         return self.lo <= value < self.hi
@@ -134,8 +138,14 @@ class RoutingTable:
                 bucket = self.bucket_for(entry.node_id)
                 continue
             self._add_replacement(bucket, entry)
-            stale = [e for e in bucket.nodes if not e.is_good(now)]
-            return min(stale, key=lambda e: e.last_seen) if stale else None
+            # BEP 5: ping the least recently seen node that is not good (is_good inlined:
+            # every query from a node outside our table comes here)
+            stale = None
+            for e in bucket.nodes:
+                good = not e.fails and e.last_response is not None and now - e.last_seen < GOOD_FOR
+                if not good and (stale is None or e.last_seen < stale.last_seen):
+                    stale = e
+            return stale
 
     def _split(self, bucket: Bucket) -> None:
         mid = (bucket.lo + bucket.hi) // 2
@@ -150,9 +160,13 @@ class RoutingTable:
         self._los.insert(i + 1, mid)
 
     def _add_replacement(self, bucket: Bucket, entry: NodeEntry) -> None:
-        self._drop_replacement(bucket, entry.node_id)
-        bucket.replacements.append(entry)
-        del bucket.replacements[:-REPLACEMENTS]  # keep the most recent
+        replacements = bucket.replacements
+        for i, old in enumerate(replacements):
+            if old.node_id == entry.node_id:
+                del replacements[i]
+                break
+        replacements.append(entry)
+        del replacements[:-REPLACEMENTS]  # keep the most recent
 
     @staticmethod
     def _drop_replacement(bucket: Bucket, node_id: bytes) -> None:
@@ -185,8 +199,17 @@ class RoutingTable:
         # maps it onto a range of distances disjoint from every other bucket's: whole
         # buckets are taken nearest first until ``want`` nodes are in hand, and only
         # those are sorted (every answer to find_node/get_peers/get calls this).
-        picked: list[NodeEntry] = []
-        for bucket in sorted(self.buckets, key=lambda b: (b.lo ^ key) & -(b.hi - b.lo)):
+        # The target's own bucket is nearest of all: when it holds enough live nodes,
+        # no other bucket needs a look.
+        buckets = self.buckets
+        home = buckets[bisect.bisect_right(self._los, key) - 1].nodes
+        if len(home) >= want:
+            picked = [e for e in home if e.fails < MAX_FAILS]
+            if len(picked) >= want:
+                picked.sort(key=lambda e: e.key ^ key)
+                return picked[:want]
+        picked = []
+        for bucket in sorted(buckets, key=lambda b: (b.lo ^ key) & b.mask):
             picked += [e for e in bucket.nodes if e.fails < MAX_FAILS]
             if len(picked) >= want:
                 break

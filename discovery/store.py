@@ -19,6 +19,7 @@ from .krpc import Address
 PEER_TTL = 30 * 60.0  # BEP 5 leaves it open; libtorrent forgets peers after 30 min
 ITEM_TTL = 2 * 60 * 60.0  # BEP 44: items may be discarded after 2 hours
 TOKEN_ROTATE = 5 * 60.0  # a token stays valid for 5-10 minutes (BEP 5: "up to ten")
+TOKEN_CACHE = 4096  # tokens remembered per secret (one per requesting IP): bounded memory
 
 
 class PeerStore:
@@ -152,6 +153,7 @@ class TokenSecrets:
         self._current = rng.randbytes(16)
         self._previous = self._current
         self._rotated = now
+        self._issued: tuple[bytes, dict[str, bytes]] = (self._current, {})
 
     def _rotate(self, now: float) -> None:
         while now - self._rotated >= TOKEN_ROTATE:
@@ -167,7 +169,13 @@ class TokenSecrets:
 
     def token_for(self, ip: str, now: float) -> bytes:
         self._rotate(now)
-        return self._make(self._current, ip)
+        cache = self._issued
+        if cache[0] is not self._current or len(cache[1]) >= TOKEN_CACHE:
+            cache = self._issued = (self._current, {})
+        token = cache[1].get(ip)
+        if token is None:  # every get/get_peers answer carries one: hash once per secret
+            token = cache[1][ip] = self._make(self._current, ip)
+        return token
 
     def valid(self, token: bytes, ip: str, now: float) -> bool:
         self._rotate(now)

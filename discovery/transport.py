@@ -20,11 +20,12 @@ from swarmseek.transfer import Value
 
 from .config import DhtConfig
 from .errors import DhtError
+from .itemops import GetFound
 from .items import MutableItem, immutable_target, mutable_target
 from .itemstore import ItemStore
 from .krpc import Address
 from .node import KrpcNode, NodeStats, Outgoing
-from .operations import GetFound, PeersFound
+from .operations import PeersFound
 from .persist import load_state, save_state
 from .udp import Datagram, UdpEndpoint
 
@@ -155,17 +156,37 @@ class DhtNode:
         host, port = self._transport.get_extra_info("sockname")[:2]
         return str(host), int(port)
 
+    @property
+    def socket(self) -> socket.socket:
+        """The bound UDP socket, for socket options (buffer sizes). Reading from or
+        writing to it directly would bypass the node: don't."""
+        if self._transport is None or self._closed:
+            raise DhtError("the DHT node is not running")
+        return self._transport.socket
+
     def stats(self) -> NodeStats:
         """Routing table size, stored items and peers, traffic counters."""
         return self.core.stats()
 
     def _datagrams(self, batch: list[Datagram]) -> None:
         # Every datagram that was waiting, then one pass over finished operations and
-        # the timer: answers are all in before any deadline is looked at.
-        core, send = self.core, self._send
-        now = asyncio.get_running_loop().time()
-        for data, addr in batch:
-            send(core.receive_datagram(data, addr, now))
+        # the timer: answers are all in before any deadline is looked at. An operation
+        # that finishes mid-batch (an immutable get's first value) is handed to its
+        # caller first: the rest of the batch is read in the very next callback, still
+        # ahead of the loop's due timers and of any later read.
+        if self._core is None or self._transport is None or self._closed:
+            return
+        core, sendto = self._core, self._transport.sendto
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        last = len(batch) - 1
+        for i, (data, addr) in enumerate(batch):
+            for out, to in core.receive_datagram(data, addr, now):
+                sendto(out, to)
+            if i < last and core.has_events():
+                self._flush([])
+                loop.call_soon(self._datagrams, batch[i + 1 :])
+                return
         self._flush([])
 
     def _send(self, out: list[Outgoing]) -> None:
@@ -247,6 +268,9 @@ class DhtNode:
         return found.item
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
+        """Put a signed item. Right after ``get_mutable`` of the same key and salt (a
+        read-modify-write, as ``update_mutable`` does) it reuses that get's write tokens
+        and skips its own lookup (``DhtConfig.token_reuse``)."""
         await self._run(self.core.put_mutable(item, self._now(), cas=cas), int)
 
 

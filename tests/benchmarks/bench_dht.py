@@ -17,6 +17,13 @@ networks (N <= MIXED_MAX_N, default 300, env SWARMSEEK_BENCH_MIXED_MAX_N): N/2
 libtorrent sessions and N/2 swarmseek nodes in one DHT, the same items fetched by a
 node of each kind.
 
+Then BEP 44 read-modify-writes (N <= RMW_MAX_N, default 300, env
+SWARMSEEK_BENCH_RMW_MAX_N; RMW of them per kind, env SWARMSEEK_BENCH_RMW, default 30):
+ours is ``update_mutable`` (a mutable get, then a put with cas) from nodes that reuse the
+get's write tokens for the put and, on the same network, from nodes that do not
+(``token_reuse=0``: a second lookup for the put, as before); libtorrent's is
+``dht_put_mutable_item``, which gets the item and puts it in one traversal.
+
     python tests/benchmarks/bench_dht.py [N ...]     (default: 100 300 1000)
 """
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import math
 import multiprocessing as mp
@@ -32,7 +40,7 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -40,10 +48,12 @@ import libtorrent as lt
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from swarmseek.discovery import DhtConfig, DhtNode
+from swarmseek.discovery import DhtConfig, DhtNode, KeyPair, sign_item, update_mutable
 from tests.support.clients import lt_session, wait_for_alert, wait_until
 
 ITEMS = int(os.environ.get("SWARMSEEK_BENCH_ITEMS", "30"))
+RMW = int(os.environ.get("SWARMSEEK_BENCH_RMW", "30"))
+KEYS = KeyPair.from_seed(bytes(range(32)))
 SEED = 1
 Address = tuple[str, int]
 
@@ -100,24 +110,45 @@ async def our_get(node: DhtNode, target: bytes, value: bytes) -> tuple[int, floa
     cpu, start = time.process_time(), time.perf_counter()
     got = await node.get_immutable(target)
     latency, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await settle(node)
     return node.core.queries_sent - before, latency, got == value, cpu
 
 
+async def settle(node: DhtNode) -> None:
+    """Let the answers still in flight for a finished lookup come in before the next
+    one starts (an immutable get returns on its first value, while up to alpha - 1 other
+    queries are out): with the whole network on one loop, their handling would otherwise
+    land inside the next lookup's figures. libtorrent handles them on its own threads.
+    Bounded: a lost answer only waits for its timeout."""
+    for _ in range(10_000):
+        if node.stats().pending_queries == 0:
+            return
+        await asyncio.sleep(0)
+
+
 # ------------------------------------------------------------------ pure networks
+async def our_network(
+    n: int, rng: random.Random, stack: contextlib.AsyncExitStack, reuse_tokens: bool = True
+) -> list[DhtNode]:
+    """N nodes on this loop, each bootstrapped from 8 random others. Without
+    ``reuse_tokens``, the even nodes put without reusing a get's tokens."""
+    nodes = []
+    for i in range(n):
+        config = our_config(rng.randbytes(20))
+        if not reuse_tokens and i % 2 == 0:
+            config = replace(config, token_reuse=0.0)
+        nodes.append(await stack.enter_async_context(DhtNode(config, rng=random.Random(i))))
+    addrs = [node.address for node in nodes]
+    await asyncio.gather(
+        *(node.bootstrap(rng.sample([a for a in addrs if a != node.address], 8)) for node in nodes)
+    )
+    return nodes
+
+
 async def bench_ours(n: int) -> Figures:
     rng = random.Random(SEED)
     async with contextlib.AsyncExitStack() as stack:
-        nodes = []
-        for i in range(n):
-            config = our_config(rng.randbytes(20))
-            nodes.append(await stack.enter_async_context(DhtNode(config, rng=random.Random(i))))
-        addrs = [node.address for node in nodes]
-        await asyncio.gather(
-            *(
-                node.bootstrap(rng.sample([a for a in addrs if a != node.address], 8))
-                for node in nodes
-            )
-        )
+        nodes = await our_network(n, rng, stack)
         putters = [rng.randrange(n) for _ in range(ITEMS)]
         targets = [await nodes[p].put_immutable(v) for p, v in zip(putters, values(), strict=True)]
         figures = Figures()
@@ -176,15 +207,20 @@ def lt_get(session: Any, target: Any, value: bytes) -> tuple[int, float, bool, f
     return lt_counter(session, "dht.dht_get_out") - before, latency, got == value, cpu
 
 
+def lt_network(n: int, rng: random.Random) -> list[Any]:
+    sessions = [lt_session(**LT_SETTINGS) for _ in range(n)]
+    ports = [s.listen_port() for s in sessions]
+    for i, session in enumerate(sessions):
+        for j in rng.sample([j for j in range(n) if j != i], 8):
+            session.add_dht_node(("127.0.0.1", ports[j]))
+    lt_wait_routing(sessions)
+    return sessions
+
+
 def bench_libtorrent(n: int) -> Figures:
     rng = random.Random(SEED)
-    sessions = [lt_session(**LT_SETTINGS) for _ in range(n)]
+    sessions = lt_network(n, rng)
     try:
-        ports = [s.listen_port() for s in sessions]
-        for i, session in enumerate(sessions):
-            for j in rng.sample([j for j in range(n) if j != i], 8):
-                session.add_dht_node(("127.0.0.1", ports[j]))
-        lt_wait_routing(sessions)
         putters = [rng.randrange(n) for _ in range(ITEMS)]
         targets = [lt_put(sessions[p], v) for p, v in zip(putters, values(), strict=True)]
         figures = Figures()
@@ -237,6 +273,72 @@ async def bench_mixed(n: int) -> tuple[Figures, Figures]:
                 session = rng.choice(sessions)
                 theirs.add(*await asyncio.to_thread(lt_get, session, lt.sha1_hash(target), value))
             return ours, theirs
+    finally:
+        for session in sessions:
+            session.pause()
+
+
+# ------------------------------------------------------------ read-modify-writes
+async def our_rmw(node: DhtNode, salt: bytes) -> tuple[int, float, bool, float]:
+    before = node.core.queries_sent
+    cpu, start = time.process_time(), time.perf_counter()
+    item = await update_mutable(node, KEYS, salt, lambda old: old + b"+")
+    latency, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await settle(node)
+    ok = item is not None and isinstance(item.value, bytes) and item.value.endswith(b"+")
+    return node.core.queries_sent - before, latency, ok, cpu
+
+
+async def bench_rmw_ours(n: int) -> tuple[Figures, Figures]:
+    """One network: odd nodes reuse a get's tokens for the put, even ones do not."""
+    rng = random.Random(SEED)
+    async with contextlib.AsyncExitStack() as stack:
+        nodes = await our_network(n, rng, stack, reuse_tokens=False)
+        salts = [b"rmw %d" % i for i in range(RMW)]
+        for salt in salts:
+            await rng.choice(nodes).put_mutable(sign_item(KEYS, b"0", 1, salt))
+        reuse, fresh = Figures(), Figures()
+        for salt in salts:  # each item updated once by a writer of each kind, in turn
+            reuse.add(*await our_rmw(rng.choice(nodes[1::2]), salt))
+            fresh.add(*await our_rmw(rng.choice(nodes[0::2]), salt))
+        return reuse, fresh
+
+
+def lt_rmw(session: Any, salt: bytes) -> tuple[int, float, bool, float]:
+    names = ("dht.dht_get_out", "dht.dht_put_out")
+    before = sum(lt_counter(session, name) for name in names)
+    secret = lt_secret(KEYS.seed)
+    cpu, start = time.process_time(), time.perf_counter()
+    session.dht_put_mutable_item(secret, KEYS.public_key, b"x", salt)
+
+    def put(alert: Any) -> Any:
+        return ("n", alert.num_success) if isinstance(alert, lt.dht_put_alert) else None
+
+    stored = wait_for_alert(session, put, 60)[1]
+    latency, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return sum(lt_counter(session, n) for n in names) - before, latency, stored > 0, cpu
+
+
+def lt_secret(seed: bytes) -> bytes:
+    """libtorrent's 64-byte expanded ed25519 key (LIBTORRENT_NOTES.md)."""
+    h = bytearray(hashlib.sha512(seed).digest())
+    h[0] &= 248
+    h[31] &= 63
+    h[31] |= 64
+    return bytes(h)
+
+
+def bench_rmw_libtorrent(n: int) -> Figures:
+    rng = random.Random(SEED)
+    sessions = lt_network(n, rng)
+    try:
+        salts = [b"rmw %d" % i for i in range(RMW)]
+        for salt in salts:
+            lt_rmw(rng.choice(sessions), salt)  # the first write
+        figures = Figures()
+        for salt in salts:
+            figures.add(*lt_rmw(rng.choice(sessions), salt))
+        return figures
     finally:
         for session in sessions:
             session.pause()
@@ -421,6 +523,21 @@ def main() -> None:
         print("  " + ours.line("swarmseek get"))
         print("  " + theirs.line("libtorrent get"))
         print(f"  ours/libtorrent: {ratios(ours, theirs)}")
+
+    rmw_sizes = [n for n in sizes if n <= int(os.environ.get("SWARMSEEK_BENCH_RMW_MAX_N", "300"))]
+    if rmw_sizes:
+        print(f"\nread-modify-write of a mutable item, {RMW} per kind (queries: get + put sent)")
+    for n in rmw_sizes:
+        reuse, fresh = asyncio.run(bench_rmw_ours(n))
+        print(f"N = {n}")
+        if n <= lt_max:
+            theirs = bench_rmw_libtorrent(n)
+            print("  " + theirs.line("libtorrent put"))
+        print("  " + reuse.line("ours, reuse"))
+        print("  " + fresh.line("ours, no reuse"))
+        print(f"  reuse/no reuse:   {ratios(reuse, fresh)}")
+        if n <= lt_max:
+            print(f"  reuse/libtorrent: {ratios(reuse, theirs)}")
 
 
 if __name__ == "__main__":

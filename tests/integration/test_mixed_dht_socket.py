@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmseek.discovery import DhtConfig, DhtNode
+from swarmseek.discovery import DhtConfig, DhtError, DhtNode
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -26,9 +26,7 @@ def rmem_max() -> int:
 async def test_socket_receive_buffer_raised_to_what_the_os_allows() -> None:
     config = DhtConfig(host="127.0.0.1")
     async with DhtNode(config) as node:
-        transport = node._transport
-        assert transport is not None
-        sock = transport.get_extra_info("socket")
+        sock = node.socket
         granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     # Linux reports twice the granted size; the grant is min(request, rmem_max).
     assert granted >= min(config.recv_buffer, rmem_max())
@@ -40,6 +38,15 @@ async def test_zero_keeps_the_os_default() -> None:
     expected = default.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     default.close()
     async with DhtNode(DhtConfig(host="127.0.0.1", recv_buffer=0)) as node:
-        assert node._transport is not None
-        sock = node._transport.get_extra_info("socket")
+        sock = node.socket
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == expected
+
+
+async def test_socket_accessor_only_while_running() -> None:
+    node = DhtNode(DhtConfig(host="127.0.0.1"))
+    with pytest.raises(DhtError):
+        node.socket  # noqa: B018 - the property raises
+    async with node:
+        assert node.socket.getsockname()[1] == node.address[1]
+    with pytest.raises(DhtError):
+        node.socket  # noqa: B018

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -130,3 +131,58 @@ def test_routing_table_invariants(events: list[tuple[bytes, bool, str]], own: by
         for entry in bucket.nodes + bucket.replacements:
             assert bucket.covers(int.from_bytes(entry.node_id, "big"))
     assert own not in {e.node_id for e in table.entries()}
+
+
+# --- the spliced encoders (krpc._fields, QueryTemplate) against the generic encoder --
+arg_keys = keys | st.binary(max_size=10)
+flat_args = st.dictionaries(arg_keys, bvalues | ids, max_size=7)
+versions = st.none() | st.binary(max_size=6)
+
+
+def generic_query(q: Query, version: bytes | None) -> bytes:
+    msg: dict[bytes, object] = {b"t": q.tid, b"y": b"q", b"q": q.method}
+    msg[b"a"] = {b"id": q.sender, **q.args}
+    if q.read_only:
+        msg[b"ro"] = 1
+    if version:
+        msg[b"v"] = version
+    return encode(msg)
+
+
+@given(tids, st.binary(max_size=12), ids, flat_args, st.booleans(), versions)
+def test_query_encoding_equals_generic_encode(
+    tid: bytes, method: bytes, sender: bytes, args: dict, ro: bool, version: bytes | None
+) -> None:
+    q = Query(tid, method, sender, args, ro)
+    expected = generic_query(q, version)
+    assert krpc.encode_query(q, version=version) == expected
+    template = krpc.QueryTemplate(method, sender, args, ro, version)
+    assert template.encode(tid) == expected
+    # one template, many transaction ids (a lookup's queries)
+    assert template.encode(tid + b"x") == generic_query(replace(q, tid=tid + b"x"), version)
+
+
+@given(tids, ids, flat_args, versions, st.none() | st.ip_addresses(v=4).map(str))
+def test_response_encoding_equals_generic_encode(
+    tid: bytes, sender: bytes, values: dict, version: bytes | None, ip: str | None
+) -> None:
+    msg: dict[bytes, object] = {b"t": tid, b"y": b"r", b"r": {b"id": sender, **values}}
+    where = None if ip is None else (ip, 6881)
+    if where is not None:
+        msg[b"ip"] = krpc.compact_address(where)
+    if version:
+        msg[b"v"] = version
+    got = krpc.encode_response(Response(tid, sender, values), version=version, ip=where)
+    assert got == encode(msg)
+
+
+@given(
+    st.lists(st.tuples(ids, st.tuples(st.ip_addresses(v=4).map(str), st.integers(0, 65535)))),
+    st.sets(ids),
+)
+def test_parse_nodes_skips_known_ids(nodes: list, skip: set[bytes]) -> None:
+    nodes = nodes[:64]
+    skip |= {node_id for node_id, _ in nodes[::2]}
+    data = krpc.compact_nodes(nodes)
+    expected = [(i, a) for i, a in krpc.parse_nodes(data) if i not in skip]
+    assert krpc.parse_nodes(data, skip) == expected

@@ -7,7 +7,7 @@ import pytest
 
 from swarmseek.discovery import KeyPair, MemoryItemStore, sign_item, update_mutable
 from swarmseek.discovery.errors import CasConflict
-from swarmseek.discovery.operations import GetFound
+from swarmseek.discovery.itemops import GetFound
 from tests.support.dhtsim import FakeNet, bootstrapped
 
 KEYS = KeyPair.from_seed(bytes(range(32)))

@@ -7,8 +7,9 @@ import random
 
 from swarmseek.discovery import KeyPair, sign_item
 from swarmseek.discovery.errors import CasConflict
+from swarmseek.discovery.itemops import GetFound
 from swarmseek.discovery.lookup import IterativeLookup
-from swarmseek.discovery.operations import GetFound, PeersFound
+from swarmseek.discovery.operations import PeersFound
 from swarmseek.discovery.routing import distance
 from tests.support.dhtsim import FakeNet, bootstrapped
 

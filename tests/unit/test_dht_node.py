@@ -268,3 +268,32 @@ def test_late_answer_joins_running_lookup() -> None:
     lookup.on_response(b"\x02" * 20, [])
     assert lookup.done
     assert [c.node_id for c in lookup.result()] == [b"\x01" * 20, b"\x02" * 20]
+
+
+def test_slow_query_frees_a_slot_then_times_out() -> None:
+    node = make(DhtConfig(rate_limit=1e9, rate_burst=1e9, alpha=1, query_slow=0.5))
+    near, far = b"\x01" * 20, b"\x02" * 20
+    node.routing.heard_from(near, PEER, 0.0, responded=True)
+    node.routing.heard_from(far, ("10.1.1.2", 7000), 0.0, responded=True)
+    node.find_node(bytes(20), 0.0)
+    assert [addr for _, addr in node.datagrams_to_send()] == [PEER]  # alpha 1: nearest
+    assert node.next_deadline() == 0.5  # one wakeup per query: its slow time first
+    # slow: its slot goes to the next candidate, and its deadline becomes the next wakeup
+    assert [addr for _, addr in node.tick(0.5)] == [("10.1.1.2", 7000)]
+    assert node.next_deadline() == 1.0  # the second query's slow time
+    node.tick(1.0)
+    assert node.next_deadline() == 2.0  # the first query's deadline
+    node.tick(2.0)
+    entry = node.routing.get(near)
+    assert entry is not None and entry.fails == 1
+
+
+def test_answered_queries_leave_no_wakeup() -> None:
+    node = make()
+    node.routing.heard_from(PEER_ID, PEER, 0.0, responded=True)
+    node.ping(PEER, 0.0)
+    ((data, _),) = node.datagrams_to_send()
+    assert node.next_deadline() == 0.5  # query_slow
+    tid = krpc.decode_message(data).tid
+    node.receive_datagram(krpc.encode_response(Response(tid, PEER_ID)), PEER, 0.1)
+    assert node.next_deadline() is None  # an idle node sleeps until its upkeep

@@ -13,6 +13,7 @@ from swarmseek.discovery.errors import CasConflict, SeqTooLow
 from swarmseek.discovery.store import (
     ITEM_TTL,
     PEER_TTL,
+    TOKEN_CACHE,
     ItemStorage,
     PeerStore,
     RateLimiter,
@@ -28,6 +29,18 @@ def test_token_bound_to_ip_and_valid_5_to_10_minutes() -> None:
     assert secrets.valid(token, "1.2.3.4", 9 * 60.0)  # previous secret still accepted
     assert not secrets.valid(token, "1.2.3.4", 10 * 60.0 + 1)
     assert not secrets.valid(b"forged!!", "1.2.3.4", 1.0)
+
+
+def test_issued_tokens_cached_per_secret_and_bounded() -> None:
+    secrets = TokenSecrets(random.Random(1), 0.0)
+    first = secrets.token_for("1.2.3.4", 0.0)
+    assert secrets.token_for("1.2.3.4", 60.0) == first  # same secret, same token
+    rotated = secrets.token_for("1.2.3.4", 5 * 60.0 + 1)  # a new secret: a new token
+    assert rotated != first and secrets.valid(rotated, "1.2.3.4", 5 * 60.0 + 1)
+    for i in range(TOKEN_CACHE + 10):
+        token = secrets.token_for(f"10.0.{i // 256}.{i % 256}", 400.0)
+        assert secrets.valid(token, f"10.0.{i // 256}.{i % 256}", 400.0)
+    assert len(secrets._issued[1]) <= TOKEN_CACHE
 
 
 def test_token_invalid_after_long_idle() -> None:

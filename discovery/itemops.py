@@ -1,0 +1,277 @@
+"""BEP 44 get and put as operations: an iterative get lookup, and a put that stores
+to the k closest nodes with the write tokens their get answers carried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from swarmseek.transfer import Value, encode
+
+from .errors import CasConflict, ItemError, PutError, SeqTooLow
+from .items import MAX_VALUE_SIZE, MutableItem, verify_item
+from .krpc import CAS_MISMATCH, SEQ_TOO_LOW, Address, Response
+from .operations import LookupOp, Send, StorePhase, StoringLookup
+
+
+@dataclass(slots=True)
+class GetFound:
+    """What a BEP 44 get found: an immutable value or the highest-seq mutable item."""
+
+    value: Value | None = None
+    found: bool = False
+    item: MutableItem | None = None
+    nodes: list[tuple[bytes, Address]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteTokens:
+    """What a finished mutable get leaves for a put to the same target right after it
+    (a read-modify-write): the k closest nodes that answered, each with the write token
+    it gave (BEP 44: a token is bound to our IP and the target, and lives 5-10 minutes
+    in libtorrent and here), the seq each one held, and the item the get chose.
+    """
+
+    target: bytes
+    at: float  # when the get finished
+    nodes: tuple[tuple[bytes, Address, bytes], ...]  # node id, address, token
+    seen_seq: tuple[tuple[Address, int], ...]
+    item: MutableItem | None
+
+
+def _inverse(data: bytes) -> bytes:
+    """Sorts descending where ``data`` sorts ascending (for max() tie-breaks)."""
+    return bytes(255 - b for b in data)
+
+
+class GetOp(LookupOp):
+    """BEP 44 get. Immutable: stops at the first value whose hash is the target.
+    Mutable (``public_key`` given): keeps the valid item with the highest seq."""
+
+    method = b"get"
+
+    def __init__(
+        self,
+        target: bytes,
+        *args: object,
+        public_key: bytes | None = None,
+        salt: bytes = b"",
+        stop_early: bool = True,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(target, *args, **kwargs)  # type: ignore[arg-type]
+        self.public_key = public_key
+        self.salt = salt
+        self.stop_early = stop_early
+        self.found = GetFound()
+        # Replicas can disagree at one seq: BEP 44's cas is decided by each node on
+        # its own, so two writers may each win on some of the k nodes. Every reader
+        # must then pick the same version (most replicas, then the smallest signature)
+        # until a writer settles the replicas with a clean write (see PutOp).
+        self._votes: dict[bytes, int] = {}
+        self._versions: dict[bytes, MutableItem] = {}
+        self.seen_seq: dict[Address, int] = {}  # the seq each node that had the item holds
+        self._from: Address | None = None
+
+    def args(self) -> dict[bytes, Value]:
+        return {b"target": self.target}
+
+    def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
+        self._from = addr  # read() runs inside and records this node's seq
+        super().on_reply(node_id, addr, reply)
+
+    def read(self, reply: Response) -> None:
+        v = reply.values.get(b"v")
+        if v is None:
+            return
+        if self.public_key is None:
+            if not self.found.found and hashlib.sha1(encode(v)).digest() == self.target:
+                self.found.value, self.found.found = v, True
+                if self.stop_early:
+                    self.lookup.stop()
+            return
+        item = self._mutable(reply, v)
+        if item is None:
+            return
+        if self._from is not None:
+            self.seen_seq[self._from] = item.seq
+        best = self.found.item
+        if best is not None and item.seq < best.seq:
+            return
+        if best is None or item.seq > best.seq:
+            self._votes.clear()
+            self._versions.clear()
+        self._votes[item.signature] = self._votes.get(item.signature, 0) + 1
+        self._versions[item.signature] = item
+        chosen = max(self._votes, key=lambda sig: (self._votes[sig], _inverse(sig)))
+        self.found.item = self._versions[chosen]
+
+    def _mutable(self, reply: Response, v: Value) -> MutableItem | None:
+        key, sig, seq = (reply.values.get(n) for n in (b"k", b"sig", b"seq"))
+        if self.public_key is None or key != self.public_key:
+            return None
+        if not isinstance(sig, bytes) or not isinstance(seq, int):
+            return None
+        item = MutableItem(v, seq, self.public_key, self.salt, sig)
+        if self._versions.get(sig) == item:
+            return item  # equal to a version already verified (k replicas send the same)
+        try:
+            verify_item(item)
+        except ItemError:
+            return None
+        return item
+
+    def result(self) -> object:
+        self.found.nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
+        return self.found
+
+    def write_tokens(self, now: float) -> WriteTokens | None:
+        """The tokens of a finished mutable get that asked every one of the k closest
+        (None for an immutable get: it stops at the first value)."""
+        if self.public_key is None or self.lookup.stopped or not self.lookup.done:
+            return None
+        nodes = tuple(
+            (c.node_id, c.addr, c.token) for c in self.lookup.result() if c.token is not None
+        )
+        if not nodes:
+            return None
+        seen = tuple(self.seen_seq.items())
+        return WriteTokens(self.target, now, nodes, seen, self.found.item)
+
+
+class PutOp(StoringLookup, GetOp):
+    """BEP 44 put: a get lookup (for tokens), then put to the k closest.
+
+    With ``reuse`` (the tokens of a get of this target that just finished), the put goes
+    straight to those nodes, and the lookup runs only if that falls short: when no node
+    took the item, or some refused it for a reason other than a cas/seq race (a stale
+    token, 203) or did not answer. That lookup then stores to the k closest it finds
+    that did not take the item already. A race (301/302) ends the put as usual: the
+    writer must read again anyway.
+    """
+
+    def __init__(
+        self,
+        value: Value,
+        target: bytes,
+        *args: object,
+        item: MutableItem | None = None,
+        cas: int | None = None,
+        reuse: WriteTokens | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(target, *args, stop_early=False, **kwargs)
+        self.value = value
+        self.item = item
+        self.cas = cas
+        self.reuse = reuse if reuse is not None and reuse.target == target else None
+        if self.reuse is not None:
+            self.seen_seq.update(self.reuse.seen_seq)
+            self.found.item = self.reuse.item
+
+    @property
+    def reused_tokens(self) -> bool:
+        """Is the put still going straight to the nodes of the get before it?"""
+        return self.reuse is not None
+
+    def sends(self, now: float) -> list[Send]:
+        reuse = self.reuse
+        if reuse is None:
+            return super().sends(now)
+        if self.store is None:
+            self.store = StorePhase(
+                [
+                    Send(node_id, addr, b"put", self.store_args_for(addr, token))
+                    for node_id, addr, token in reuse.nodes
+                ]
+            )
+        store = self.store
+        out = store.sends()
+        if store.waiting:
+            return out
+        outcome = self.store_outcome(store)
+        if not self._falls_short(store, outcome):
+            self.finish(outcome)
+            return []
+        # Look the k closest up after all, as a put without tokens would.
+        self.reuse = self.store = None
+        self.stored_at.update(store.took)
+        self.seen_seq.clear()
+        self.found = GetFound()
+        return super().sends(now)
+
+    @staticmethod
+    def _falls_short(store: StorePhase, outcome: object) -> bool:
+        if isinstance(outcome, (CasConflict, SeqTooLow)):
+            return False
+        raced = (CAS_MISMATCH, SEQ_TOO_LOW)
+        return not store.took or any(e.code not in raced for e in store.refused.values())
+
+    def store_args(self, token: bytes) -> dict[bytes, Value]:
+        return self.store_args_for(None, token)
+
+    def store_args_for(self, addr: Address | None, token: bytes) -> dict[bytes, Value]:
+        args: dict[bytes, Value] = {b"token": token, b"v": self.value}
+        if self.item is not None:
+            args.update(
+                {b"k": self.item.public_key, b"seq": self.item.seq, b"sig": self.item.signature}
+            )
+            if self.item.salt:
+                args[b"salt"] = self.item.salt
+            # A replica that lags behind the version we read (it missed a write, or it
+            # is new among the closest) would refuse any cas forever; it gets the item
+            # without cas, which its seq check still keeps monotonic, and so catches up.
+            if self.cas is not None and not self._lagging(addr):
+                args[b"cas"] = self.cas
+        return args
+
+    def _lagging(self, addr: Address | None) -> bool:
+        """Did this node answer our read with an item older than the one we read?"""
+        if addr is None or self.cas is None:
+            return False
+        seq = self.seen_seq.get(addr)
+        return seq is not None and seq < self.cas
+
+    def outcome_before_store(self) -> object | None:
+        # Someone wrote since our read: the put can only lose, so skip it.
+        current = self.found.item
+        if self.cas is not None and current is not None and current.seq > self.cas:
+            if current == self.item and self.stored_at:
+                return None  # our own item, which an earlier store phase put there
+            return CasConflict(current_seq=current.seq)
+        return None
+
+    def store_outcome(self, store: StorePhase) -> object:
+        current = self.found.item.seq if self.found.item is not None else None
+        if self.cas is not None:
+            # BEP 44's cas is decided by each replica alone, so two writers can each win
+            # on part of the k closest. A put counts only when no up-to-date replica
+            # refused it: then every other writer at this seq was refused wherever we
+            # were accepted, and must read again (and will see our version). A writer
+            # that did meet a refusal retries, and its next write settles the replicas
+            # on one version (update_mutable's ``settle``). Lagging replicas and
+            # timeouts do not count: they would block every writer for good.
+            raced = [
+                error
+                for addr, error in store.refused.items()
+                if error.code in (CAS_MISMATCH, SEQ_TOO_LOW) and not self._lagging(addr)
+            ]
+            if raced:
+                return CasConflict(current_seq=current, landed=store.accepted)
+            if store.accepted:
+                return store.accepted
+            return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
+        too_low = [e for e in store.errors if e.code == SEQ_TOO_LOW]
+        if store.accepted:
+            return store.accepted
+        if too_low:
+            return SeqTooLow(current_seq=current)
+        return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
+
+
+def check_value_size(value: Value) -> int:
+    size = len(encode(value))
+    if size > MAX_VALUE_SIZE:
+        raise ItemError(f"value of {size} bytes exceeds BEP 44's {MAX_VALUE_SIZE}")
+    return size
