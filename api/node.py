@@ -120,6 +120,7 @@ class Node:
                     rate_burst=rate if cfg.loopback else defaults.rate_burst,
                     max_items=cfg.dht_max_items,
                     query_timeout=cfg.dht_query_timeout,
+                    query_slow=cfg.dht_query_slow,
                 )
             )
         )
@@ -466,10 +467,7 @@ class Node:
 
 
 def _enlarge_buffers(dht: DhtNode) -> None:
-    transport = dht._transport  # the DHT does not expose its socket; buffer size only
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is None:
-        return
+    sock = dht.socket
     for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER)

@@ -60,6 +60,9 @@ class NodeConfig:
     loopback: bool = False  # a test or demo network: lift per-IP DHT limits
     dht_max_items: int = 1000
     dht_query_timeout: float = 2.0
+    # A query unanswered this long frees its lookup's slot for the next candidate (it
+    # may still answer until dht_query_timeout): a dead node then costs no round.
+    dht_query_slow: float = 0.5
     persist_dht: bool = True  # keep routing table and stored items in the SQLite file
     progress_interval: float = 0.5  # seconds between download progress events
     resume_interval: float = 5.0

@@ -218,3 +218,14 @@ def test_cli_says_when_the_node_is_unreachable(capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot reach the node" in err
     os.environ.pop("SWARMSEEK_API", None)
+
+
+async def test_the_node_passes_its_dht_settings(tmp_path: Path) -> None:
+    net = NodeNet(tmp_path)
+    try:
+        node = await net.start("a", dht_query_slow=0.25, dht_query_timeout=1.5)
+        assert node.dht.config.query_slow == 0.25
+        assert node.dht.config.query_timeout == 1.5
+        assert node.dht.socket.getsockname() == node.dht.address  # the public accessor
+    finally:
+        await net.close()
