@@ -279,16 +279,22 @@ class PiecePicker:
                 yield from (p for p in base if self.priority[p] == level)
 
     def _take_open(self, piece: int, peer: Peer, count: int, picked: list[Block]) -> None:
-        # Once per piece, not per block: this runs for every block we request.
+        # Once per piece, not per block: this runs for every block we request, and for
+        # every partial piece (mostly without an open block) of every pick.
+        open_ = BlockState.OPEN
+        partial = self._partials.get(piece)
+        if partial is not None and open_ not in partial.states:
+            return
         size = self.piece_size(piece)
         block_size = self.block_size
         blocks = (size + block_size - 1) // block_size
-        partial = self._partials.get(piece)
         if partial is None:
+            if len(picked) >= count:
+                return  # would be an empty partial
             partial = self._partials[piece] = _Partial(blocks)
         states, requesters = partial.states, partial.requesters
-        open_, requested = BlockState.OPEN, BlockState.REQUESTED
-        for index in range(blocks):
+        requested = BlockState.REQUESTED
+        for index in range(states.index(open_), blocks):
             if len(picked) >= count:
                 break
             if states[index] is open_:
@@ -296,8 +302,6 @@ class PiecePicker:
                 requesters[index].add(peer)
                 offset = index * block_size
                 picked.append(Block(piece, offset, min(block_size, size - offset)))
-        if all(s is open_ for s in states):  # nothing was open after all (count 0)
-            del self._partials[piece]
 
     def _pick_endgame(self, peer: Peer, candidates: list[int], count: int) -> list[Block]:
         options = [
@@ -367,6 +371,32 @@ class PiecePicker:
         partial.states[index] = BlockState.WRITING
         partial.senders[index] = peer
         return receipt
+
+    def take_requested(self, peer: Peer, piece: int, offset: int, length: int) -> int:
+        """The common case of ``block_received`` then ``block_written``, in one step.
+
+        For a block REQUESTED from ``peer`` alone, whose data the caller stores before
+        anything else runs: it goes straight to FINISHED. Returns 1 when that finished
+        the piece, 0 when not, and -1 (nothing changed) for any other block: the caller
+        then takes the general path, which also reports duplicates to cancel.
+        """
+        partial = self._partials.get(piece)
+        if partial is None:
+            return -1
+        index, rest = divmod(offset, self.block_size)
+        states = partial.states
+        if rest or not 0 <= index < len(states) or states[index] is not BlockState.REQUESTED:
+            return -1
+        if length != self.block_size and length != self.piece_size(piece) - offset:
+            return -1
+        requesters = partial.requesters[index]
+        if len(requesters) != 1 or peer not in requesters:
+            return -1
+        requesters.clear()
+        states[index] = BlockState.FINISHED
+        partial.senders[index] = peer
+        partial.finished += 1
+        return 1 if partial.finished == len(states) else 0
 
     def block_written(self, block: Block) -> bool:
         """Storage wrote ``block``; True when every block of its piece is FINISHED."""

@@ -28,6 +28,9 @@ Who = dict[int, tuple[bytes, tuple[str, int]]]
 # Upload batches: at most this many blocks read per thread hop, per peer per round.
 UPLOAD_BATCH = 256
 UPLOAD_PER_PEER = 64
+# Piece buffers kept for reuse once hashed and written: about what is assembled and
+# queued at once with a few fast peers (a 1 GiB download then allocates a few dozen).
+SPARE_BYTES = 32 << 20
 
 
 class TorrentIO:
@@ -51,6 +54,7 @@ class TorrentIO:
 
     def __init__(self) -> None:
         self._disk_queue: asyncio.Queue[tuple[int, bytearray, Who]] = asyncio.Queue()
+        self._spare: list[bytearray] = []  # piece buffers back from the disk workers
         self._disk_bytes = 0
         self._reading_paused = False
         self._upload_wake = asyncio.Event()
@@ -66,6 +70,18 @@ class TorrentIO:
         return self._disk_bytes
 
     # ------------------------------------------------------------------ disk
+    def piece_buffer(self, size: int) -> bytearray:
+        """A buffer to assemble a piece of ``size`` bytes in (every byte is written
+        before it is hashed: a reused one needs no zeroing, and no fresh pages)."""
+        if self._spare and len(self._spare[-1]) == size:
+            return self._spare.pop()
+        return bytearray(size)
+
+    def _recycle(self, buf: bytearray) -> None:
+        assert self.info is not None
+        if len(buf) == self.info.piece_length and len(self._spare) * len(buf) < SPARE_BYTES:
+            self._spare.append(buf)
+
     def queue_piece(self, piece: int, buf: bytearray, who: Who) -> None:
         self._disk_queue.put_nowait((piece, buf, who))
         self._disk_bytes += len(buf)
@@ -96,6 +112,7 @@ class TorrentIO:
             finally:
                 self._disk_bytes -= len(buf)
                 self._maybe_resume_reading()
+            self._recycle(buf)
             self.piece_verified(piece, ok, blocks, who)
 
     def _hash_and_write(

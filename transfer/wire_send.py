@@ -72,6 +72,9 @@ _REMOTE_INTEREST = {
 
 # A block as the wire tracks it: (piece, offset, length).
 BlockKey = tuple[int, int, int]
+# A block handed to a block sink: (piece, offset, data, solicited); ``data`` is a view
+# of the receive buffer, valid until the connection next receives bytes.
+BorrowedBlock = tuple[int, int, memoryview, bool]
 _U32 = 0xFFFFFFFF
 # A request message whole: length prefix 13, id, piece, offset, length.
 _REQUEST_FRAME = struct.Struct(">IBIII")
@@ -137,8 +140,15 @@ class WireState:
         self.fast = False
         self.am_choking, self.am_interested = True, False
         self.peer_choking, self.peer_interested = True, False
+        # Received bytes: the valid ones are ``_in[_pos:_end]``; the rest is room for
+        # the next read (see ``PeerConnection.get_buffer``). ``_in`` is never resized,
+        # only replaced: a memoryview of it may be alive (``_view``, borrowed blocks).
         self._in = bytearray()
+        self._view = memoryview(self._in)
         self._pos = 0
+        self._end = 0
+        # Set by the owner to take piece messages without events (see ``wire.BlockSink``).
+        self.block_sink: Callable[[list[BorrowedBlock]], None] | None = None
         self._out = bytearray()
         self._events: deque[ev.Event] = deque()
         # Sent, not yet answered, oldest first, keyed by plain (piece, offset, length)
