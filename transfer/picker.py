@@ -33,6 +33,10 @@ from .wire_messages import BLOCK_SIZE
 __all__ = ["Block", "BlockReceipt", "BlockState", "PiecePicker"]
 
 _ACCEPTED = BlockReceipt(True)
+_new_block = tuple.__new__
+# Enum members as module constants: a class attribute lookup of an Enum member costs
+# about 85 ns in Python 3.11, a global about 10 (these run per block).
+_OPEN, _REQUESTED, _FINISHED = BlockState.OPEN, BlockState.REQUESTED, BlockState.FINISHED
 
 
 class PiecePicker:
@@ -251,7 +255,10 @@ class PiecePicker:
             )
 
         picked: list[Block] = []
-        partial = sorted((p for p in self._partials if usable(p)), key=self._key)
+        partial = sorted(
+            (p for p, part in self._partials.items() if _OPEN in part.states and usable(p)),
+            key=self._key,
+        )
         fresh = (p for p in self._fresh_order() if p not in self._partials and usable(p))
         # Partial pieces only go first within their priority: merge by the full key.
         for piece in heapq.merge(partial, fresh, key=self._key):
@@ -279,9 +286,8 @@ class PiecePicker:
                 yield from (p for p in base if self.priority[p] == level)
 
     def _take_open(self, piece: int, peer: Peer, count: int, picked: list[Block]) -> None:
-        # Once per piece, not per block: this runs for every block we request, and for
-        # every partial piece (mostly without an open block) of every pick.
-        open_ = BlockState.OPEN
+        # Once per piece, not per block: this runs for every block we request.
+        open_ = _OPEN
         partial = self._partials.get(piece)
         if partial is not None and open_ not in partial.states:
             return
@@ -293,7 +299,7 @@ class PiecePicker:
                 return  # would be an empty partial
             partial = self._partials[piece] = _Partial(blocks)
         states, requesters = partial.states, partial.requesters
-        requested = BlockState.REQUESTED
+        requested = _REQUESTED
         for index in range(states.index(open_), blocks):
             if len(picked) >= count:
                 break
@@ -301,7 +307,8 @@ class PiecePicker:
                 states[index] = requested
                 requesters[index].add(peer)
                 offset = index * block_size
-                picked.append(Block(piece, offset, min(block_size, size - offset)))
+                # tuple.__new__ skips the named tuple's Python-level __new__.
+                picked.append(_new_block(Block, (piece, offset, min(block_size, size - offset))))
 
     def _pick_endgame(self, peer: Peer, candidates: list[int], count: int) -> list[Block]:
         options = [
@@ -381,19 +388,20 @@ class PiecePicker:
         then takes the general path, which also reports duplicates to cancel.
         """
         partial = self._partials.get(piece)
-        if partial is None:
+        block_size = self.block_size
+        if partial is None or offset % block_size:
             return -1
-        index, rest = divmod(offset, self.block_size)
+        index = offset // block_size
         states = partial.states
-        if rest or not 0 <= index < len(states) or states[index] is not BlockState.REQUESTED:
+        if not 0 <= index < len(states) or states[index] is not _REQUESTED:
             return -1
-        if length != self.block_size and length != self.piece_size(piece) - offset:
+        if length != block_size and length != self.piece_size(piece) - offset:
             return -1
         requesters = partial.requesters[index]
         if len(requesters) != 1 or peer not in requesters:
             return -1
         requesters.clear()
-        states[index] = BlockState.FINISHED
+        states[index] = _FINISHED
         partial.senders[index] = peer
         partial.finished += 1
         return 1 if partial.finished == len(states) else 0
@@ -438,6 +446,11 @@ class PiecePicker:
             for index, sender in enumerate(partial.senders)
             if sender is not None
         }
+
+    def senders(self, piece: int) -> list[Peer | None]:
+        """Who sent each block of ``piece``, by block index (None: not received)."""
+        partial = self._partials.get(piece)
+        return [] if partial is None else list(partial.senders)
 
     def piece_failed(self, piece: int) -> frozenset[Peer]:
         """The piece's hash did not match: reopen its blocks, return who sent them."""

@@ -24,7 +24,7 @@ from .wire_send import BorrowedBlock
 if TYPE_CHECKING:
     from .metainfo import Info
     from .picker import PiecePicker
-    from .torrent_io import Who
+    from .torrent_io import Senders
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class TorrentBlocks:
         _buffers: dict[int, bytearray]
         _suspects: dict[int, dict[int, tuple[bytes, tuple[str, int], bytes]]]
 
-        def queue_piece(self, piece: int, buf: bytearray, who: Who) -> None: ...
+        def queue_piece(self, piece: int, buf: bytearray, senders: Senders) -> None: ...
 
         def piece_buffer(self, size: int) -> bytearray: ...
 
@@ -112,20 +112,14 @@ class TorrentBlocks:
 
     def _piece_complete(self, piece: int) -> None:
         assert self.picker is not None
-        senders = self.picker.contributors(piece)
-        who = {
-            b.offset: (s.conn.remote.peer_id if s.conn.remote else b"", s.address)
-            for b, s in senders.items()
-            if isinstance(s, Peer)
-        }
-        self.queue_piece(piece, self._buffers.pop(piece), who)
+        self.queue_piece(piece, self._buffers.pop(piece), self.picker.senders(piece))
 
     def piece_verified(
         self,
         piece: int,
         ok: bool,
         blocks: list[bytes] | None,
-        who: Who,
+        senders: Senders,
     ) -> None:
         """A hash/write job ended (on the loop)."""
         picker, info = self.picker, self.info
@@ -134,10 +128,17 @@ class TorrentBlocks:
             self._piece_passed(piece, blocks)
             return
         picker.piece_failed(piece)
-        senders = {sender for sender in who.values()}
-        log.info("%s: piece %d failed its hash check (%d senders)", self.name, piece, len(senders))
-        if len(senders) == 1:
-            peer_id, address = next(iter(senders))
+        # Who sent each block (by offset): peers are named by id and address, which
+        # outlive their connections.
+        who = {
+            index * picker.block_size: (s.conn.remote.peer_id if s.conn.remote else b"", s.address)
+            for index, s in enumerate(senders)
+            if isinstance(s, Peer)
+        }
+        named = set(who.values())
+        log.info("%s: piece %d failed its hash check (%d senders)", self.name, piece, len(named))
+        if len(named) == 1:
+            peer_id, address = next(iter(named))
             self.ban(peer_id, address, f"sent piece {piece} that failed its hash check")
         elif blocks is not None:
             record = self._suspects.setdefault(piece, {})

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Who = dict[int, tuple[bytes, tuple[str, int]]]
+# Who sent each block of a piece, by block index (None: nobody, or not a peer).
+Senders = list[Any]
 # Upload batches: at most this many blocks read per thread hop, per peer per round.
 UPLOAD_BATCH = 256
 UPLOAD_PER_PEER = 64
@@ -47,13 +48,13 @@ class TorrentIO:
         _suspects: dict[int, dict[int, tuple[bytes, tuple[str, int], bytes]]]
 
         def piece_verified(
-            self, piece: int, ok: bool, blocks: list[bytes] | None, who: Who
+            self, piece: int, ok: bool, blocks: list[bytes] | None, senders: Senders
         ) -> None: ...
 
         def fail(self, message: str) -> None: ...
 
     def __init__(self) -> None:
-        self._disk_queue: asyncio.Queue[tuple[int, bytearray, Who]] = asyncio.Queue()
+        self._disk_queue: asyncio.Queue[tuple[int, bytearray, Senders]] = asyncio.Queue()
         self._spare: list[bytearray] = []  # piece buffers back from the disk workers
         self._disk_bytes = 0
         self._reading_paused = False
@@ -82,8 +83,8 @@ class TorrentIO:
         if len(buf) == self.info.piece_length and len(self._spare) * len(buf) < SPARE_BYTES:
             self._spare.append(buf)
 
-    def queue_piece(self, piece: int, buf: bytearray, who: Who) -> None:
-        self._disk_queue.put_nowait((piece, buf, who))
+    def queue_piece(self, piece: int, buf: bytearray, senders: Senders) -> None:
+        self._disk_queue.put_nowait((piece, buf, senders))
         self._disk_bytes += len(buf)
         if not self._reading_paused and self._disk_bytes > self.config.disk_high_water:
             self._reading_paused = True
@@ -100,7 +101,7 @@ class TorrentIO:
 
     async def _disk_worker(self) -> None:
         while True:
-            piece, buf, who = await self._disk_queue.get()
+            piece, buf, senders = await self._disk_queue.get()
             # Block digests (for a smart ban) are needed when the piece fails, or passes
             # after an earlier failure: not for every piece with several senders.
             suspect = piece in self._suspects
@@ -113,7 +114,7 @@ class TorrentIO:
                 self._disk_bytes -= len(buf)
                 self._maybe_resume_reading()
             self._recycle(buf)
-            self.piece_verified(piece, ok, blocks, who)
+            self.piece_verified(piece, ok, blocks, senders)
 
     def _hash_and_write(
         self, piece: int, buf: bytearray, suspect: bool
