@@ -68,13 +68,16 @@ def make_data(folder: pathlib.Path, size: int) -> tuple[pathlib.Path, pathlib.Pa
 
 def seeder(torrent: str, save_path: str, encrypted: bool) -> None:
     session = lt.session(_settings(encrypted))
-    session.add_torrent(
-        {
-            "ti": lt.torrent_info(torrent),
-            "save_path": save_path,
-            "flags": lt.torrent_flags.seed_mode,
-        }
-    )
+    # A full check before serving, not seed_mode: in seed_mode libtorrent hashes each
+    # piece the first time a peer asks for it, so the seeders would hash the whole
+    # payload while serving the first downloader and not the second (CPU taken from
+    # whichever downloader runs first, on a machine where every core is busy).
+    handle = session.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save_path})
+    while not handle.status().is_seeding:
+        session.wait_for_alert(1000)
+        for alert in session.pop_alerts():
+            if isinstance(alert, lt.torrent_error_alert):
+                raise SystemExit(f"seeder: {alert.message()}")
     print(session.listen_port(), flush=True)
     sys.stdin.read()  # until the benchmark closes our stdin
 
