@@ -10,13 +10,9 @@ I/O (``pread``/``pwrite``) so it is safe to call from several threads at once.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -28,36 +24,6 @@ from .paths import confined
 # Each open torrent holds at most this many descriptors (libtorrent's
 # file_pool_size defaults to 40); Linux's default soft limit is 1024.
 DEFAULT_MAX_OPEN_FILES = 32
-SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback, do not wait for it
-
-
-def _load_start_writeback() -> Callable[[int, int, int], None] | None:
-    """``sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)``, or None.
-
-    Write-behind: each verified piece's pages start for the disk as soon as they are
-    written, so the fsync a resume commit needs (and the last one, when a download
-    completes) finds little left to do: measured here, that final fsync of a 1 GiB
-    download took 0.3 s without it. Bound by hand through ctypes because the ``os``
-    module does not expose the call (Linux only; elsewhere the commit's fsync alone
-    does the work). Advisory: a failure changes nothing, the fsync still decides.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        call = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    call.restype = ctypes.c_int
-
-    def start(fd: int, offset: int, length: int) -> None:
-        call(fd, offset, length, SYNC_FILE_RANGE_WRITE)  # ctypes drops the GIL meanwhile
-
-    return start
-
-
-_START_WRITEBACK = _load_start_writeback()
 
 
 class PieceStorage(Protocol):
@@ -109,15 +75,9 @@ class DiskStorage:
     """Pieces stored in the torrent's files under a save path."""
 
     def __init__(
-        self,
-        info: Info,
-        save_path: Path | str,
-        *,
-        max_open_files: int = DEFAULT_MAX_OPEN_FILES,
-        write_behind: bool = True,
+        self, info: Info, save_path: Path | str, *, max_open_files: int = DEFAULT_MAX_OPEN_FILES
     ) -> None:
         self.info = info
-        self.write_behind = write_behind  # start each write's writeback at once
         self.filemap = FileMap(info.files, info.piece_length)
         self.paths = data_paths(info, save_path)
         self._max_open = max(1, max_open_files)
@@ -220,8 +180,6 @@ class DiskStorage:
             done = 0
             while done < len(data):
                 done += os.pwrite(handle.fd, data[done:], file_offset + done)
-            if self.write_behind and _START_WRITEBACK is not None:
-                _START_WRITEBACK(handle.fd, file_offset, len(data))
         finally:
             self._release(handle)
 

@@ -6,7 +6,6 @@ import dataclasses
 import os
 import random
 import sqlite3
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from swarmseek.transfer import (
     to_bitfield,
     verify,
 )
-from swarmseek.transfer import storage as storage_module
 
 PL = 16384
 SIZES = {"a": 10_000, "b/c": 40_000, "d": 0, "e": 30_001}
@@ -61,27 +59,6 @@ def _copy_through(info: Info, src: PieceStorage, dst: PieceStorage) -> None:
         for offset in range(0, size, 5000):
             n = min(5000, size - offset)
             dst.write_block(piece, offset, src.read_block(piece, offset, n))
-
-
-@pytest.mark.parametrize("write_behind", [True, False])
-def test_disk_storage_round_trip_with_and_without_write_behind(
-    share: tuple[Info, Path], tmp_path: Path, write_behind: bool
-) -> None:
-    info, save = share
-    with (
-        DiskStorage(info, save) as source,
-        DiskStorage(info, tmp_path / "out", write_behind=write_behind) as target,
-    ):
-        _copy_through(info, source, target)
-        target.flush()
-        for piece in range(info.num_pieces):
-            assert sha1(target.read_piece(piece)) == info.piece_hash(piece)
-
-
-def test_write_behind_is_bound_on_linux() -> None:
-    # The ctypes binding must not rot into a silent no-op where it exists.
-    if sys.platform.startswith("linux"):
-        assert storage_module._START_WRITEBACK is not None
 
 
 @pytest.mark.parametrize("kind", ["disk", "memory"])
