@@ -28,6 +28,7 @@ from collections.abc import Container, Iterator
 
 from .bitfield import Bitfield
 from .picker_blocks import Block, BlockReceipt, BlockState, Peer, _Partial
+from .picker_check import PickerChecks
 from .wire_messages import BLOCK_SIZE
 
 __all__ = ["Block", "BlockReceipt", "BlockState", "PiecePicker"]
@@ -39,7 +40,7 @@ _new_block = tuple.__new__
 _OPEN, _REQUESTED, _FINISHED = BlockState.OPEN, BlockState.REQUESTED, BlockState.FINISHED
 
 
-class PiecePicker:
+class PiecePicker(PickerChecks):
     """Pure piece/block bookkeeping for one torrent. Peers are any hashable key."""
 
     def __init__(
@@ -491,33 +492,3 @@ class PiecePicker:
     @property
     def complete(self) -> bool:
         return self._left == 0
-
-    def check_invariant(self) -> None:
-        """Raise AssertionError if the bookkeeping is inconsistent (tests call this)."""
-        counts = [0] * self.num_pieces
-        for pieces in self._peers.values():
-            for piece in pieces or ():
-                counts[piece] += 1
-        assert counts == self._availability, "availability refcounts drifted"
-        assert sorted(self._order) == list(range(self.num_pieces))
-        for index, piece in enumerate(self._order):
-            assert self._pos[piece] == index, "order/position maps disagree"
-            level = self._availability[piece]
-            assert self._starts[level] <= index < self._starts[level + 1], "bucket bounds"
-        assert self._seeds == sum(1 for p in self._peers.values() if p is None)
-        assert self._left == sum(1 for _ in self._wanted()), "wanted-piece count drifted"
-        for ordered, base in ((False, self._random_order), (True, self._order)):
-            for piece in base[: self._skip[ordered]]:
-                assert not self._fresh(piece), f"fresh piece {piece} skipped"
-        for piece, partial in self._partials.items():
-            assert piece not in self.have, f"piece {piece} is both had and partial"
-            assert len(partial.states) == self.blocks_in_piece(piece)
-            assert partial.finished == partial.count(BlockState.FINISHED), "finished count"
-            assert any(s is not BlockState.OPEN for s in partial.states), "empty partial"
-            for state, requesters, sender in zip(
-                partial.states, partial.requesters, partial.senders, strict=True
-            ):
-                assert (state is BlockState.REQUESTED) == bool(requesters), (piece, state)
-                assert requesters <= self._peers.keys(), "request by an unknown peer"
-                has_data = state in (BlockState.WRITING, BlockState.FINISHED)
-                assert has_data == (sender is not None), (piece, state, sender)
