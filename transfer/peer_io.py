@@ -1,9 +1,11 @@
 """asyncio adapter for one peer connection: TCP, the MSE/PE handshake, then bytes.
 
-``PeerProtocol`` is an ``asyncio.Protocol`` (not streams: one callback per read, no
-per-read coroutine switch). It runs the pure MSE machines of ``mse.py`` when asked,
-then passes every read, decrypted, to a *sink* (the peer controller in ``peer.py``)
-and every write through the cipher. Before a sink is attached, reads are buffered.
+``PeerProtocol`` is an ``asyncio.BufferedProtocol`` (not streams: one callback per
+read, no per-read coroutine switch). It runs the pure MSE machines of ``mse.py`` when
+asked, then passes every read, decrypted, to a *sink* (the peer controller in
+``peer.py``) and every write through the cipher. Before a sink is attached, reads are
+buffered. A plaintext connection's reads land straight in the sink's own buffer when
+it lends one (a :class:`DirectSink`): no copy between the kernel and the parser.
 
 Outgoing connections come from :func:`open_peer` (connect, MSE first under
 ``prefer``/``require``, plaintext retry only when ``should_retry_plaintext`` says so).

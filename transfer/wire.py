@@ -28,6 +28,11 @@ listener serves many torrents: after ``HandshakeReceived`` call ``accept(info_ha
 The state it tracks is public: ``am_choking``, ``am_interested``, ``peer_choking``,
 ``peer_interested``, ``our_requests``, ``peer_requests``, ``allowed_fast_in``,
 ``peer_extension_ids``, ``fast``, ``extensions``.
+
+For speed, an adapter may read straight into the connection's buffer
+(``get_buffer()``, then ``buffer_updated(n)``) instead of ``receive_data``, and may set
+``block_sink``: piece messages then skip the event queue and reach it in one batch per
+read, each block a view of the receive buffer valid only during the call.
 """
 
 from __future__ import annotations
