@@ -71,15 +71,22 @@ def desired_queue_depth(
     minimum: int = 2,
     maximum: int = 500,
     snubbed: bool = False,
+    received: int = 0,
 ) -> int:
     """How many block requests to keep outstanding with a peer.
 
     libtorrent's ``update_desired_queue_size``: rate x ``request_queue_time`` (3 s) /
     block size, clamped to [2, ``max_out_request_queue`` = 500]; a snubbed peer gets 1.
     Enough requests in flight to cover the round trip keep the pipe full.
+
+    Until the rate is known (0), ``received`` blocks from the peer so far add one
+    request each: libtorrent's slow start, which doubles the queue every round trip
+    (a fast peer is not held to ``minimum`` for its first second).
     """
     if snubbed:
         return 1
+    if download_rate <= 0:
+        return max(minimum, min(maximum, minimum + received))
     depth = int(download_rate * queue_time / block_size)
     return max(minimum, min(maximum, depth))
 

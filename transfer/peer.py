@@ -18,6 +18,7 @@ from .errors import ProtocolError
 from .peer_io import PeerProtocol
 from .wire import PeerConnection
 from .wire_messages import Request
+from .wire_send import BorrowedBlock
 
 if TYPE_CHECKING:
     from .picker import Block
@@ -30,6 +31,7 @@ class Peer:
     """A connected peer of one torrent (hashable by identity: the picker's key)."""
 
     __slots__ = (
+        "_lazy",
         "_out",
         "_rate_bytes_up",
         "address",
@@ -95,26 +97,57 @@ class Peer:
         self.upload_rate = 0.0
         self.upload_queue: deque[Request] = deque()
         self._out = bytearray()
+        self._lazy = bytearray()
+        conn.block_sink = self._on_blocks
 
     def __repr__(self) -> str:
         return f"<Peer {self.address[0]}:{self.address[1]}>"
 
     # ----------------------------------------------------------------- sink
+    # Plaintext reads land in the connection's own buffer (``get_buffer`` and
+    # ``buffer_updated``, a DirectSink); decrypted ones are copied in by ``on_data``.
+    # Piece messages reach ``Torrent.on_blocks`` in one batch per read, as views of
+    # that buffer (``PeerConnection.block_sink``); other messages as events.
+
+    def get_buffer(self) -> memoryview:
+        return self.conn.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.closed:
+            return
+        try:
+            self.conn.buffer_updated(nbytes)
+        except ProtocolError as exc:
+            self.close(f"protocol error: {exc}")
+            return
+        self._handle_input()
+
     def on_data(self, data: bytes | bytearray | memoryview) -> None:
         if self.closed:
             return
+        try:
+            self.conn.receive_data(data)
+        except ProtocolError as exc:
+            self.close(f"protocol error: {exc}")
+            return
+        self._handle_input()
+
+    def _handle_input(self) -> None:
         torrent = self.torrent
         conn = self.conn
         self.last_received_at = torrent.now()
         try:
-            conn.receive_data(data)
             handlers = HANDLERS
             while (event := conn.next_event()) is not None:
+                if self.gone():  # a block batch may have closed us
+                    return
                 handler = handlers.get(type(event))
                 if handler is not None:
                     handler(torrent, self, event)
                 if self.gone():  # a handler may have closed us
                     return
+            if self.gone():
+                return
             torrent.after_events(self)
         except ProtocolError as exc:
             self.close(f"protocol error: {exc}")
@@ -122,7 +155,12 @@ class Peer:
         self.flush()
 
     def gone(self) -> bool:
+        # A method, not ``self.closed``: mypy would narrow the attribute after one check.
         return self.closed
+
+    def _on_blocks(self, blocks: list[BorrowedBlock]) -> None:
+        if not self.closed:
+            self.torrent.on_blocks(self, blocks)
 
     def on_lost(self, reason: str) -> None:
         self.close(reason)
@@ -135,14 +173,26 @@ class Peer:
     def send(self, message: Any) -> None:
         self._out += self.conn.send(message)
 
+    def send_lazily(self, message: Any) -> None:
+        """Send ``message`` with the next write, or at the next tick at the latest.
+
+        For what is not urgent (a ``have`` to a seed): one small write, and a wake-up
+        of the peer, less per piece.
+        """
+        self._lazy += self.conn.send(message)
+
     def send_requests(self, blocks: list[Block]) -> None:
         self._out += self.conn.send_requests(blocks)
 
-    def flush(self) -> None:
+    def flush(self, *, lazy: bool = False) -> None:
+        """Write what is queued; what ``send_lazily`` queued goes along (or if ``lazy``)."""
         out = self._out
         queued = self.conn.data_to_send()
         if queued:
             out += queued
+        if self._lazy and (out or lazy):
+            out[:0] = self._lazy  # queued first: it goes first
+            self._lazy = bytearray()
         if out:
             self.proto.write(out)
             self._out = bytearray()

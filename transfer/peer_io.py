@@ -1,9 +1,11 @@
 """asyncio adapter for one peer connection: TCP, the MSE/PE handshake, then bytes.
 
-``PeerProtocol`` is an ``asyncio.Protocol`` (not streams: one callback per read, no
-per-read coroutine switch). It runs the pure MSE machines of ``mse.py`` when asked,
-then passes every read, decrypted, to a *sink* (the peer controller in ``peer.py``)
-and every write through the cipher. Before a sink is attached, reads are buffered.
+``PeerProtocol`` is an ``asyncio.BufferedProtocol`` (not streams: one callback per
+read, no per-read coroutine switch). It runs the pure MSE machines of ``mse.py`` when
+asked, then passes every read, decrypted, to a *sink* (the peer controller in
+``peer.py``) and every write through the cipher. Before a sink is attached, reads are
+buffered. A plaintext connection's reads land straight in the sink's own buffer when
+it lends one (a :class:`DirectSink`): no copy between the kernel and the parser.
 
 Outgoing connections come from :func:`open_peer` (connect, MSE first under
 ``prefer``/``require``, plaintext retry only when ``should_retry_plaintext`` says so).
@@ -17,7 +19,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .errors import MseError, MseRefused, TransferError
 from .mse import HandshakeCompleted, MseConfig, MseInitiator, MseReceiver, should_retry_plaintext
@@ -45,6 +47,15 @@ class Sink(Protocol):
     def on_lost(self, reason: str) -> None: ...
 
     def on_writable(self, writable: bool) -> None: ...
+
+
+@runtime_checkable
+class DirectSink(Sink, Protocol):
+    """A sink that lends its own buffer: plaintext reads land there without a copy."""
+
+    def get_buffer(self) -> memoryview: ...
+
+    def buffer_updated(self, nbytes: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.address: tuple[str, int] = ("?", 0)
         self.sink: Sink | None = None
+        self._direct: DirectSink | None = None  # plaintext reads go into its buffer
         self.encrypted = False
         self._pending = bytearray()
         self._encrypt: Callable[[bytes], bytes] | None = None
@@ -103,9 +115,14 @@ class PeerProtocol(asyncio.BufferedProtocol):
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self._direct is not None:
+            return self._direct.get_buffer()
         return self._read_view
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self._direct is not None:
+            self._direct.buffer_updated(nbytes)
+            return
         self.data_received(self._read_view[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:
@@ -245,6 +262,9 @@ class PeerProtocol(asyncio.BufferedProtocol):
         pending, self._pending = bytes(self._pending), bytearray()
         if pending:
             sink.on_data(pending)
+        if self._decrypt is None and isinstance(sink, DirectSink):
+            self._direct = sink
+            self._read_view = memoryview(bytearray())  # no longer read into
         if self._lost_reason is not None and (
             self.transport is None or self.transport.is_closing()
         ):

@@ -33,14 +33,15 @@ from .picker import Block, PiecePicker
 from .resume import ResumeStore
 from .storage import DiskStorage, PieceStorage, data_paths
 from .swarm_config import SessionConfig, TorrentState, TorrentStatus
+from .torrent_blocks import TorrentBlocks
 from .torrent_io import TorrentIO
 from .torrent_peers import TorrentPeers
 from .verify import verify_async
 from .wire_messages import (
+    BLOCK_SIZE,
     MAX_METADATA_SIZE,
     Cancel,
     Choke,
-    Have,
     KeepAlive,
     NotInterested,
     Unchoke,
@@ -57,7 +58,7 @@ MAX_EARLY_HAVES = MAX_METADATA_SIZE // 20
 StorageFactory = Callable[[Info, Path], PieceStorage]
 
 
-class Torrent(TorrentPeers, TorrentIO):
+class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
     """A torrent in a session; the session's TaskGroup runs ``run()``."""
 
     def __init__(
@@ -276,7 +277,10 @@ class Torrent(TorrentPeers, TorrentIO):
         if picker is None or conn.peer_choking or not conn.am_interested or self._paused:
             return
         depth = desired_queue_depth(
-            peer.download_rate, minimum=self.config.min_queue_depth, snubbed=peer.snubbed
+            peer.download_rate,
+            minimum=self.config.min_queue_depth,
+            snubbed=peer.snubbed,
+            received=peer.downloaded // BLOCK_SIZE,
         )
         want = depth - len(conn.our_requests)
         if want < max(1, depth // 4):
@@ -296,93 +300,6 @@ class Torrent(TorrentPeers, TorrentIO):
             if not peer.closed and peer.handshaken:
                 self.after_events(peer)
                 peer.flush()
-
-    def on_block(self, peer: Peer, e: ev.BlockReceived) -> None:
-        data = e.data
-        size = len(data)
-        peer.downloaded += size
-        peer.rate_bytes_down += size
-        self.downloaded += size
-        peer.last_block_at = peer.last_received_at
-        peer.snubbed = False
-        picker = self.picker
-        if picker is None:
-            return
-        block = Block(e.piece, e.offset, size)
-        receipt = picker.block_received(peer, block)
-        for other, dup in receipt.cancels:
-            if isinstance(other, Peer) and dup in other.conn.our_requests:
-                other.send(Cancel(dup.piece, dup.offset, dup.length))
-                other.flush()
-        if not receipt.accepted:
-            return
-        piece = e.piece
-        buf = self._buffers.get(piece)
-        if buf is None:
-            buf = self._buffers[piece] = bytearray(picker.piece_size(piece))
-        buf[e.offset : e.offset + size] = data
-        if picker.block_written(block):
-            senders = picker.contributors(piece)
-            who = {
-                b.offset: (s.conn.remote.peer_id if s.conn.remote else b"", s.address)
-                for b, s in senders.items()
-                if isinstance(s, Peer)
-            }
-            self.queue_piece(piece, self._buffers.pop(piece), who)
-
-    def piece_verified(
-        self,
-        piece: int,
-        ok: bool,
-        blocks: list[bytes] | None,
-        who: dict[int, tuple[bytes, tuple[str, int]]],
-    ) -> None:
-        """A hash/write job ended (on the loop)."""
-        picker, info = self.picker, self.info
-        assert picker is not None and info is not None
-        if ok:
-            picker.piece_passed(piece)
-            self.verified_bytes += info.piece_size(piece)
-            self._uncommitted = True
-            suspects = self._suspects.pop(piece, None)
-            if suspects and blocks is not None:
-                self._smart_ban(piece, suspects, blocks)
-            for peer in self.peers:
-                if peer.handshaken:
-                    peer.send(Have(piece))
-                    if peer.seed:
-                        # No flush: a seed needs nothing from us, and the have goes out
-                        # with the next requests (one write instead of one per piece).
-                        continue
-                    if peer.conn.am_interested:
-                        self._update_interest(peer)
-                    peer.flush()
-            if picker.complete:
-                assert self._tg is not None
-                self._tg.create_task(self._on_complete())
-            return
-        picker.piece_failed(piece)
-        senders = {sender for sender in who.values()}
-        log.info("%s: piece %d failed its hash check (%d senders)", self.name, piece, len(senders))
-        if len(senders) == 1:
-            peer_id, address = next(iter(senders))
-            self.ban(peer_id, address, f"sent piece {piece} that failed its hash check")
-        elif blocks is not None:
-            record = self._suspects.setdefault(piece, {})
-            for offset, (peer_id, address) in who.items():
-                record[offset] = (peer_id, address, blocks[offset // picker.block_size])
-        self._refill_all()
-
-    def _smart_ban(
-        self,
-        piece: int,
-        suspects: dict[int, tuple[bytes, tuple[str, int], bytes]],
-        good: list[bytes],
-    ) -> None:
-        assert self.picker is not None
-        for offset, (peer_id, address, digest) in suspects.items():
-            if good[offset // self.picker.block_size] != digest:
-                self.ban(peer_id, address, f"sent a bad block of piece {piece}")
 
     # ------------------------------------------------------------------ ticks
     async def _tick_loop(self) -> None:
@@ -410,7 +327,7 @@ class Torrent(TorrentPeers, TorrentIO):
             self._check_requests(peer, now)
             if peer.handshaken and now - peer.last_sent_at > cfg.keepalive_interval:
                 peer.send(KeepAlive())
-            peer.flush()
+            peer.flush(lazy=True)
         if self.choker.due(now):
             self.rechoke()
         if self.info is None:

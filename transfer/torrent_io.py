@@ -24,10 +24,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Who = dict[int, tuple[bytes, tuple[str, int]]]
+# Who sent each block of a piece, by block index (None: nobody, or not a peer).
+Senders = list[Any]
 # Upload batches: at most this many blocks read per thread hop, per peer per round.
 UPLOAD_BATCH = 256
 UPLOAD_PER_PEER = 64
+# Piece buffers kept for reuse once hashed and written: about what is assembled and
+# queued at once with a few fast peers (a 1 GiB download then allocates a few dozen).
+SPARE_BYTES = 32 << 20
 
 
 class TorrentIO:
@@ -44,13 +48,14 @@ class TorrentIO:
         _suspects: dict[int, dict[int, tuple[bytes, tuple[str, int], bytes]]]
 
         def piece_verified(
-            self, piece: int, ok: bool, blocks: list[bytes] | None, who: Who
+            self, piece: int, ok: bool, blocks: list[bytes] | None, senders: Senders
         ) -> None: ...
 
         def fail(self, message: str) -> None: ...
 
     def __init__(self) -> None:
-        self._disk_queue: asyncio.Queue[tuple[int, bytearray, Who]] = asyncio.Queue()
+        self._disk_queue: asyncio.Queue[tuple[int, bytearray, Senders]] = asyncio.Queue()
+        self._spare: list[bytearray] = []  # piece buffers back from the disk workers
         self._disk_bytes = 0
         self._reading_paused = False
         self._upload_wake = asyncio.Event()
@@ -66,8 +71,20 @@ class TorrentIO:
         return self._disk_bytes
 
     # ------------------------------------------------------------------ disk
-    def queue_piece(self, piece: int, buf: bytearray, who: Who) -> None:
-        self._disk_queue.put_nowait((piece, buf, who))
+    def piece_buffer(self, size: int) -> bytearray:
+        """A buffer to assemble a piece of ``size`` bytes in (every byte is written
+        before it is hashed: a reused one needs no zeroing, and no fresh pages)."""
+        if self._spare and len(self._spare[-1]) == size:
+            return self._spare.pop()
+        return bytearray(size)
+
+    def _recycle(self, buf: bytearray) -> None:
+        assert self.info is not None
+        if len(buf) == self.info.piece_length and len(self._spare) * len(buf) < SPARE_BYTES:
+            self._spare.append(buf)
+
+    def queue_piece(self, piece: int, buf: bytearray, senders: Senders) -> None:
+        self._disk_queue.put_nowait((piece, buf, senders))
         self._disk_bytes += len(buf)
         if not self._reading_paused and self._disk_bytes > self.config.disk_high_water:
             self._reading_paused = True
@@ -84,7 +101,7 @@ class TorrentIO:
 
     async def _disk_worker(self) -> None:
         while True:
-            piece, buf, who = await self._disk_queue.get()
+            piece, buf, senders = await self._disk_queue.get()
             # Block digests (for a smart ban) are needed when the piece fails, or passes
             # after an earlier failure: not for every piece with several senders.
             suspect = piece in self._suspects
@@ -96,7 +113,8 @@ class TorrentIO:
             finally:
                 self._disk_bytes -= len(buf)
                 self._maybe_resume_reading()
-            self.piece_verified(piece, ok, blocks, who)
+            self._recycle(buf)
+            self.piece_verified(piece, ok, blocks, senders)
 
     def _hash_and_write(
         self, piece: int, buf: bytearray, suspect: bool

@@ -28,6 +28,11 @@ listener serves many torrents: after ``HandshakeReceived`` call ``accept(info_ha
 The state it tracks is public: ``am_choking``, ``am_interested``, ``peer_choking``,
 ``peer_interested``, ``our_requests``, ``peer_requests``, ``allowed_fast_in``,
 ``peer_extension_ids``, ``fast``, ``extensions``.
+
+For speed, an adapter may read straight into the connection's buffer
+(``get_buffer()``, then ``buffer_updated(n)``) instead of ``receive_data``, and may set
+``block_sink``: piece messages then skip the event queue and reach it in one batch per
+read, each block a view of the receive buffer valid only during the call.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from .wire_messages import (
     FAST_BIT,
     HANDSHAKE_LENGTH,
     MAX_MESSAGE_LENGTH,
+    MAX_PIECE_MESSAGE,
     MAX_REQUEST_LENGTH,
     PIECE,
     AllowedFast,
@@ -85,12 +91,20 @@ from .wire_send import (
     _REMOTE_CHOKE,
     _REMOTE_INTEREST,
     MAX_PEER_REQUESTS,
+    BorrowedBlock,
     Phase,
     WireState,
 )
 
 # BEP 3 piece message after its length prefix and id: <index><begin>, two u32.
 _PIECE_HEADER = struct.Struct(">II")
+# The whole piece message header: <length><id><index><begin>.
+_PIECE_FRAME = struct.Struct(">IBII")
+# Receive buffer: reads of up to READ_SIZE bytes land in it (get_buffer); with room
+# for one unparsed message of the largest length we accept in front of a read.
+READ_SIZE = 256 * 1024
+READ_MIN = 64 * 1024  # less room than this after the buffered bytes: compact first
+RECEIVE_BUFFER = READ_SIZE + 4 + MAX_MESSAGE_LENGTH
 
 
 class PeerConnection(WireState):
@@ -115,7 +129,24 @@ class PeerConnection(WireState):
         """Buffer bytes from the peer; call ``next_event()`` until it returns None."""
         if self.phase is Phase.FAILED:
             raise RemoteProtocolError("connection already failed")
-        self._in += data
+        size = len(data)
+        if self._end + size > len(self._in):
+            self._make_room(size)
+        self._view[self._end : self._end + size] = data
+        self._end += size
+
+    def get_buffer(self) -> memoryview:
+        """Room for the next read, to receive into without a copy (asyncio's
+        ``BufferedProtocol.get_buffer``); report what landed with ``buffer_updated``."""
+        if len(self._in) - self._end < READ_MIN:
+            self._make_room(READ_SIZE)
+        return self._view[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` were read into the buffer ``get_buffer`` returned."""
+        if self.phase is Phase.FAILED:
+            raise RemoteProtocolError("connection already failed")
+        self._end += nbytes
 
     def next_event(self) -> ev.Event | None:
         """The next event, or None when more data is needed (or ``accept`` is due)."""
@@ -161,7 +192,7 @@ class PeerConnection(WireState):
     # -------------------------------------------------------------- handshake
 
     def _parse_handshake(self) -> bool:
-        available = self._in[self._pos : self._pos + HANDSHAKE_LENGTH]
+        available = self._in[self._pos : min(self._end, self._pos + HANDSHAKE_LENGTH)]
         check_handshake_prefix(bytes(available[:20]))
         if len(available) < HANDSHAKE_LENGTH:
             return False
@@ -201,9 +232,10 @@ class PeerConnection(WireState):
             return self._parse_handshake()
         if self.phase is not Phase.OPEN:
             return False
-        buffered = len(self._in) - self._pos
+        buffered = self._end - self._pos
         if buffered < 4:
-            self._compact()
+            if not buffered:
+                self._pos = self._end = 0  # all parsed: the next read starts at 0
             return False
         (length,) = struct.unpack_from(">I", self._in, self._pos)
         # Refuse at once rather than buffer: no message we accept is longer.
@@ -216,21 +248,19 @@ class PeerConnection(WireState):
                     f"message {self._in[self._pos + 4]} of {length} bytes (limit {limit})"
                 )
         if buffered < 4 + length:
-            self._compact()
             return False
         if length > 9 and self._in[self._pos + 4] == PIECE:
-            # The hot path (one message per 16 KiB block): header fields read in place
-            # and the block copied once, without the generic decoder's Piece object.
+            if self.block_sink is not None:
+                self._parse_blocks()
+                return True
+            # One message per 16 KiB block: header fields read in place and the block
+            # copied once, without the generic decoder's Piece object.
             piece, offset = _PIECE_HEADER.unpack_from(self._in, self._pos + 5)
-            with memoryview(self._in) as view:
-                data = bytes(view[self._pos + 13 : self._pos + 4 + length])
+            data = bytes(self._view[self._pos + 13 : self._pos + 4 + length])
             self._pos += 4 + length
             self._block(piece, offset, data)
             return True
-        # One copy (a bytearray slice would copy twice); the view is released at once
-        # so the buffer can be compacted.
-        with memoryview(self._in) as view:
-            body = bytes(view[self._pos + 4 : self._pos + 4 + length])
+        body = bytes(self._view[self._pos + 4 : self._pos + 4 + length])  # one copy
         self._pos += 4 + length
         message = decode_message(body)
         if message is None:
@@ -239,10 +269,56 @@ class PeerConnection(WireState):
             _RECEIVE[type(message)](self, message)
         return True
 
-    def _compact(self) -> None:
-        if self._pos:
-            del self._in[: self._pos]
-            self._pos = 0
+    def _make_room(self, size: int) -> None:
+        """Make ``size`` bytes free after ``_end``: move the unparsed bytes to the front,
+        or into a new buffer when they do not fit (never resized: views may exist)."""
+        kept = self._end - self._pos
+        need = kept + size
+        capacity = len(self._in)
+        if need <= capacity and (capacity <= 2 * RECEIVE_BUFFER or need > RECEIVE_BUFFER):
+            if kept and self._pos:  # a copy first: the two ranges may overlap
+                self._in[:kept] = bytes(self._view[self._pos : self._end])
+        else:
+            # Grow by doubling (a test may feed megabytes before parsing), but one
+            # read's worth is the usual size; shrink back after a large feed.
+            grown = min(2 * need, RECEIVE_BUFFER) if need <= RECEIVE_BUFFER else 2 * need
+            new = bytearray(max(need, grown))
+            new[:kept] = self._view[self._pos : self._end]
+            self._in, self._view = new, memoryview(new)
+        self._pos, self._end = 0, kept
+
+    def _parse_blocks(self) -> None:
+        """Hand every complete piece message from ``_pos`` on to ``block_sink`` at once.
+
+        The batched hot path of a download: no event objects and no copy; each block
+        is a view of the receive buffer (see ``BorrowedBlock``).
+        """
+        buf, view, pos, end = self._in, self._view, self._pos, self._end
+        requested, cancelled = self._requested, self._cancelled
+        unpack = _PIECE_FRAME.unpack_from
+        batch: list[BorrowedBlock] = []
+        error: str | None = None
+        while end - pos >= 13:
+            length, kind, piece, offset = unpack(buf, pos)
+            if kind != PIECE or not 9 < length <= MAX_PIECE_MESSAGE or end - pos < 4 + length:
+                break  # anything else goes through _parse_one (limits checked there)
+            size = length - 9
+            key = (piece, offset, size)
+            # One dict lookup when we asked for exactly this block: it fits its piece.
+            solicited = requested.pop(key, False) is None
+            if not solicited and not self.fits(piece, offset, size):
+                error = f"piece {piece} offset {offset}+{size} lies outside it"
+                break
+            if cancelled:
+                cancelled.pop(key, None)
+            batch.append((piece, offset, view[pos + 13 : pos + 4 + length], solicited))
+            pos += 4 + length
+        self._pos = pos
+        if batch:
+            assert self.block_sink is not None
+            self.block_sink(batch)
+        if error is not None:
+            raise RemoteProtocolError(error)
 
     # ------------------------------------------------------- receive handlers
 

@@ -72,6 +72,9 @@ _REMOTE_INTEREST = {
 
 # A block as the wire tracks it: (piece, offset, length).
 BlockKey = tuple[int, int, int]
+# A block handed to a block sink: (piece, offset, data, solicited); ``data`` is a view
+# of the receive buffer, valid until the connection next receives bytes.
+BorrowedBlock = tuple[int, int, memoryview, bool]
 _U32 = 0xFFFFFFFF
 # A request message whole: length prefix 13, id, piece, offset, length.
 _REQUEST_FRAME = struct.Struct(">IBIII")
@@ -137,8 +140,15 @@ class WireState:
         self.fast = False
         self.am_choking, self.am_interested = True, False
         self.peer_choking, self.peer_interested = True, False
+        # Received bytes: the valid ones are ``_in[_pos:_end]``; the rest is room for
+        # the next read (see ``PeerConnection.get_buffer``). ``_in`` is never resized,
+        # only replaced: a memoryview of it may be alive (``_view``, borrowed blocks).
         self._in = bytearray()
+        self._view = memoryview(self._in)
         self._pos = 0
+        self._end = 0
+        # Set by the owner to take piece messages without events (see ``wire.BlockSink``).
+        self.block_sink: Callable[[list[BorrowedBlock]], None] | None = None
         self._out = bytearray()
         self._events: deque[ev.Event] = deque()
         # Sent, not yet answered, oldest first, keyed by plain (piece, offset, length)
@@ -222,15 +232,24 @@ class WireState:
         if self.phase is not Phase.OPEN:
             raise LocalProtocolError(f"cannot send Request in {self.phase}")
         requested, out, pack = self._requested, self._out, _REQUEST_FRAME.pack
+        # The checks of ``_send_request``, with the geometry read once per call.
+        pieces, piece_length, total = self.num_pieces, self.piece_length, self.total_length
+        last = -1 if pieces is None else pieces - 1
+        choked = self.peer_choking
         for piece, offset, length in blocks:
-            self._check_local_piece(piece)
+            if piece < 0 or (pieces is not None and piece > last):
+                raise LocalProtocolError(f"piece {piece} out of range")
             if not 0 < length <= MAX_REQUEST_LENGTH:
                 raise LocalProtocolError(f"request length {length} not in 1..16 KiB")
             if not 0 <= offset <= _U32 or piece > _U32:
                 raise LocalProtocolError(f"request {piece}/{offset} does not fit in 32 bits")
-            if not self.fits(piece, offset, length):
-                raise LocalProtocolError(f"request {piece}/{offset}+{length} runs past its piece")
-            if not self.can_request(piece):
+            if piece_length is not None and total is not None and pieces is not None:
+                size = piece_length if piece != last else total - piece * piece_length
+                if offset + length > size:
+                    raise LocalProtocolError(
+                        f"request {piece}/{offset}+{length} runs past its piece"
+                    )
+            if choked and not self.can_request(piece):
                 raise LocalProtocolError("request while choked by the peer")
             key = (piece, offset, length)
             if key in requested:

@@ -43,6 +43,7 @@ from swarmseek.transfer import (
 )
 from swarmseek.transfer.extension import decode_extension_handshake, encode_extension_handshake
 from swarmseek.transfer.metadata import decode_metadata_message, encode_metadata_message
+from swarmseek.transfer.wire import RECEIVE_BUFFER
 from swarmseek.transfer.wire_messages import (
     MAX_MESSAGE_LENGTH,
     PROTOCOL,
@@ -156,7 +157,8 @@ def _feed(conn: PeerConnection, data: bytes, cuts: list[int]) -> None:
             conn.receive_data(data[start:end])
             conn.events()
             # Never more buffered than one maximal message plus its length prefix.
-            assert len(conn._in) - conn._pos <= MAX_MESSAGE_LENGTH + 4 + (end - start)
+            assert conn._end - conn._pos <= MAX_MESSAGE_LENGTH + 4 + (end - start)
+            assert len(conn._in) <= max(2 * RECEIVE_BUFFER, 2 * (end - start))
     except RemoteProtocolError:
         pass
 
@@ -230,18 +232,28 @@ class PickerMachine(RuleBasedStateMachine):
             self.outstanding.add((peer, block))
 
     @precondition(lambda self: self.outstanding)
-    @rule(data=st.data(), action=st.sampled_from(["receive", "abort"]))
+    @rule(data=st.data(), action=st.sampled_from(["receive", "take", "abort"]))
     def answer(self, data: st.DataObject, action: str) -> None:
         peer, block = data.draw(st.sampled_from(sorted(self.outstanding, key=repr)))
         self.outstanding.discard((peer, block))
         if action == "abort":
             self.picker.abort(peer, block)  # type: ignore[arg-type]
             return
+        if action == "take":  # the fast path, which declines anything but the plain case
+            done = self.picker.take_requested(peer, *block)  # type: ignore[misc]
+            if done >= 0:
+                assert self.picker.state(block) is BlockState.FINISHED  # type: ignore[arg-type]
+                self._finished(data, peer, block, done == 1)
+                return
         receipt = self.picker.block_received(peer, block)  # type: ignore[arg-type]
         for other in receipt.cancels:
             self.outstanding.discard(other)  # type: ignore[arg-type]
             self.picker.abort(*other)
-        if receipt.accepted and self.picker.block_written(block):  # type: ignore[arg-type]
+        if receipt.accepted:
+            self._finished(data, peer, block, self.picker.block_written(block))  # type: ignore[arg-type]
+
+    def _finished(self, data: st.DataObject, peer: str, block: object, complete: bool) -> None:
+        if complete:
             if data.draw(st.booleans()):
                 self.picker.piece_passed(block.piece)  # type: ignore[attr-defined]
             else:

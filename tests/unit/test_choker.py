@@ -108,3 +108,13 @@ def test_desired_queue_depth() -> None:
     assert desired_queue_depth(1_000_000) == int(1_000_000 * 3 / 16384)  # 183
     assert desired_queue_depth(1e12) == 500
     assert desired_queue_depth(1e6, snubbed=True) == 1
+
+
+def test_desired_queue_depth_slow_start_until_the_rate_is_known() -> None:
+    # Each block received adds a request (libtorrent's slow start), up to the cap.
+    assert desired_queue_depth(0, minimum=16, received=0) == 16
+    assert desired_queue_depth(0, minimum=16, received=100) == 116
+    assert desired_queue_depth(0, minimum=16, received=10_000) == 500
+    # Once the rate is known, it alone decides; a snubbed peer still gets one.
+    assert desired_queue_depth(16384 / 3, minimum=2, received=10_000) == 2
+    assert desired_queue_depth(0, received=10_000, snubbed=True) == 1

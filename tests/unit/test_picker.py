@@ -163,6 +163,38 @@ def test_block_lifecycle_to_passed() -> None:
     picker.check_invariant()
 
 
+def test_take_requested_finishes_a_block_asked_of_its_sender_alone() -> None:
+    picker = PiecePicker(2, 2 * BLOCK_SIZE, 2 * BLOCK_SIZE + 100, rng=random.Random(0))
+    add(picker, "a")
+    add(picker, "b")
+    blocks = picker.pick("a", 3)
+    first, last = min(blocks), max(blocks)
+    assert picker.take_requested("a", *first) == 0
+    assert picker.state(first) is BlockState.FINISHED
+    assert picker.contributors(first.piece) == {first: "a"}
+    assert picker.take_requested("a", *first) == -1  # not twice
+    assert picker.take_requested("b", *last) == -1  # asked of another peer
+    assert picker.take_requested("a", last.piece, last.offset, last.length + 1) == -1
+    assert picker.take_requested("a", last.piece, last.offset + 1, last.length) == -1
+    picker.check_invariant()
+    for block in blocks:
+        if block.piece == first.piece and block != first:
+            assert picker.take_requested("a", *block) == 1  # the piece is complete
+    picker.check_invariant()
+
+
+def test_take_requested_declines_an_endgame_duplicate() -> None:
+    picker = PiecePicker(1, 2 * BLOCK_SIZE, 2 * BLOCK_SIZE, rng=random.Random(0))
+    add(picker, "a")
+    add(picker, "b")
+    b0, _ = picker.pick("a", 2)
+    assert picker.pick("b", 1) == [b0]
+    assert picker.take_requested("a", *b0) == -1  # two requesters: the general path
+    assert picker.state(b0) is BlockState.REQUESTED  # unchanged
+    assert picker.block_received("a", b0).cancels == (("b", b0),)
+    picker.check_invariant()
+
+
 def test_hash_failure_reopens_blocks_and_names_contributors() -> None:
     picker = PiecePicker(1, 2 * BLOCK_SIZE, 2 * BLOCK_SIZE, rng=random.Random(0))
     add(picker, "a")
