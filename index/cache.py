@@ -19,6 +19,8 @@ class LeafCache:
         self._labels: dict[bytes, dict[int, set[int]]] = {}
         self._internal: dict[bytes, dict[int, set[int]]] = {}
         self._sorted: dict[bytes, list[tuple[int, int]]] = {}  # (left-aligned bits, length)
+        # internal nodes read, with their seq and pending tag: what checks a split's tag
+        self._flips: dict[tuple[bytes, Label], tuple[int, tuple[int, int] | None]] = {}
 
     def guess(self, spec: TreeSpec, key: bytes) -> tuple[int | None, int]:
         """(depth to probe first, depth below which nodes are known internal)."""
@@ -72,8 +74,19 @@ class LeafCache:
     def forget_internal(self, spec: TreeSpec, label: Label | None = None) -> None:
         if label is None:
             self._internal.pop(spec.name, None)
+            self._flips = {k: v for k, v in self._flips.items() if k[0] != spec.name}
         else:
             self._internal.get(spec.name, {}).get(label.length, set()).discard(label.bits)
+            self._flips.pop((spec.name, label), None)
+
+    def remember_flip(
+        self, spec: TreeSpec, label: Label, seq: int, pending: tuple[int, int] | None
+    ) -> None:
+        """An internal node read at ``seq`` (internal nodes keep their seq until merged)."""
+        self._flips[(spec.name, label)] = (seq, pending)
+
+    def flip(self, spec: TreeSpec, label: Label) -> tuple[int, tuple[int, int] | None] | None:
+        return self._flips.get((spec.name, label))
 
 
 def _deepest(by_length: dict[int, set[int]], key: bytes) -> int:

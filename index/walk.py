@@ -1,0 +1,221 @@
+"""Range and prefix queries over a PHT (PHT paper §3.4), in few sequential rounds.
+
+The subtree under the range's common prefix is walked top-down, every level's nodes
+in parallel. Below an internal node that carries a hint (where its keys part, set when
+a split made it internal) the walk fetches the whole path down to the hint and every
+sibling along it in one round, so a chain of one-child internal nodes (many keys
+sharing a long prefix: ``libreoffice-…``) costs one round instead of one per level.
+Every node jumped over is still read and checked, so a stale hint costs gets, never
+an entry. ``Pht`` delegates here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from .errors import QueryError
+from .pht import INTERNAL, ROOT, Label, Node, NodeKind, children_in_range, common_prefix
+
+if TYPE_CHECKING:
+    from .driver import Pht
+
+
+class Budget:
+    """How many nodes a range walk may fetch: a broad range over a large tree would
+    otherwise cost thousands of DHT gets; the caller gets ``QueryError`` instead."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+
+    def spend(self, n: int) -> None:
+        if self.left is None:
+            return
+        self.left -= n
+        if self.left < 0:
+            raise QueryError("range too broad for the index: narrow it down")
+
+
+def _key_of(label: Label, key_bits: int) -> bytes:
+    return label.bounds(key_bits)[0].to_bytes(key_bits // 8, "big")
+
+
+def _meets(label: Label, key_bits: int, lo: int, hi: int) -> bool:
+    first, last = label.bounds(key_bits)
+    return first <= hi and last >= lo
+
+
+class Span:
+    """One range query's bounds (as integers) and node budget."""
+
+    __slots__ = ("budget", "hi", "lo")
+
+    def __init__(self, lo: int, hi: int, budget: Budget) -> None:
+        self.lo, self.hi, self.budget = lo, hi, budget
+
+
+class RangeWalk:
+    """The range half of one ``Pht``."""
+
+    def __init__(self, pht: Pht) -> None:
+        self.pht = pht
+
+    async def get_range(self, lo: bytes, hi: bytes, max_nodes: int | None) -> dict[bytes, bytes]:
+        pht = self.pht
+        lo_int, hi_int = int.from_bytes(lo, "big"), int.from_bytes(hi, "big")
+        if lo_int > hi_int:
+            return {}
+        start = common_prefix(lo, hi)
+        budget = Budget(pht.max_range_nodes if max_nodes is None else max_nodes)
+        found = await self._from_start(start, lo, Span(lo_int, hi_int, budget))
+        return {k: v for k, v in found.items() if lo_int <= int.from_bytes(k, "big") <= hi_int}
+
+    async def _from_start(self, start: Label, lo: bytes, span: Span) -> dict[bytes, bytes]:
+        """The entries of the subtree at ``start`` (or of the leaf above it).
+
+        The node at ``start`` and the leaf covering ``lo`` are fetched in parallel:
+        whichever answers decides, so the walk does not wait for a binary search first.
+        When the cache already knows which of the two it needs, only that is fetched.
+        """
+        pht = self.pht
+        guess, floor = pht.cache.guess(pht.spec, lo)
+        if guess is not None and guess <= start.length and pht.cache.is_leaf(pht.spec, lo, guess):
+            label, leaf = await pht.lookup(lo)  # a cached leaf covers the whole range
+            if label.length <= start.length:
+                return dict(leaf.entries)
+            return await self._walk(start, await pht._get(start), span)
+        if floor > start.length:  # the cache knows ``start`` is internal: walk at once
+            answers, node = await self._start_node(lo, start)
+            if answers:
+                return await self._walk(start, node, span)
+            return await self._after_lookup(start, node, lo, span)
+        lookup = asyncio.ensure_future(pht.lookup(lo))
+        try:
+            answers, node = await self._start_node(lo, start)
+        except BaseException:
+            lookup.cancel()
+            await asyncio.wait([lookup])
+            raise
+        if answers:
+            lookup.cancel()  # the start node answers alone: no need for the leaf of ``lo``
+            await asyncio.wait([lookup])
+            if not lookup.cancelled():
+                lookup.exception()  # retrieved: a lookup error does not matter now
+            return await self._walk(start, node, span)
+        return await self._after_lookup(start, node, lo, span, lookup)
+
+    async def _start_node(self, lo: bytes, start: Label) -> tuple[bool, Node | None]:
+        """The node at ``start``, and whether it decides the range alone: a reachable
+        leaf or internal node. A tagged one is checked: its tag usually names the root
+        (a bulk import splits it once), so the root is read alongside unless cached."""
+        pht = self.pht
+        seen: dict[int, tuple[Node | None, int]] = {}
+        if start.length and pht.cache.flip(pht.spec, ROOT) is None:
+            seen[start.length], seen[0] = await asyncio.gather(pht._fetch(start), pht._fetch(ROOT))
+            root = seen[0]
+            if root[0] is not None and root[0].kind is NodeKind.INTERNAL:
+                pht.cache.remember_flip(pht.spec, ROOT, root[1], root[0].pending)
+        else:
+            seen[start.length] = await pht._fetch(start)
+        node = seen[start.length][0]
+        if node is None or node.kind is NodeKind.FROZEN:
+            return False, node
+        if node.pending is None:
+            return True, node
+        return await pht.reachable(lo, start.length, node, seen) is None, node
+
+    async def _after_lookup(
+        self,
+        start: Label,
+        node: Node | None,
+        lo: bytes,
+        span: Span,
+        lookup: asyncio.Future[tuple[Label, Node]] | None = None,
+    ) -> dict[bytes, bytes]:
+        """``start`` is absent, frozen or pending: the leaf covering ``lo`` decides."""
+        label, leaf = await (lookup if lookup is not None else self.pht.lookup(lo))
+        if label.length <= start.length:
+            return dict(leaf.entries)  # one (verified) leaf covers the whole range
+        # The leaf is deeper, so the path down to it (``start`` included) is internal.
+        if node is not None and node.kind is NodeKind.INTERNAL:
+            return await self._walk(start, node, span)
+        return await self._walk(start, None, span)
+
+    async def _walk(self, label: Label, node: Node | None, span: Span) -> dict[bytes, bytes]:
+        """The entries in range under ``label``, a child of an internal node."""
+        pht = self.pht
+        bits = pht.spec.key_bits
+        if node is None:
+            if label.length >= bits:
+                return {}
+            # A hole under an internal node: look one level further before giving up.
+            kids = await asyncio.gather(*(pht._get(label.child(b)) for b in (0, 1)))
+            if all(kid is None for kid in kids):
+                return {}
+            pht.counters.repairs += 1
+            await pht._put_if_absent(label, INTERNAL)
+            node = INTERNAL
+        if node.kind is not NodeKind.INTERNAL:
+            pht.cache.remember(pht.spec, label)
+            return dict(node.entries)
+        pht.cache.remember_internal(pht.spec, label)
+        inner: set[Label] = set()
+        hint = node.hint
+        if hint is not None and _meets(hint, bits, span.lo, span.hi):
+            # The path down to where this node's keys parted when it split: one round.
+            inner = {
+                Label(d, hint.bits >> (hint.length - d))
+                for d in range(label.length + 1, hint.length + 1)
+            }
+        elif hint is None and label.length + 1 < bits:
+            # No hint: the node's keys parted at once. Its children are likely internal
+            # too (else it would hardly have split): fetch two levels in one round.
+            inner = {
+                c
+                for c in children_in_range(label, bits, span.lo, span.hi)
+                if not pht.cache.is_leaf(pht.spec, _key_of(c, bits), c.length)
+            }
+        return await self._expand(label, inner, span)
+
+    async def _expand(self, label: Label, inner: set[Label], span: Span) -> dict[bytes, bytes]:
+        """One round: the in-range children of ``label`` (internal) and of every node in
+        ``inner`` (labels below it expected to be internal). Checked top-down: a node
+        counts only while every node above it is internal, and the walk goes on from
+        every node that is not expected internal or turned out not to be."""
+        pht = self.pht
+        bits = pht.spec.key_bits
+
+        def kids(parent: Label) -> list[Label]:
+            return children_in_range(parent, bits, span.lo, span.hi)
+
+        wanted = sorted({c for p in (label, *inner) for c in kids(p)})
+        span.budget.spend(len(wanted))
+        got = dict(zip(wanted, await asyncio.gather(*(pht._get(w) for w in wanted)), strict=True))
+        subtrees: list[tuple[Label, Node | None]] = []
+        repairs: list[Label] = []
+        stack = [label]
+        while stack:
+            for child in kids(stack.pop()):
+                node = got[child]
+                if child in inner and node is None:
+                    # Absent under an internal node: an empty leaf, unless it is an
+                    # internal node that expired above live children (then repair it).
+                    if all(got[c] is None for c in kids(child)):
+                        continue
+                    repairs.append(child)
+                    node = INTERNAL
+                if child in inner and node is not None and node.kind is NodeKind.INTERNAL:
+                    pht.cache.remember_internal(pht.spec, child)
+                    stack.append(child)
+                else:
+                    subtrees.append((child, node))
+        if repairs:
+            pht.counters.repairs += len(repairs)
+            await asyncio.gather(*(pht._put_if_absent(r, INTERNAL) for r in repairs))
+        parts = await asyncio.gather(*(self._walk(lab, node, span) for lab, node in subtrees))
+        out: dict[bytes, bytes] = {}
+        for part in parts:
+            out.update(part)
+        return out
