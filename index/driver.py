@@ -43,7 +43,7 @@ from .pht import (
     node_salt,
 )
 from .split import Outcome, Splitter
-from .walk import RangeWalk
+from .walk import Budget, RangeWalk
 
 WARM_UP_KEYS = 256  # a batch this big into an unknown tree first walks it (``apply``)
 
@@ -266,7 +266,7 @@ class Pht:
         )
 
     async def get_range(
-        self, lo: bytes, hi: bytes, *, max_nodes: int | None = None
+        self, lo: bytes, hi: bytes, *, max_nodes: int | Budget | None = None
     ) -> dict[bytes, bytes]:
         """Every entry with lo <= key <= hi; the subtree is walked in parallel (§3.4).
 

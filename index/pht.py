@@ -312,6 +312,7 @@ class LeafSearch:
         self.rounds = 0
         self._trend = 0  # +1: the last round only saw internal nodes; -1: only absent ones
         self._gallop = 1
+        self._hinted = -1  # the deepest hint on the key's path seen (``next_round``)
         self._round_seen: set[bool] = set()
 
     def _clamp(self, depth: int) -> int:
@@ -334,7 +335,13 @@ class LeafSearch:
         if self.rounds == 0:
             offsets = (0, 1, -1, 2, -2, 3, -3)[:width]
             picks = [self._next + o for o in offsets]
-        elif self._trend:
+        elif self.lo < self._hinted <= self.hi:
+            # An internal node on the path said where its keys parted when it split:
+            # the leaf is most likely just below, so search from there down.
+            span = self.hi - self._hinted + 1
+            picks = [self._hinted + (span * i) // (width + 1) for i in range(width)]
+            self._hinted = -1
+        elif self._trend and self.rounds == 1:
             # Every probe of the last round said "deeper" (or every one "shallower"):
             # the leaf is likely just past the bound that moved, so gallop from it.
             steps = [self._gallop * o for o in (0, 2, 6, 14, 30, 62, 126)[:width]]
@@ -363,6 +370,9 @@ class LeafSearch:
         self._round_seen.add(node is not None and node.kind is NodeKind.INTERNAL)
         self._trend = (1 if True in self._round_seen else -1) if len(self._round_seen) == 1 else 0
         if node is not None and node.kind is NodeKind.INTERNAL:
+            hint = node.hint
+            if hint is not None and hint.length > self._hinted and hint.covers(self.key):
+                self._hinted = hint.length  # a guess: the nodes above it are not checked
             self.deepest_internal = max(self.deepest_internal, depth)
             self.internals.append(depth)
             self.lo = max(self.lo, depth + 1)

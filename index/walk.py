@@ -25,17 +25,20 @@ class Budget:
     """How many nodes a range walk may fetch: a broad range over a large tree would
     otherwise cost thousands of DHT gets; the caller gets ``QueryError`` instead."""
 
-    __slots__ = ("left",)
+    __slots__ = ("limit", "spent")
 
     def __init__(self, limit: int | None) -> None:
-        self.left = limit
+        self.limit = limit
+        self.spent = 0
 
     def spend(self, n: int) -> None:
-        if self.left is None:
-            return
-        self.left -= n
-        if self.left < 0:
+        self.spent += n
+        if self.limit is not None and self.spent > self.limit:
             raise QueryError("range too broad for the index: narrow it down")
+
+    def cap(self, limit: int) -> None:
+        """Lower the limit while the walk runs (its next fetch beyond it fails)."""
+        self.limit = limit if self.limit is None else min(self.limit, limit)
 
 
 def _key_of(label: Label, key_bits: int) -> bytes:
@@ -62,13 +65,18 @@ class RangeWalk:
     def __init__(self, pht: Pht) -> None:
         self.pht = pht
 
-    async def get_range(self, lo: bytes, hi: bytes, max_nodes: int | None) -> dict[bytes, bytes]:
+    async def get_range(
+        self, lo: bytes, hi: bytes, max_nodes: int | Budget | None
+    ) -> dict[bytes, bytes]:
         pht = self.pht
         lo_int, hi_int = int.from_bytes(lo, "big"), int.from_bytes(hi, "big")
         if lo_int > hi_int:
             return {}
         start = common_prefix(lo, hi)
-        budget = Budget(pht.max_range_nodes if max_nodes is None else max_nodes)
+        if isinstance(max_nodes, Budget):
+            budget = max_nodes  # shared: a combined query may cut it while we walk
+        else:
+            budget = Budget(pht.max_range_nodes if max_nodes is None else max_nodes)
         found = await self._from_start(start, lo, Span(lo_int, hi_int, budget))
         return {k: v for k, v in found.items() if lo_int <= int.from_bytes(k, "big") <= hi_int}
 
