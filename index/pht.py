@@ -313,6 +313,7 @@ class LeafSearch:
         self._trend = 0  # +1: the last round only saw internal nodes; -1: only absent ones
         self._gallop = 1
         self._hinted = -1  # the deepest hint on the key's path seen (``next_round``)
+        self._cold = start is None  # no cached depth: split the interval from the start
         self._round_seen: set[bool] = set()
 
     def _clamp(self, depth: int) -> int:
@@ -332,7 +333,7 @@ class LeafSearch:
             return []
         if width <= 1:
             return [self._next]
-        if self.rounds == 0:
+        if self.rounds == 0 and not self._cold:
             offsets = (0, 1, -1, 2, -2, 3, -3)[:width]
             picks = [self._next + o for o in offsets]
         elif self.lo < self._hinted <= self.hi:
@@ -341,7 +342,7 @@ class LeafSearch:
             span = self.hi - self._hinted + 1
             picks = [self._hinted + (span * i) // (width + 1) for i in range(width)]
             self._hinted = -1
-        elif self._trend and self.rounds == 1:
+        elif self._trend and self.rounds == 1 and not self._cold:
             # Every probe of the last round said "deeper" (or every one "shallower"):
             # the leaf is likely just past the bound that moved, so gallop from it.
             steps = [self._gallop * o for o in (0, 2, 6, 14, 30, 62, 126)[:width]]
