@@ -2,8 +2,9 @@
 
 The keyword lookups and the range walks start together. Once the keyword candidates are
 known, the range walk may go on only while it costs less than the alternative it
-replaces, checking every candidate's card (one get each unless in the catalogue; exact:
-a card carries its own size and time): its node budget is cut to that many gets. So a combined
+replaces, checking every candidate's card (one get each; exact: a card carries its own
+size and time): its node budget is cut to that many gets. A walk fetches the same nodes
+whatever a reader's cache holds, so every page of a query takes the same path. So a combined
 query costs about its cheapest part: a rare term checks its few cards, a narrow range
 narrows a common term's many candidates, and neither ever waits for the other's
 expensive half.
@@ -42,12 +43,12 @@ async def narrowed_candidates(
         except Exception as exc:  # re-raised as itself below, not wrapped
             failed = exc  # in the TaskGroup's ExceptionGroup
             candidates = {}
-        # Cards already in the catalogue cost nothing to check.
-        unknown = sum(1 for t in candidates if index.catalogue.get(t) is None)
-        if failed is not None or unknown <= index.config.rank_all:
-            narrowing.cancel()  # few to fetch: in one round, no more than the walk
+        # Not how many cards are still to fetch (the catalogue has some): every page
+        # of one query must take the same path, or the order would change under it.
+        if failed is not None or len(candidates) <= index.config.rank_all:
+            narrowing.cancel()  # few: their cards come in one round, no more than the walk
         else:
-            budget.cap(unknown)
+            budget.cap(len(candidates))
     if failed is not None:
         raise failed
     if narrowing.cancelled():

@@ -41,10 +41,6 @@ class Budget:
         self.limit = limit if self.limit is None else min(self.limit, limit)
 
 
-def _key_of(label: Label, key_bits: int) -> bytes:
-    return label.bounds(key_bits)[0].to_bytes(key_bits // 8, "big")
-
-
 def _meets(label: Label, key_bits: int, lo: int, hi: int) -> bool:
     first, last = label.bounds(key_bits)
     return first <= hi and last >= lo
@@ -180,11 +176,9 @@ class RangeWalk:
         elif hint is None and label.length + 1 < bits:
             # No hint: the node's keys parted at once. Its children are likely internal
             # too (else it would hardly have split): fetch two levels in one round.
-            inner = {
-                c
-                for c in children_in_range(label, bits, span.lo, span.hi)
-                if not pht.cache.is_leaf(pht.spec, _key_of(c, bits), c.length)
-            }
+            # (Not pruned by the leaf cache: what a walk fetches, and so whether it fits
+            # a budget, must not depend on what this reader happened to see before.)
+            inner = set(children_in_range(label, bits, span.lo, span.hi))
         return await self._expand(label, inner, span)
 
     async def _expand(self, label: Label, inner: set[Label], span: Span) -> dict[bytes, bytes]:
