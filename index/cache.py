@@ -45,6 +45,29 @@ class LeafCache:
                     best = (shared, ordered[j][1])
         return None if best is None else best[1]
 
+    def tiling(self, spec: TreeSpec, lo: int, hi: int, most: int) -> list[Label] | None:
+        """Cached leaves that cover [lo, hi] exactly, end to end, if at most ``most``
+        do: a warm range query reads just those, in one round."""
+        ordered = self._sorted.get(spec.name)
+        if not ordered:
+            return None
+        i = bisect.bisect_right(ordered, (lo, spec.key_bits + 1)) - 1
+        if i < 0:
+            return None
+        out: list[Label] = []
+        reach = lo  # every key below this is covered
+        while reach <= hi:
+            if i >= len(ordered) or len(out) >= most:
+                return None
+            first, length = ordered[i]
+            last = first + (1 << (spec.key_bits - length)) - 1
+            if first > reach or last < reach:
+                return None  # a gap (or an overlap: leaves cached before a split)
+            out.append(Label(length, first >> (spec.key_bits - length)))
+            reach = last + 1
+            i += 1
+        return out
+
     def knows(self, spec: TreeSpec) -> bool:
         """Whether any leaf of the tree is cached."""
         return bool(self._sorted.get(spec.name))

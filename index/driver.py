@@ -141,11 +141,11 @@ class Pht:
                 return await self.lookup(key, ceiling)
         hole = search.hole
         anchor = search.leaf or (hole, None if hole is None else search.seen.get(hole))
-        known = exact and search.leaf is not None and search.leaf[0] == start
-        if anchor[0] is not None and anchor[1] is not None and not known:
+        if anchor[0] is not None and anchor[1] is not None:
             # A node written by a split: an orphan no walk from the root reaches if that
-            # split's flip has not landed (or lost a race). A cached leaf was checked
-            # when it was cached, and a reachable leaf stays reachable while a leaf.
+            # split's flip has not landed (or lost a race). Checked even when cached (a
+            # merge and a later split may have replaced it), usually from the cache of
+            # flips read before, so without a round.
             rounds = self.counters.lookup_gets
             ceiling = await self.reachable(key, anchor[0], anchor[1], seen)
             search.rounds += self.counters.lookup_gets - rounds

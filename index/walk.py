@@ -41,6 +41,13 @@ class Budget:
         self.limit = limit if self.limit is None else min(self.limit, limit)
 
 
+MAX_TILES = 256  # cached leaves one range reads at once, before it walks instead
+
+
+def _key_of(label: Label, key_bits: int) -> bytes:
+    return label.bounds(key_bits)[0].to_bytes(key_bits // 8, "big")
+
+
 def _meets(label: Label, key_bits: int, lo: int, hi: int) -> bool:
     first, last = label.bounds(key_bits)
     return first <= hi and last >= lo
@@ -69,12 +76,42 @@ class RangeWalk:
         if lo_int > hi_int:
             return {}
         start = common_prefix(lo, hi)
+        found = None
         if isinstance(max_nodes, Budget):
             budget = max_nodes  # shared: a combined query may cut it while we walk
         else:
             budget = Budget(pht.max_range_nodes if max_nodes is None else max_nodes)
-        found = await self._from_start(start, lo, Span(lo_int, hi_int, budget))
+            # (Not for a shared budget: what a combined query's walk costs must not
+            # depend on this reader's cache, or its pages could change order.)
+            found = await self._from_cache(lo_int, hi_int, budget)
+        if found is None:
+            found = await self._from_start(start, lo, Span(lo_int, hi_int, budget))
         return {k: v for k, v in found.items() if lo_int <= int.from_bytes(k, "big") <= hi_int}
+
+    async def _from_cache(self, lo: int, hi: int, budget: Budget) -> dict[bytes, bytes] | None:
+        """A warm reader's one-round range: the cached leaves that tile it, if each is
+        still a leaf (a reachable leaf stays reachable while it is one). None if the
+        cache cannot tell, or the tree changed there: then the range is walked."""
+        pht = self.pht
+        most = MAX_TILES if budget.limit is None else min(MAX_TILES, budget.limit // 2)
+        tiles = pht.cache.tiling(pht.spec, lo, hi, most)
+        if tiles is None or len(tiles) < 2:  # one leaf: the lookup answers in one round
+            return None
+        budget.spend(2 * len(tiles))  # what a walk to them would have fetched, about
+        nodes = await asyncio.gather(*(pht._fetch(t) for t in tiles))
+        out: dict[bytes, bytes] = {}
+        tagged = []
+        for tile, (node, seq) in zip(tiles, nodes, strict=True):
+            if node is None or node.kind is not NodeKind.LEAF:
+                pht.cache.forget(pht.spec, tile)
+                return None
+            if node.pending is not None:  # checked again: a tagged node may be new there
+                key = _key_of(tile, pht.spec.key_bits)
+                tagged.append(pht.reachable(key, tile.length, node, {tile.length: (node, seq)}))
+            out.update(node.entries)
+        if any(above is not None for above in await asyncio.gather(*tagged)):
+            return None
+        return out
 
     async def _from_start(self, start: Label, lo: bytes, span: Span) -> dict[bytes, bytes]:
         """The entries of the subtree at ``start`` (or of the leaf above it).
@@ -124,6 +161,8 @@ class RangeWalk:
         else:
             seen[start.length] = await pht._fetch(start)
         node = seen[start.length][0]
+        if node is not None and node.kind is NodeKind.INTERNAL:
+            pht.cache.remember_flip(pht.spec, start, seen[start.length][1], node.pending)
         if node is None or node.kind is NodeKind.FROZEN:
             return False, node
         if node.pending is None:
@@ -194,7 +233,12 @@ class RangeWalk:
 
         wanted = sorted({c for p in (label, *inner) for c in kids(p)})
         span.budget.spend(len(wanted))
-        got = dict(zip(wanted, await asyncio.gather(*(pht._get(w) for w in wanted)), strict=True))
+        fetched = await asyncio.gather(*(pht._fetch(w) for w in wanted))
+        got: dict[Label, Node | None] = {}
+        for lab, (node, seq) in zip(wanted, fetched, strict=True):
+            got[lab] = node
+            if node is not None and node.kind is NodeKind.INTERNAL:  # for checking tags
+                pht.cache.remember_flip(pht.spec, lab, seq, node.pending)
         subtrees: list[tuple[Label, Node | None]] = []
         repairs: list[Label] = []
         stack = [label]

@@ -129,3 +129,22 @@ def test_walks_over_skewed_keys_match_a_dict(
             assert await writer.get_range(lo, hi) == expected(truth, lo, hi)  # warm cache
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_a_warm_range_reads_its_cached_leaves_in_one_round(seed: int) -> None:
+    rng = random.Random(seed)
+    memory = MemoryItemStore()
+    data = {rng.randbytes(4): rng.randbytes(40) for _ in range(400)}
+    await Pht(memory, KP, SPEC).apply(data)
+    store = RoundStore(memory)
+    reader = Pht(store, KP, SPEC)  # type: ignore[arg-type]
+    lo, hi = (2**30).to_bytes(4, "big"), (2**31).to_bytes(4, "big")
+    assert (await count_rounds(store, reader.get_range(lo, hi)))[0] == expected(data, lo, hi)
+    found, rounds = await count_rounds(store, reader.get_range(lo, hi))
+    assert found == expected(data, lo, hi) and rounds == 1
+    # The tree changes under the cache (leaves in the range split): still exact.
+    more = {(2**30 + rng.getrandbits(30)).to_bytes(4, "big"): rng.randbytes(40) for _ in range(80)}
+    await Pht(memory, KP, SPEC).apply(more)
+    data.update(more)
+    assert (await count_rounds(store, reader.get_range(lo, hi)))[0] == expected(data, lo, hi)
