@@ -137,6 +137,7 @@ class Node:
     entries: Mapping[bytes, bytes] = field(default_factory=dict)
     hint: Label | None = None
     pending: tuple[int, int] | None = None
+    shape: bytes = b""  # internal nodes: see shape.py (the walk decodes it)
 
 
 INTERNAL = Node(NodeKind.INTERNAL)
@@ -175,13 +176,15 @@ def encode_node(spec: TreeSpec, node: Node) -> Value:
     assert isinstance(value, dict)
     if node.hint is not None and node.kind is NodeKind.INTERNAL:
         value[b"h"] = pack_label(node.hint)
+    if node.shape and node.kind is NodeKind.INTERNAL:
+        value[b"t"] = node.shape
     if node.pending is not None:
         value[b"p"], value[b"s"] = node.pending
     return value
 
 
 def retagged(node: Node, pending: tuple[int, int] | None) -> Node:
-    return Node(node.kind, node.entries, node.hint, pending)
+    return Node(node.kind, node.entries, node.hint, pending, node.shape)
 
 
 _KINDS = {kind.value: kind for kind in NodeKind}
@@ -213,9 +216,11 @@ def decode_node(spec: TreeSpec, label: Label, value: Value) -> Node:
             hint.length > label.length and hint.bits >> (hint.length - label.length) == label.bits
         ):
             hint = None  # a hint outside the node's subtree is ignored, not trusted
-        if hint is None and pending is None:
+        shape = value.get(b"t")
+        shape = shape if isinstance(shape, bytes) and len(shape) <= 16 else b""  # shape.py
+        if hint is None and pending is None and not shape:
             return INTERNAL
-        return Node(kind, {}, hint, pending)
+        return Node(kind, {}, hint, pending, shape)
     packed = value.get(b"e")
     if not isinstance(packed, bytes) or len(packed) % spec.record_size:
         raise NodeError("leaf records are not a whole number of entries")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from swarmseek.discovery import (
@@ -32,6 +33,7 @@ from .pht import (
     split_plan,
     subtree_node,
 )
+from .shape import encode_shape
 
 if TYPE_CHECKING:
     from .driver import Pht
@@ -71,6 +73,13 @@ class Splitter:
         """
         flip_seq = 1 if current is None else current.seq + 1
         plan = split_plan(self.pht.spec, label, entries, flip_seq)
+        # Each internal node records the shape of what this split builds below it, so a
+        # walk reads it several levels a round (shape.py).
+        inside = {lab for lab, node in plan if node.kind is NodeKind.INTERNAL}
+        plan = [
+            (lab, replace(node, shape=encode_shape(lab, inside)) if lab in inside else node)
+            for lab, node in plan
+        ]
         for depth in sorted({lab.length for lab, _ in plan}, reverse=True):
             await asyncio.gather(
                 *(self._write_child(lab, node, remove) for lab, node in plan if lab.length == depth)
@@ -79,7 +88,10 @@ class Splitter:
         pending = None if before is None or reachable else before.pending
         flipped = sign_item(
             self.pht.keypair,
-            encode_node(self.pht.spec, subtree_node(label, entries, pending)),
+            encode_node(
+                self.pht.spec,
+                replace(subtree_node(label, entries, pending), shape=encode_shape(label, inside)),
+            ),
             flip_seq,
             node_salt(self.pht.spec, label),
         )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .errors import QueryError
 from .pht import INTERNAL, ROOT, Label, Node, NodeKind, children_in_range, common_prefix
+from .shape import decode_shape
 
 if TYPE_CHECKING:
     from .driver import Pht
@@ -204,15 +205,15 @@ class RangeWalk:
             pht.cache.remember(pht.spec, label)
             return dict(node.entries)
         pht.cache.remember_internal(pht.spec, label)
-        inner: set[Label] = set()
+        inner: set[Label] = set(decode_shape(label, node.shape, bits))
         hint = node.hint
         if hint is not None and _meets(hint, bits, span.lo, span.hi):
             # The path down to where this node's keys parted when it split: one round.
-            inner = {
+            inner |= {
                 Label(d, hint.bits >> (hint.length - d))
                 for d in range(label.length + 1, hint.length + 1)
             }
-        elif hint is None and label.length + 1 < bits:
+        elif hint is None and not inner and label.length + 1 < bits:
             # No hint: the node's keys parted at once. Its children are likely internal
             # too (else it would hardly have split): fetch two levels in one round.
             # (Not pruned by the leaf cache: what a walk fetches, and so whether it fits

@@ -22,6 +22,7 @@ from swarmseek.index.pht import (
     encode_node,
     split_plan,
 )
+from swarmseek.index.shape import SHAPE_DEPTH, decode_shape, encode_shape
 from tests.support.pht_rounds import RoundStore, count_rounds
 
 SPEC = TreeSpec(b"w", key_bytes=4, value_bytes=40)  # B = 22
@@ -148,3 +149,23 @@ async def test_a_warm_range_reads_its_cached_leaves_in_one_round(seed: int) -> N
     await Pht(memory, KP, SPEC).apply(more)
     data.update(more)
     assert (await count_rounds(store, reader.get_range(lo, hi)))[0] == expected(data, lo, hi)
+
+
+@given(st.sets(st.integers(0, 2**12 - 1), max_size=40), st.integers(0, 2**8 - 1))
+def test_shapes_round_trip(picks: set[int], top: int) -> None:
+    label = Label(8, top)
+    # any set closed upwards (a subtree's internal nodes) below the label, 6 levels deep
+    inside: set[Label] = set()
+    for p in picks:
+        depth = 1 + p % SHAPE_DEPTH
+        node = Label(8 + depth, (top << depth) | (p >> 3) % (1 << depth))
+        while node.length > 8:
+            inside.add(node)
+            node = node.parent()
+    assert decode_shape(label, encode_shape(label, inside), 32) == frozenset(inside)
+
+
+@given(st.binary(max_size=40))
+def test_shape_decoder_takes_any_bytes(raw: bytes) -> None:
+    got = decode_shape(Label(3, 5), raw, 32)
+    assert all(lab.length > 3 and lab.bits >> (lab.length - 3) == 5 for lab in got)
