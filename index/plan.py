@@ -3,7 +3,8 @@
 The keyword lookups and the range walks start together. Once the keyword candidates are
 known, the range walk may go on only while it costs less than the alternative it
 replaces, checking every candidate's card (one get each; exact: a card carries its own
-size and time): its node budget is cut to that many gets. A walk fetches the same nodes
+size and time): its node budget is cut to that many gets, and to a couple of rounds'
+worth of gets whatever the candidates. A walk fetches the same nodes
 whatever a reader's cache holds, so every page of a query takes the same path. So a combined
 query costs about its cheapest part: a rare term checks its few cards, a narrow range
 narrows a common term's many candidates, and neither ever waits for the other's
@@ -22,6 +23,8 @@ from .paging import Candidate
 from .query import Query
 from .walk import Budget
 
+NARROW_ROUNDS = 2
+
 if TYPE_CHECKING:
     from .search import SearchIndex
 
@@ -34,7 +37,10 @@ async def narrowed_candidates(
     Returns the candidates and whether they are exact (the ranges applied); if not,
     the caller checks the ranges on every candidate's card.
     """
-    budget = Budget(index.config.max_range_nodes)
+    # The walk may take about what two rounds of gets carry (``in_flight`` each) and no
+    # more gets than there are candidates: with one limit only, a broad range walked
+    # 2000 nodes before failing, and then the 2000 cards were checked anyway.
+    budget = Budget(min(index.config.max_range_nodes, NARROW_ROUNDS * index.config.in_flight))
     failed: Exception | None = None
     async with asyncio.TaskGroup() as tg:
         narrowing = tg.create_task(_narrowing(index, query, budget))
