@@ -3,8 +3,7 @@
 The keyword lookups and the range walks start together. Once the keyword candidates are
 known, the range walk may go on only while it costs less than the alternative it
 replaces, checking every candidate's card (one get each; exact: a card carries its own
-size and time): its node budget is cut to that many gets, and to a couple of rounds'
-worth of gets whatever the candidates. A walk fetches the same nodes
+size and time): its budget is cut to about that many gets. A walk fetches the same nodes
 whatever a reader's cache holds, so every page of a query takes the same path. So a combined
 query costs about its cheapest part: a rare term checks its few cards, a narrow range
 narrows a common term's many candidates, and neither ever waits for the other's
@@ -20,10 +19,8 @@ from swarmseek.discovery import DhtError
 
 from .errors import QueryError
 from .paging import Candidate
-from .query import Query
+from .query import U64, Query
 from .walk import Budget
-
-NARROW_ROUNDS = 2
 
 if TYPE_CHECKING:
     from .search import SearchIndex
@@ -37,32 +34,45 @@ async def narrowed_candidates(
     Returns the candidates and whether they are exact (the ranges applied); if not,
     the caller checks the ranges on every candidate's card.
     """
-    # The walk may take about what two rounds of gets carry (``in_flight`` each) and no
-    # more gets than there are candidates: with one limit only, a broad range walked
-    # 2000 nodes before failing, and then the 2000 cards were checked anyway.
-    budget = Budget(min(index.config.max_range_nodes, NARROW_ROUNDS * index.config.in_flight))
-    failed: Exception | None = None
+    if _everything(query.min_size, query.max_size) and _everything(query.after, query.before):
+        # A range that holds every key (``min_size=0``) filters nothing: no walk at all.
+        return await index._all_candidates(query, ranges=False), True
+    # The walk may go on while the leaves it reaches stay fewer than a quarter of the
+    # keyword candidates (a walk fetches two to three nodes a leaf): at worst it costs
+    # about what checking the cards does, the ski-rental bound. Counted in leaves, a
+    # property of the tree, so a warm reader's cache decides nothing.
+    budget = Budget(None, index.config.max_range_nodes)
+    few = index.config.rank_all
     async with asyncio.TaskGroup() as tg:
+        keyword = tg.create_task(_keyword(index, query))
         narrowing = tg.create_task(_narrowing(index, query, budget))
-        try:
-            candidates = await index._all_candidates(query, ranges=False)
-        except Exception as exc:  # re-raised as itself below, not wrapped
-            failed = exc  # in the TaskGroup's ExceptionGroup
-            candidates = {}
+        done, _ = await asyncio.wait({keyword, narrowing}, return_when=asyncio.FIRST_COMPLETED)
+        ranged = narrowing.result() if narrowing in done else None
+        if ranged is not None and len(ranged) <= few and keyword not in done:
+            # The range is the selective part: its few cards are checked for the words
+            # (exact: a card carries its name), the keyword walk is not needed.
+            keyword.cancel()
+            return ranged, False
+        found = await keyword
         # Not how many cards are still to fetch (the catalogue has some): every page
         # of one query must take the same path, or the order would change under it.
-        if failed is not None or len(candidates) <= index.config.rank_all:
+        if isinstance(found, Exception) or len(found) <= few:
             narrowing.cancel()  # few: their cards come in one round, no more than the walk
         else:
-            budget.cap(len(candidates))
-    if failed is not None:
-        raise failed
-    if narrowing.cancelled():
-        return candidates, False
-    ranged = narrowing.result()
-    if ranged is None:
-        return candidates, False  # the ranges cover more nodes than there are cards
-    return _narrowed(candidates, ranged), True
+            budget.cap(len(found) // 4)
+    if isinstance(found, Exception):
+        raise found
+    ranged = None if narrowing.cancelled() else narrowing.result()
+    if ranged is None or budget.exceeded:  # (it may have ended before the cut)
+        return found, False  # the ranges cover more nodes than the candidates: cards
+    return _narrowed(found, ranged), True
+
+
+async def _keyword(index: SearchIndex, query: Query) -> dict[bytes, Candidate] | Exception:
+    try:
+        return await index._all_candidates(query, ranges=False)
+    except Exception as exc:  # re-raised as itself by the caller, not wrapped in the
+        return exc  # TaskGroup's ExceptionGroup
 
 
 async def _narrowing(
@@ -72,6 +82,10 @@ async def _narrowing(
         return await index._all_candidates(query, ranges=True, max_nodes=budget)
     except (QueryError, DhtError):
         return None  # too broad to walk cheaply: the ranges are checked on the cards
+
+
+def _everything(lo: int | None, hi: int | None) -> bool:
+    return (lo is None or lo <= 0) and (hi is None or hi >= U64)
 
 
 def _narrowed(

@@ -23,23 +23,40 @@ if TYPE_CHECKING:
 
 
 class Budget:
-    """How many nodes a range walk may fetch: a broad range over a large tree would
-    otherwise cost thousands of DHT gets; the caller gets ``QueryError`` instead."""
+    """What a range walk may cost; beyond it the caller gets ``QueryError``.
 
-    __slots__ = ("limit", "spent")
+    ``fetches`` bounds the nodes fetched: a broad range over a large tree would
+    otherwise cost thousands of DHT gets. ``leaves`` bounds the non-empty leaves the
+    range covers, a property of the tree alone, whatever a reader's cache saved it
+    from fetching: a combined query decides on it (plan.py), and every page of one
+    query must decide the same way.
+    """
 
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self.spent = 0
+    __slots__ = ("fetched", "fetches", "leaves", "reached")
 
-    def spend(self, n: int) -> None:
-        self.spent += n
-        if self.limit is not None and self.spent > self.limit:
+    def __init__(self, fetches: int | None, leaves: int | None = None) -> None:
+        self.fetches = fetches
+        self.leaves = leaves
+        self.fetched = 0
+        self.reached = 0
+
+    def fetch(self, n: int) -> None:
+        self.fetched += n
+        if self.fetches is not None and self.fetched > self.fetches:
             raise QueryError("range too broad for the index: narrow it down")
 
-    def cap(self, limit: int) -> None:
-        """Lower the limit while the walk runs (its next fetch beyond it fails)."""
-        self.limit = limit if self.limit is None else min(self.limit, limit)
+    def reach(self, n: int) -> None:
+        self.reached += n
+        if self.leaves is not None and self.reached > self.leaves:
+            raise QueryError("range covers too many leaves")
+
+    def cap(self, leaves: int) -> None:
+        """Lower the leaf limit while the walk runs (it fails once beyond it)."""
+        self.leaves = leaves if self.leaves is None else min(self.leaves, leaves)
+
+    @property
+    def exceeded(self) -> bool:
+        return self.leaves is not None and self.reached > self.leaves
 
 
 MAX_TILES = 256  # cached leaves one range reads at once, before it walks instead
@@ -77,14 +94,11 @@ class RangeWalk:
         if lo_int > hi_int:
             return {}
         start = common_prefix(lo, hi)
-        found = None
         if isinstance(max_nodes, Budget):
             budget = max_nodes  # shared: a combined query may cut it while we walk
         else:
             budget = Budget(pht.max_range_nodes if max_nodes is None else max_nodes)
-            # (Not for a shared budget: what a combined query's walk costs must not
-            # depend on this reader's cache, or its pages could change order.)
-            found = await self._from_cache(lo_int, hi_int, budget)
+        found = await self._from_cache(lo_int, hi_int, budget)
         if found is None:
             found = await self._from_start(start, lo, Span(lo_int, hi_int, budget))
         return {k: v for k, v in found.items() if lo_int <= int.from_bytes(k, "big") <= hi_int}
@@ -94,16 +108,18 @@ class RangeWalk:
         still a leaf (a reachable leaf stays reachable while it is one). None if the
         cache cannot tell, or the tree changed there: then the range is walked."""
         pht = self.pht
-        most = MAX_TILES if budget.limit is None else min(MAX_TILES, budget.limit // 2)
+        most = MAX_TILES if budget.fetches is None else min(MAX_TILES, budget.fetches)
         tiles = pht.cache.tiling(pht.spec, lo, hi, most)
         if tiles is None or len(tiles) < 2:  # one leaf: the lookup answers in one round
             return None
-        budget.spend(2 * len(tiles))  # what a walk to them would have fetched, about
+        budget.fetch(len(tiles))
         nodes = await asyncio.gather(*(pht._fetch(t) for t in tiles))
         out: dict[bytes, bytes] = {}
         tagged = []
         for tile, (node, seq) in zip(tiles, nodes, strict=True):
-            if node is None or node.kind is not NodeKind.LEAF:
+            if node is None:
+                continue  # an empty leaf (splits do not write them; merges freeze both)
+            if node.kind is not NodeKind.LEAF:
                 pht.cache.forget(pht.spec, tile)
                 return None
             if node.pending is not None:  # checked again: a tagged node may be new there
@@ -112,6 +128,7 @@ class RangeWalk:
             out.update(node.entries)
         if any(above is not None for above in await asyncio.gather(*tagged)):
             return None
+        budget.reach(sum(1 for node, _ in nodes if node is not None and node.entries))
         return out
 
     async def _from_start(self, start: Label, lo: bytes, span: Span) -> dict[bytes, bytes]:
@@ -126,6 +143,7 @@ class RangeWalk:
         if guess is not None and guess <= start.length and pht.cache.is_leaf(pht.spec, lo, guess):
             label, leaf = await pht.lookup(lo)  # a cached leaf covers the whole range
             if label.length <= start.length:
+                span.budget.reach(1 if leaf.entries else 0)
                 return dict(leaf.entries)
             return await self._walk(start, await pht._get(start), span)
         if floor > start.length:  # the cache knows ``start`` is internal: walk at once
@@ -181,6 +199,7 @@ class RangeWalk:
         """``start`` is absent, frozen or pending: the leaf covering ``lo`` decides."""
         label, leaf = await (lookup if lookup is not None else self.pht.lookup(lo))
         if label.length <= start.length:
+            span.budget.reach(1 if leaf.entries else 0)
             return dict(leaf.entries)  # one (verified) leaf covers the whole range
         # The leaf is deeper, so the path down to it (``start`` included) is internal.
         if node is not None and node.kind is NodeKind.INTERNAL:
@@ -197,12 +216,14 @@ class RangeWalk:
             # A hole under an internal node: look one level further before giving up.
             kids = await asyncio.gather(*(pht._get(label.child(b)) for b in (0, 1)))
             if all(kid is None for kid in kids):
+                pht.cache.remember(pht.spec, label)  # an empty leaf: tiles a later range
                 return {}
             pht.counters.repairs += 1
             await pht._put_if_absent(label, INTERNAL)
             node = INTERNAL
         if node.kind is not NodeKind.INTERNAL:
             pht.cache.remember(pht.spec, label)
+            span.budget.reach(1 if node.entries else 0)
             return dict(node.entries)
         pht.cache.remember_internal(pht.spec, label)
         inner: set[Label] = set(decode_shape(label, node.shape, bits))
@@ -216,9 +237,11 @@ class RangeWalk:
         elif hint is None and not inner and label.length + 1 < bits:
             # No hint: the node's keys parted at once. Its children are likely internal
             # too (else it would hardly have split): fetch two levels in one round.
-            # (Not pruned by the leaf cache: what a walk fetches, and so whether it fits
-            # a budget, must not depend on what this reader happened to see before.)
-            inner = set(children_in_range(label, bits, span.lo, span.hi))
+            inner = {
+                c
+                for c in children_in_range(label, bits, span.lo, span.hi)
+                if not pht.cache.is_leaf(pht.spec, _key_of(c, bits), c.length)
+            }
         return await self._expand(label, inner, span)
 
     async def _expand(self, label: Label, inner: set[Label], span: Span) -> dict[bytes, bytes]:
@@ -233,7 +256,7 @@ class RangeWalk:
             return children_in_range(parent, bits, span.lo, span.hi)
 
         wanted = sorted({c for p in (label, *inner) for c in kids(p)})
-        span.budget.spend(len(wanted))
+        span.budget.fetch(len(wanted))
         fetched = await asyncio.gather(*(pht._fetch(w) for w in wanted))
         got: dict[Label, Node | None] = {}
         for lab, (node, seq) in zip(wanted, fetched, strict=True):
@@ -250,6 +273,7 @@ class RangeWalk:
                     # Absent under an internal node: an empty leaf, unless it is an
                     # internal node that expired above live children (then repair it).
                     if all(got[c] is None for c in kids(child)):
+                        pht.cache.remember(pht.spec, child)  # tiles a later range
                         continue
                     repairs.append(child)
                     node = INTERNAL
