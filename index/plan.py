@@ -22,6 +22,8 @@ from .paging import Candidate
 from .query import U64, Query
 from .walk import Budget
 
+NARROW_LEAVES = 128
+
 if TYPE_CHECKING:
     from .search import SearchIndex
 
@@ -38,10 +40,12 @@ async def narrowed_candidates(
         # A range that holds every key (``min_size=0``) filters nothing: no walk at all.
         return await index._all_candidates(query, ranges=False), True
     # The walk may go on while the leaves it reaches stay fewer than a quarter of the
-    # keyword candidates (a walk fetches two to three nodes a leaf): at worst it costs
-    # about what checking the cards does, the ski-rental bound. Counted in leaves, a
-    # property of the tree, so a warm reader's cache decides nothing.
-    budget = Budget(None, index.config.max_range_nodes)
+    # keyword candidates (a walk fetches two to three nodes a leaf: about what checking
+    # their cards costs), and fewer than NARROW_LEAVES (about five rounds of gets): on
+    # the whole catalogue a broad range walked 500 leaves before it failed, and then
+    # the 2000 cards were checked anyway (78 rounds). Counted in leaves, a property of
+    # the tree, so a warm reader's cache decides nothing.
+    budget = Budget(None, min(index.config.max_range_nodes, NARROW_LEAVES))
     few = index.config.rank_all
     async with asyncio.TaskGroup() as tg:
         keyword = tg.create_task(_keyword(index, query))
