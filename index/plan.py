@@ -45,7 +45,8 @@ async def narrowed_candidates(
     # the whole catalogue a broad range walked 500 leaves before it failed, and then
     # the 2000 cards were checked anyway (78 rounds). Counted in leaves, a property of
     # the tree, so a warm reader's cache decides nothing.
-    budget = Budget(None, min(index.config.max_range_nodes, NARROW_LEAVES))
+    budget = Budget(None)
+    budget.cap(min(index.config.max_range_nodes, NARROW_LEAVES))
     few = index.config.rank_all
     async with asyncio.TaskGroup() as tg:
         keyword = tg.create_task(_keyword(index, query))
