@@ -1,13 +1,13 @@
 """Planning a combined query (keyword or prefix AND a size or time range).
 
-The keyword lookups and the range walks start together. Once the keyword candidates are
-known, the range walk may go on only while it costs less than the alternative it
-replaces, checking every candidate's card (one get each; exact: a card carries its own
-size and time): its budget is cut to about that many gets. A walk fetches the same nodes
-whatever a reader's cache holds, so every page of a query takes the same path. So a combined
-query costs about its cheapest part: a rare term checks its few cards, a narrow range
-narrows a common term's many candidates, and neither ever waits for the other's
-expensive half.
+The keyword walk and the range walk start together. If the range finishes first with
+few entries, its cards answer (exact: a card carries its name, size and time) and the
+keyword walk stops. Once the keyword candidates are known, the range walk may go on
+only while it costs less than the alternative, checking every candidate's card: its
+budget is cut to a quarter of that many leaves. The budget counts leaves covered, a
+property of the tree, so every page of a query takes the same path whatever a reader's
+cache holds. So a combined query costs about its cheapest part: a rare term checks its
+few cards, a narrow range answers alone or narrows a common term's many candidates.
 """
 
 from __future__ import annotations
