@@ -19,6 +19,8 @@ class LeafCache:
         self._labels: dict[bytes, dict[int, set[int]]] = {}
         self._internal: dict[bytes, dict[int, set[int]]] = {}
         self._sorted: dict[bytes, list[tuple[int, int]]] = {}  # (left-aligned bits, length)
+        # internal nodes read, with their seq and pending tag: what checks a split's tag
+        self._flips: dict[tuple[bytes, Label], tuple[int, tuple[int, int] | None]] = {}
 
     def guess(self, spec: TreeSpec, key: bytes) -> tuple[int | None, int]:
         """(depth to probe first, depth below which nodes are known internal)."""
@@ -42,6 +44,29 @@ class LeafCache:
                 if best is None or shared > best[0]:
                     best = (shared, ordered[j][1])
         return None if best is None else best[1]
+
+    def tiling(self, spec: TreeSpec, lo: int, hi: int, most: int) -> list[Label] | None:
+        """Cached leaves that cover [lo, hi] exactly, end to end, if at most ``most``
+        do: a warm range query reads just those, in one round."""
+        ordered = self._sorted.get(spec.name)
+        if not ordered:
+            return None
+        i = bisect.bisect_right(ordered, (lo, spec.key_bits + 1)) - 1
+        if i < 0:
+            return None
+        out: list[Label] = []
+        reach = lo  # every key below this is covered
+        while reach <= hi:
+            if i >= len(ordered) or len(out) >= most:
+                return None
+            first, length = ordered[i]
+            last = first + (1 << (spec.key_bits - length)) - 1
+            if first > reach or last < reach:
+                return None  # a gap (or an overlap: leaves cached before a split)
+            out.append(Label(length, first >> (spec.key_bits - length)))
+            reach = last + 1
+            i += 1
+        return out
 
     def knows(self, spec: TreeSpec) -> bool:
         """Whether any leaf of the tree is cached."""
@@ -72,8 +97,19 @@ class LeafCache:
     def forget_internal(self, spec: TreeSpec, label: Label | None = None) -> None:
         if label is None:
             self._internal.pop(spec.name, None)
+            self._flips = {k: v for k, v in self._flips.items() if k[0] != spec.name}
         else:
             self._internal.get(spec.name, {}).get(label.length, set()).discard(label.bits)
+            self._flips.pop((spec.name, label), None)
+
+    def remember_flip(
+        self, spec: TreeSpec, label: Label, seq: int, pending: tuple[int, int] | None
+    ) -> None:
+        """An internal node read at ``seq`` (internal nodes keep their seq until merged)."""
+        self._flips[(spec.name, label)] = (seq, pending)
+
+    def flip(self, spec: TreeSpec, label: Label) -> tuple[int, tuple[int, int] | None] | None:
+        return self._flips.get((spec.name, label))
 
 
 def _deepest(by_length: dict[int, set[int]], key: bytes) -> int:

@@ -26,7 +26,7 @@ from swarmseek.discovery import (
 from swarmseek.transfer import Value
 
 from .cache import LeafCache
-from .errors import NodeError, PublishError, QueryError
+from .errors import NodeError, PublishError
 from .merge import Merger
 from .pht import (
     EMPTY_LEAF,
@@ -37,14 +37,13 @@ from .pht import (
     Node,
     NodeKind,
     TreeSpec,
-    children_in_range,
-    common_prefix,
     decode_node,
     encode_node,
     merge_entries,
     node_salt,
 )
 from .split import Outcome, Splitter
+from .walk import Budget, RangeWalk
 
 WARM_UP_KEYS = 256  # a batch this big into an unknown tree first walks it (``apply``)
 
@@ -60,23 +59,6 @@ class PhtCounters:
     splits: int = 0
     merges: int = 0
     repairs: int = 0
-
-
-class _Budget:
-    """How many nodes a range walk may fetch: a broad range over a large tree would
-    otherwise cost thousands of DHT gets; the caller gets ``QueryError`` instead."""
-
-    __slots__ = ("left",)
-
-    def __init__(self, limit: int | None) -> None:
-        self.left = limit
-
-    def spend(self, n: int) -> None:
-        if self.left is None:
-            return
-        self.left -= n
-        if self.left < 0:
-            raise QueryError("range too broad for the index: narrow it down")
 
 
 class Pht:
@@ -104,30 +86,47 @@ class Pht:
         self.writable = True
         self._merger = Merger(self)
         self._splitter = Splitter(self)
+        self._ranges = RangeWalk(self)
 
     # -- reading ----------------------------------------------------------------
 
     async def _get(self, label: Label) -> Node | None:
+        return (await self._fetch(label))[0]
+
+    async def _fetch(self, label: Label) -> tuple[Node | None, int]:
+        """The node at ``label`` and its seq (0 when absent)."""
         item = await self.store.get_mutable(self.keypair.public_key, node_salt(self.spec, label))
         if item is None:
-            return None
+            return None, 0
         try:
-            return decode_node(self.spec, label, item.value)
+            return decode_node(self.spec, label, item.value), item.seq
         except NodeError:
             # A poisoned node hides what it covered (DESIGN.md: poison can hide results);
             # reading it as an empty leaf lets the next writer overwrite it with a valid one.
-            return EMPTY_LEAF
+            return EMPTY_LEAF, item.seq
 
-    async def lookup(self, key: bytes) -> tuple[Label, Node]:
-        """The leaf covering ``key`` (binary search over prefix length, from the cache)."""
+    async def lookup(self, key: bytes, ceiling: int | None = None) -> tuple[Label, Node]:
+        """The leaf covering ``key`` (binary search over prefix length, from the cache).
+
+        ``ceiling``: the leaf is known to be no deeper (a node there is not internal).
+        """
         start, floor = self.cache.guess(self.spec, key)
-        search = LeafSearch(self.spec, key, start, floor)
+        if ceiling is not None:
+            floor = min(floor, ceiling)
+        search = LeafSearch(self.spec, key, start, floor, ceiling)
         exact = start is not None and start >= floor and self.cache.is_leaf(self.spec, key, start)
+        seen: dict[int, tuple[Node | None, int]] = {}
         while depths := search.next_round(1 if exact and not search.rounds else self.width):
-            nodes = await asyncio.gather(*(self._get(search.label(d)) for d in depths))
+            first = not search.rounds and not exact and self.width > 1
+            if first and not self.cache.flip(self.spec, ROOT):
+                depths = [0, *depths] if 0 not in depths else depths  # tags often name it
+            nodes = await asyncio.gather(*(self._fetch(search.label(d)) for d in depths))
             search.rounds += 1
-            for depth, node in zip(depths, nodes, strict=True):
-                search.feed(depth, node)
+            for depth, got in zip(depths, nodes, strict=True):
+                seen[depth] = got
+                if got[0] is not None and got[0].kind is NodeKind.INTERNAL:
+                    self.cache.remember_flip(self.spec, search.label(depth), got[1], got[0].pending)
+                search.feed(depth, got[0])
         for depth in search.internals:
             self.cache.remember_internal(self.spec, Label.of_key(key, depth))
         if search.leaf is None and floor > 0 and search.hole == floor - 1:
@@ -139,7 +138,22 @@ class Pht:
             if above is None or above.kind is not NodeKind.INTERNAL:
                 self.cache.forget_internal(self.spec)
                 self._count_lookup(search)
-                return await self.lookup(key)
+                return await self.lookup(key, ceiling)
+        hole = search.hole
+        anchor = search.leaf or (hole, None if hole is None else search.seen.get(hole))
+        if anchor[0] is not None and anchor[1] is not None:
+            # A node written by a split: an orphan no walk from the root reaches if that
+            # split's flip has not landed (or lost a race). Checked even when cached (a
+            # merge and a later split may have replaced it), usually from the cache of
+            # flips read before, so without a round.
+            rounds = self.counters.lookup_gets
+            ceiling = await self.reachable(key, anchor[0], anchor[1], seen)
+            search.rounds += self.counters.lookup_gets - rounds
+            self.counters.lookup_gets = rounds
+            if ceiling is not None:
+                self.cache.forget_internal(self.spec)  # it may have learnt orphans
+                self._count_lookup(search)
+                return await self.lookup(key, ceiling)
         self._count_lookup(search)
         if search.leaf is not None:
             depth, node = search.leaf
@@ -150,7 +164,6 @@ class Pht:
             label = Label.of_key(key, depth)
             self.cache.remember(self.spec, label)
             return label, node
-        hole = search.hole
         assert hole is not None
         if hole < 0:
             # No root. Either an empty tree, or the root expired above a live subtree
@@ -159,8 +172,57 @@ class Pht:
                 return ROOT, EMPTY_LEAF
             self.counters.repairs += 1
             await self._put_if_absent(ROOT, INTERNAL)
-            return await self.lookup(key)
+            return await self.lookup(key, ceiling)
         return await self._repair_below(key, hole)
+
+    async def reachable(
+        self, key: bytes, depth: int, node: Node, seen: dict[int, tuple[Node | None, int]]
+    ) -> int | None:
+        """Whether ``node`` at ``depth`` on ``key``'s path is reachable (every node above
+        it internal), given the nodes already read there (``seen``: depth -> node, seq).
+
+        An untagged node is (a split's flip landed above it, or a writer that reached it
+        from the root wrote it). A tagged one is if the split leaf is internal at the
+        seq that split flipped it to: all the split wrote below it is in place. If
+        another split flipped it, the nodes in between are read. And so on up, while the
+        nodes checked are tagged too. None if reachable; else the depth of a node above
+        that is not internal: the leaf covering ``key`` is there or higher.
+        """
+        tag = node.pending
+        while tag is not None:
+            top, seq = tag
+            if top not in seen:
+                cached = self.cache.flip(self.spec, Label.of_key(key, top))
+                if cached is not None and cached[0] == seq:
+                    depth, tag = top, cached[1]
+                    continue
+                await self._read_path(key, [top], seen)
+            above, above_seq = seen[top]
+            if above is None or above.kind is not NodeKind.INTERNAL:
+                return top
+            if above_seq != seq:
+                await self._read_path(
+                    key, [d for d in range(top + 1, depth) if d not in seen], seen
+                )
+                for d in range(top + 1, depth):
+                    between = seen[d][0]
+                    if between is None or between.kind is not NodeKind.INTERNAL:
+                        return d
+            depth, tag = top, above.pending
+        return None
+
+    async def _read_path(
+        self, key: bytes, depths: list[int], seen: dict[int, tuple[Node | None, int]]
+    ) -> None:
+        if not depths:
+            return
+        found = await asyncio.gather(*(self._fetch(Label.of_key(key, d)) for d in depths))
+        self.counters.lookup_gets += 1  # one more sequential round
+        self.counters.lookup_probes += len(depths)
+        for d, got in zip(depths, found, strict=True):
+            seen[d] = got
+            if got[0] is not None and got[0].kind is NodeKind.INTERNAL:
+                self.cache.remember_flip(self.spec, Label.of_key(key, d), got[1], got[0].pending)
 
     def _count_lookup(self, search: LeafSearch) -> None:
         self.counters.lookups += 1
@@ -204,70 +266,17 @@ class Pht:
         )
 
     async def get_range(
-        self, lo: bytes, hi: bytes, *, max_nodes: int | None = None
+        self, lo: bytes, hi: bytes, *, max_nodes: int | Budget | None = None
     ) -> dict[bytes, bytes]:
         """Every entry with lo <= key <= hi; the subtree is walked in parallel (§3.4).
 
         ``max_nodes`` (default ``max_range_nodes``) bounds the nodes fetched; beyond it
         the walk raises ``QueryError``."""
-        lo_int, hi_int = int.from_bytes(lo, "big"), int.from_bytes(hi, "big")
-        if lo_int > hi_int:
-            return {}
-        start = common_prefix(lo, hi)
-        label, node = await self.lookup(lo)
-        if label.length > start.length:
-            # The range spans more than one leaf: walk from the common prefix down.
-            node_at_start = await self._get(start)
-            budget = _Budget(self.max_range_nodes if max_nodes is None else max_nodes)
-            found = await self._walk(
-                start, node_at_start, lo_int, hi_int, parent_internal=True, budget=budget
-            )
-        else:
-            found = dict(node.entries)
-        return {k: v for k, v in found.items() if lo_int <= int.from_bytes(k, "big") <= hi_int}
+        return await self._ranges.get_range(lo, hi, max_nodes)
 
     async def get_prefix(self, prefix: bytes) -> dict[bytes, bytes]:
         pad = self.spec.key_bytes - len(prefix)
         return await self.get_range(prefix + b"\0" * pad, prefix + b"\xff" * pad)
-
-    async def _walk(
-        self,
-        label: Label,
-        node: Node | None,
-        lo: int,
-        hi: int,
-        *,
-        parent_internal: bool,
-        budget: _Budget,
-    ) -> dict[bytes, bytes]:
-        if node is None:
-            if not parent_internal or label.length >= self.spec.key_bits:
-                return {}
-            # A hole under an internal node: look one level further before giving up.
-            kids = await asyncio.gather(*(self._get(label.child(b)) for b in (0, 1)))
-            if any(kid is not None for kid in kids):
-                self.counters.repairs += 1
-                await self._put_if_absent(label, INTERNAL)
-                node = INTERNAL
-            else:
-                return {}
-        if node.kind is not NodeKind.INTERNAL:
-            self.cache.remember(self.spec, label)
-            return dict(node.entries)
-        self.cache.remember_internal(self.spec, label)
-        children = children_in_range(label, self.spec.key_bits, lo, hi)
-        budget.spend(len(children))
-        nodes = await asyncio.gather(*(self._get(child) for child in children))
-        parts = await asyncio.gather(
-            *(
-                self._walk(child, kid, lo, hi, parent_internal=True, budget=budget)
-                for child, kid in zip(children, nodes, strict=True)
-            )
-        )
-        out: dict[bytes, bytes] = {}
-        for part in parts:
-            out.update(part)
-        return out
 
     # -- writing ----------------------------------------------------------------
 
@@ -359,7 +368,7 @@ class Pht:
                 if 0 <= outcome.remaining < self.spec.capacity // 2 and label.length > 0:
                     await self._merger.try_merge(label)
                 return True
-            if await self._splitter.split(label, outcome.overflow, current, remove):
+            if await self._splitter.split(label, outcome.overflow, current, remove, reachable=True):
                 return True
         raise PublishError(f"leaf {label} of {self.spec.name!r}: gave up after retries")
 

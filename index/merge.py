@@ -42,7 +42,9 @@ class Merger:
             node = self.pht._decode_or_empty(label, value)
             if node.kind is not NodeKind.LEAF:
                 return None
-            return encode_node(self.pht.spec, Node(NodeKind.FROZEN, node.entries))
+            return encode_node(
+                self.pht.spec, Node(NodeKind.FROZEN, node.entries, None, node.pending)
+            )
 
         item = await update_mutable(
             self.pht.store,
@@ -80,11 +82,12 @@ class Merger:
             for bit in (0, 1):
                 await self.thaw(parent.child(bit))
             return
-        value = encode_node(self.pht.spec, Node(NodeKind.LEAF, union))
 
         def update(current: Value | None) -> Value | None:
             node = self.pht._decode_or_empty(parent, current) if current is not None else None
-            return value if node is not None and node.kind is NodeKind.INTERNAL else None
+            if node is None or node.kind is not NodeKind.INTERNAL:
+                return None
+            return encode_node(self.pht.spec, Node(NodeKind.LEAF, union, None, node.pending))
 
         await update_mutable(
             self.pht.store,
@@ -104,7 +107,7 @@ class Merger:
             node = self.pht._decode_or_empty(label, value)
             if node.kind is not NodeKind.FROZEN or value is None:
                 return None
-            return encode_node(self.pht.spec, Node(NodeKind.LEAF, node.entries))
+            return encode_node(self.pht.spec, Node(NodeKind.LEAF, node.entries, None, node.pending))
 
         await update_mutable(
             self.pht.store,

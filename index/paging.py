@@ -125,6 +125,18 @@ def in_entry_order(
     return out
 
 
+def stats_from_name(c: Candidate, name: str, terms: Sequence[str], prefix: str | None) -> None:
+    """Give ``c`` the statistics its keyword entries would carry, from its card's name
+    (for candidates found through a range tree, whose entries carry none)."""
+    words = normalise(name)
+    keys = Counter(term_prefix(w, exact=True) for w in words)
+    c.length = min(len(words), 255)
+    c.counts = [min(keys[term_prefix(t, exact=True)], 255) for t in terms]
+    if prefix:
+        head = term_prefix(prefix, exact=False)
+        c.counts.append(sum(min(n, 255) for key, n in keys.items() if key.startswith(head)))
+
+
 def entries_agree(c: Candidate, name: str, terms: Sequence[str]) -> bool:
     """Whether the statistics the entries gave ``c`` are its card's ``name``'s own.
 

@@ -24,6 +24,7 @@ from swarmseek.transfer import Value, encode
 from .errors import NodeError
 
 SALT_MAGIC = b"pht"
+MAX_SEQ = 2**63 - 1  # BEP 44: seq is a 64-bit signed integer
 MAX_TREE_NAME = 16  # keeps the salt <= 64 bytes with a 40-byte (320-bit) label
 
 
@@ -95,30 +96,48 @@ ROOT = Label(0, 0)
 
 
 def _capacity(record_size: int) -> int:
-    """B: the most records whose full leaf still bencodes within BEP 44's 1000 bytes."""
+    """B: the most records whose full leaf, pending tag included, still bencodes within
+    BEP 44's 1000 bytes."""
     b = 0
-    while len(encode(_leaf_value(NodeKind.LEAF, b"\0" * record_size * (b + 1)))) <= (
-        MAX_VALUE_SIZE
-    ):
+    while True:
+        value = _leaf_value(NodeKind.LEAF, b"\0" * record_size * (b + 1))
+        assert isinstance(value, dict)
+        value[b"p"], value[b"s"] = 255, MAX_SEQ
+        if len(encode(value)) > MAX_VALUE_SIZE:
+            return b
         b += 1
-    return b
 
 
 def node_salt(spec: TreeSpec, label: Label) -> bytes:
     """``pht`` + name length + name + bit length + label bits packed 8 to a byte."""
-    nbytes = (label.length + 7) // 8
-    packed = (label.bits << (nbytes * 8 - label.length)).to_bytes(nbytes, "big")
-    salt = SALT_MAGIC + bytes([len(spec.name)]) + spec.name + bytes([label.length]) + packed
+    salt = SALT_MAGIC + bytes([len(spec.name)]) + spec.name + pack_label(label)
     assert len(salt) <= MAX_SALT_SIZE
     return salt
 
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A decoded PHT node; ``entries`` maps key to value (empty for internal nodes)."""
+    """A decoded PHT node; ``entries`` maps key to value (empty for internal nodes).
+
+    ``hint`` (internal nodes): the deepest label under which all the node's keys lay
+    when a split made it internal. Below a long run of one-child internal nodes (many
+    keys sharing a long prefix) a range walk fetches that whole path and its siblings
+    in one round instead of one level per round. Only a hint: the walk checks every
+    node it jumps over, so a stale one costs gets, never an entry.
+
+    ``pending`` (any kind): (depth, seq) of the split that wrote it: the leaf at that
+    depth on its path, flipped to internal at that seq. Until that flip lands, the node
+    is an orphan no walk from the root reaches (and if the flip lost a race, it stays
+    one), so a point lookup that lands on a tagged node first checks that the node at
+    that depth is internal at that seq (``Pht.lookup``). A writer that reached a leaf
+    that way writes it untagged.
+    """
 
     kind: NodeKind
     entries: Mapping[bytes, bytes] = field(default_factory=dict)
+    hint: Label | None = None
+    pending: tuple[int, int] | None = None
+    shape: bytes = b""  # internal nodes: see shape.py (the walk decodes it)
 
 
 INTERNAL = Node(NodeKind.INTERNAL)
@@ -131,12 +150,41 @@ def _leaf_value(kind: NodeKind, packed: bytes) -> Value:
     return {b"k": kind.value, b"e": packed}
 
 
+def pack_label(label: Label) -> bytes:
+    nbytes = (label.length + 7) // 8
+    return bytes([label.length]) + (label.bits << (nbytes * 8 - label.length)).to_bytes(
+        nbytes, "big"
+    )
+
+
+def _unpack_label(raw: object, spec: TreeSpec) -> Label | None:
+    if not isinstance(raw, bytes) or not raw or raw[0] > spec.key_bits:
+        return None
+    length = raw[0]
+    nbytes = (length + 7) // 8
+    if len(raw) != 1 + nbytes:  # at most 1 + 31 bytes: a key's width bounds it
+        return None
+    return Label(length, int.from_bytes(raw[1:], "big") >> (nbytes * 8 - length))
+
+
 def encode_node(spec: TreeSpec, node: Node) -> Value:
     """A leaf packs its records key+value, sorted by key, into one byte string."""
     if len(node.entries) > spec.capacity:
         raise NodeError(f"{len(node.entries)} entries exceed B={spec.capacity}")
     packed = b"".join(k + node.entries[k] for k in sorted(node.entries))
-    return _leaf_value(node.kind, packed)
+    value = _leaf_value(node.kind, packed)
+    assert isinstance(value, dict)
+    if node.hint is not None and node.kind is NodeKind.INTERNAL:
+        value[b"h"] = pack_label(node.hint)
+    if node.shape and node.kind is NodeKind.INTERNAL:
+        value[b"t"] = node.shape
+    if node.pending is not None:
+        value[b"p"], value[b"s"] = node.pending
+    return value
+
+
+def retagged(node: Node, pending: tuple[int, int] | None) -> Node:
+    return Node(node.kind, node.entries, node.hint, pending, node.shape)
 
 
 _KINDS = {kind.value: kind for kind in NodeKind}
@@ -154,8 +202,25 @@ def decode_node(spec: TreeSpec, label: Label, value: Value) -> Node:
     kind = _KINDS.get(value.get(b"k"))  # type: ignore[arg-type]
     if kind is None:
         raise NodeError("unknown PHT node kind")
+    depth, seq = value.get(b"p"), value.get(b"s")
+    pending: tuple[int, int] | None = None
+    if depth is not None or seq is not None:
+        if type(depth) is not int or not 0 <= depth < label.length:
+            raise NodeError("a pending tag must name a depth above the node")
+        if type(seq) is not int or not 0 < seq <= MAX_SEQ:
+            raise NodeError("a pending tag needs a seq")
+        pending = (depth, seq)
     if kind is NodeKind.INTERNAL:
-        return INTERNAL
+        hint = _unpack_label(value.get(b"h"), spec)
+        if hint is not None and not (
+            hint.length > label.length and hint.bits >> (hint.length - label.length) == label.bits
+        ):
+            hint = None  # a hint outside the node's subtree is ignored, not trusted
+        shape = value.get(b"t")
+        shape = shape if isinstance(shape, bytes) and len(shape) <= 16 else b""  # shape.py
+        if hint is None and pending is None and not shape:
+            return INTERNAL
+        return Node(kind, {}, hint, pending, shape)
     packed = value.get(b"e")
     if not isinstance(packed, bytes) or len(packed) % spec.record_size:
         raise NodeError("leaf records are not a whole number of entries")
@@ -168,21 +233,24 @@ def decode_node(spec: TreeSpec, label: Label, value: Value) -> Node:
         if not label.covers(key):
             raise NodeError(f"key {key.hex()} is not under label {label}")
         entries[key] = packed[i + spec.key_bytes : i + spec.record_size]
-    return Node(kind, entries)
+    return Node(kind, entries, None, pending)
 
 
 def split_plan(
-    spec: TreeSpec, label: Label, entries: Mapping[bytes, bytes]
+    spec: TreeSpec, label: Label, entries: Mapping[bytes, bytes], flip_seq: int = 1
 ) -> list[tuple[Label, Node]]:
     """Nodes to write so that ``label`` can become internal (PHT paper §3.3, split).
 
     Returned deepest first: the new non-empty leaves, then the new internal nodes below
     ``label``, so that a reader never finds an internal node before its children. Empty
     leaves are not written: an internal node's absent child reads as an empty leaf.
-    ``label`` itself is not included: the caller flips it to internal last, by CAS.
+    ``label`` itself is not included: the caller flips it to internal last, by CAS
+    (to ``subtree_node(label, entries)``, at ``flip_seq``). Every node is tagged
+    pending with both: until that flip lands, they are orphans nobody reaches.
     """
     out: list[tuple[Label, Node]] = []
-    internals: list[Label] = []
+    internals: list[tuple[Label, Node]] = []
+    top = (label.length, flip_seq)
     stack = [(label, dict(entries))]
     while stack:
         node_label, node_entries = stack.pop()
@@ -196,13 +264,26 @@ def split_plan(
             if len(halves[bit]) > spec.capacity:
                 if child.length >= spec.key_bits:
                     raise NodeError("more than B entries share one full key")
-                internals.append(child)
+                internals.append((child, subtree_node(child, halves[bit], top)))
                 stack.append((child, halves[bit]))
             elif halves[bit]:  # an absent child of an internal node is an empty leaf
-                out.append((child, Node(NodeKind.LEAF, halves[bit])))
+                out.append((child, Node(NodeKind.LEAF, halves[bit], None, top)))
     out.sort(key=lambda item: -item[0].length)
-    internals.sort(key=lambda lab: -lab.length)
-    return out + [(lab, INTERNAL) for lab in internals]
+    internals.sort(key=lambda item: -item[0].length)
+    return out + internals
+
+
+def subtree_node(
+    label: Label, entries: Mapping[bytes, bytes], pending: tuple[int, int] | None
+) -> Node:
+    """The internal node ``label`` becomes when it splits with ``entries``: its hint is
+    where those keys part (the end of a chain of one-child internal nodes below it)."""
+    hint = None
+    if entries:
+        shared = common_prefix(min(entries), max(entries))
+        if shared.length >= label.length + 2:  # a child is no jump
+            hint = shared
+    return Node(NodeKind.INTERNAL, {}, hint, pending)
 
 
 class LeafSearch:
@@ -214,12 +295,18 @@ class LeafSearch:
     """
 
     def __init__(
-        self, spec: TreeSpec, key: bytes, start: int | None = None, floor: int = 0
+        self,
+        spec: TreeSpec,
+        key: bytes,
+        start: int | None = None,
+        floor: int = 0,
+        ceiling: int | None = None,
     ) -> None:
         self.spec = spec
         self.key = key
         self.lo = floor  # the node at floor - 1 is known to be internal
-        self.hi = spec.key_bits
+        self.hi = spec.key_bits if ceiling is None else ceiling  # the leaf is not deeper
+        self.seen: dict[int, Node | None] = {}
         self._next: int | None = self._clamp(start if start is not None else spec.key_bits // 8)
         self.leaf: tuple[int, Node] | None = None
         self.frozen: dict[int, Node] = {}
@@ -230,6 +317,8 @@ class LeafSearch:
         self.rounds = 0
         self._trend = 0  # +1: the last round only saw internal nodes; -1: only absent ones
         self._gallop = 1
+        self._hinted = -1  # the deepest hint on the key's path seen (``next_round``)
+        self._cold = start is None  # no cached depth: split the interval from the start
         self._round_seen: set[bool] = set()
 
     def _clamp(self, depth: int) -> int:
@@ -249,10 +338,16 @@ class LeafSearch:
             return []
         if width <= 1:
             return [self._next]
-        if self.rounds == 0:
+        if self.rounds == 0 and not self._cold:
             offsets = (0, 1, -1, 2, -2, 3, -3)[:width]
             picks = [self._next + o for o in offsets]
-        elif self._trend:
+        elif self.lo < self._hinted <= self.hi:
+            # An internal node on the path said where its keys parted when it split:
+            # the leaf is most likely just below, so search from there down.
+            span = self.hi - self._hinted + 1
+            picks = [self._hinted + (span * i) // (width + 1) for i in range(width)]
+            self._hinted = -1
+        elif self._trend and self.rounds == 1 and not self._cold:
             # Every probe of the last round said "deeper" (or every one "shallower"):
             # the leaf is likely just past the bound that moved, so gallop from it.
             steps = [self._gallop * o for o in (0, 2, 6, 14, 30, 62, 126)[:width]]
@@ -271,6 +366,7 @@ class LeafSearch:
 
     def feed(self, depth: int, node: Node | None) -> None:
         self.probes += 1
+        self.seen[depth] = node
         if self.leaf is not None:
             return
         if node is not None and node.kind is NodeKind.LEAF:
@@ -280,6 +376,9 @@ class LeafSearch:
         self._round_seen.add(node is not None and node.kind is NodeKind.INTERNAL)
         self._trend = (1 if True in self._round_seen else -1) if len(self._round_seen) == 1 else 0
         if node is not None and node.kind is NodeKind.INTERNAL:
+            hint = node.hint
+            if hint is not None and hint.length > self._hinted and hint.covers(self.key):
+                self._hinted = hint.length  # a guess: the nodes above it are not checked
             self.deepest_internal = max(self.deepest_internal, depth)
             self.internals.append(depth)
             self.lo = max(self.lo, depth + 1)

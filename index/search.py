@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from swarmseek.discovery import DhtError, ItemStore, MutableItem, immutable_target
+from swarmseek.discovery import ItemStore, MutableItem, immutable_target
 from swarmseek.transfer import Value
 
 from .cache import LeafCache
@@ -23,8 +23,16 @@ from .errors import CardError, PublishError, QueryError
 from .features import NAME_PERM, estimate_jaccard, name_grams, signature
 from .lsh import CONTENT_LSH, NAME_LSH, LshParams
 from .namespace import Namespace
-from .paging import Candidate, entries_agree, in_entry_order, intersect
+from .paging import (
+    Candidate,
+    entries_agree,
+    in_entry_order,
+    intersect,
+    score,
+    stats_from_name,
+)
 from .pht import TreeSpec
+from .plan import narrowed_candidates
 from .query import (
     KW,
     SIZE,
@@ -44,12 +52,9 @@ from .query import (
     u64_bounds,
     u64_key,
 )
+from .walk import Budget
 
 Entries = dict[bytes, bytes]
-# PHT nodes a search may fetch to narrow keyword candidates by a size or time range:
-# enough for a range of about a hundred entries; a broader one is checked on the cards
-# (a failed narrowing wastes what it fetched, on every combined query).
-NARROW_NODES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +283,12 @@ class SearchIndex:
         return [(candidates[t], c) for t, c in zip(targets, cards, strict=True) if c is not None]
 
     async def _candidates(
-        self, ns: Namespace, query: Query, *, ranges: bool = False, max_nodes: int | None = None
+        self,
+        ns: Namespace,
+        query: Query,
+        *,
+        ranges: bool = False,
+        max_nodes: int | Budget | None = None,
     ) -> dict[bytes, Candidate]:
         """Targets matching every looked-up condition, from PHT range queries in parallel.
 
@@ -317,7 +327,7 @@ class SearchIndex:
         offset = read_cursor(query)
         exact = True  # the candidates are exactly the matches (poison aside)
         if query.has_ranges and (query.terms or query.prefix):
-            candidates, exact = await self._narrowed_candidates(query)
+            candidates, exact = await narrowed_candidates(self, query)
         else:
             candidates = await self._all_candidates(query, ranges=False)
         # A term or prefix longer than a kw key keeps matches more than it should.
@@ -328,41 +338,8 @@ class SearchIndex:
             return await self._ranked_page(query, candidates, offset)
         return await self._ordered_page(query, candidates, offset)
 
-    async def _narrowed_candidates(self, query: Query) -> tuple[dict[bytes, Candidate], bool]:
-        """Keyword candidates, narrowed by the ranges when there are many of them.
-
-        The range walk starts with the keyword lookups (no extra sequential rounds) and
-        is dropped when few candidates came back: their cards are checked anyway.
-        """
-        failed: Exception | None = None
-        async with asyncio.TaskGroup() as tg:
-            narrowing = tg.create_task(self._narrowing(query))
-            try:
-                candidates = await self._all_candidates(query, ranges=False)
-            except Exception as exc:  # re-raised as itself below, not wrapped
-                failed = exc  # in the TaskGroup's ExceptionGroup
-                candidates = {}
-            if failed is not None or len(candidates) <= self.config.rank_all:
-                narrowing.cancel()
-        if failed is not None:
-            raise failed
-        if narrowing.cancelled():
-            return candidates, False  # few: the ranges are checked on every card
-        ranged = narrowing.result()
-        if ranged is None:
-            # Too broad for a cheap walk: every card is checked instead, in one parallel
-            # round (a full walk took 20-50 sequential rounds, measured by bench_search).
-            return candidates, False
-        return _narrowed(candidates, ranged), True
-
-    async def _narrowing(self, query: Query) -> dict[bytes, Candidate] | None:
-        try:
-            return await self._all_candidates(query, ranges=True, max_nodes=NARROW_NODES)
-        except (QueryError, DhtError):
-            return None  # too broad to walk cheaply: the ranges are checked on the cards
-
     async def _all_candidates(
-        self, query: Query, *, ranges: bool, max_nodes: int | None = None
+        self, query: Query, *, ranges: bool, max_nodes: int | Budget | None = None
     ) -> dict[bytes, Candidate]:
         per_ns = await asyncio.gather(
             *(
@@ -380,10 +357,24 @@ class SearchIndex:
         self, query: Query, candidates: dict[bytes, Candidate], offset: int
     ) -> Page:
         """Every card fetched and checked: ``total`` is exact whatever the entries say."""
-        ordered = sorted(candidates.items(), key=lambda i: (i[1].order(_by_relevance(query)), i[0]))
         fetched = {
-            card.target: card for _, card in await self._cards({t: c.namespace for t, c in ordered})
+            card.target: card
+            for _, card in await self._cards({t: c.namespace for t, c in candidates.items()})
         }
+        words = len(query.terms) + (1 if query.prefix else 0)
+        if words and any(len(c.counts) != words for c in candidates.values()):
+            # Found through a range tree (a combined query's selective range): its
+            # entries carry no word statistics, the cards' names give them.
+            for t, c in candidates.items():
+                if (card := fetched.get(t)) is not None:
+                    stats_from_name(c, card.name, query.terms, query.prefix)
+            score(
+                c
+                for t, c in candidates.items()
+                if len(c.counts) == words and _matches(fetched[t], query)
+            )
+        by_relevance = _by_relevance(query)
+        ordered = sorted(candidates.items(), key=lambda i: (i[1].order(by_relevance), i[0]))
         results = [
             _result(card, c.namespace, c.score)
             for t, c in ordered
@@ -481,18 +472,6 @@ class SearchIndex:
     async def suggest(self, prefix: str, limit: int = 10) -> list[str]:
         """Terms seen in cards that start with the last word of ``prefix``."""
         return self.catalogue.suggest(prefix, limit)
-
-
-def _narrowed(
-    candidates: dict[bytes, Candidate], ranged: dict[bytes, Candidate]
-) -> dict[bytes, Candidate]:
-    out = {}
-    for target, c in candidates.items():
-        r = ranged.get(target)
-        if r is not None:
-            c.size, c.created = r.size, r.created
-            out[target] = c
-    return out
 
 
 def _by_relevance(query: Query) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from swarmseek.discovery import (
@@ -22,7 +23,17 @@ from swarmseek.discovery import (
 )
 from swarmseek.transfer import Value
 
-from .pht import INTERNAL, Label, Node, NodeKind, encode_node, merge_entries, node_salt, split_plan
+from .pht import (
+    Label,
+    Node,
+    NodeKind,
+    encode_node,
+    merge_entries,
+    node_salt,
+    split_plan,
+    subtree_node,
+)
+from .shape import encode_shape
 
 if TYPE_CHECKING:
     from .driver import Pht
@@ -51,21 +62,37 @@ class Splitter:
         entries: dict[bytes, bytes],
         current: MutableItem | None,
         remove: AbstractSet[bytes] = frozenset(),
+        *,
+        reachable: bool = False,
     ) -> bool:
         """Children first, then the parent flips to internal by CAS (PHT paper §3.3).
 
         ``remove``: keys this write deletes, which must not come back from what a child
-        already holds.
+        already holds. ``reachable``: the leaf was reached from the root (a lookup
+        checked it), so its flipped node needs no pending tag of its own.
         """
-        plan = split_plan(self.pht.spec, label, entries)
+        flip_seq = 1 if current is None else current.seq + 1
+        plan = split_plan(self.pht.spec, label, entries, flip_seq)
+        # Each internal node records the shape of what this split builds below it, so a
+        # walk reads it several levels a round (shape.py).
+        inside = {lab for lab, node in plan if node.kind is NodeKind.INTERNAL}
+        plan = [
+            (lab, replace(node, shape=encode_shape(lab, inside)) if lab in inside else node)
+            for lab, node in plan
+        ]
         for depth in sorted({lab.length for lab, _ in plan}, reverse=True):
             await asyncio.gather(
                 *(self._write_child(lab, node, remove) for lab, node in plan if lab.length == depth)
             )
+        before = None if current is None else self.pht._decode_or_empty(label, current.value)
+        pending = None if before is None or reachable else before.pending
         flipped = sign_item(
             self.pht.keypair,
-            encode_node(self.pht.spec, INTERNAL),
-            1 if current is None else current.seq + 1,
+            encode_node(
+                self.pht.spec,
+                replace(subtree_node(label, entries, pending), shape=encode_shape(label, inside)),
+            ),
+            flip_seq,
             node_salt(self.pht.spec, label),
         )
         try:
@@ -88,10 +115,11 @@ class Splitter:
             return False
         self.pht.counters.splits += 1
         self.pht.cache.forget(self.pht.spec, label)
-        self.pht.cache.remember_internal(self.pht.spec, label)
-        for lab, node in plan:
-            if node.kind is NodeKind.LEAF:
-                self.pht.cache.remember(self.pht.spec, lab)
+        if reachable:  # else an orphan's children: the cache only holds reachable leaves
+            self.pht.cache.remember_internal(self.pht.spec, label)
+            for lab, node in plan:
+                if node.kind is NodeKind.LEAF:
+                    self.pht.cache.remember(self.pht.spec, lab)
         return True
 
     async def _scrub_orphans(self, label: Label, read: MutableItem | None) -> None:
@@ -145,17 +173,21 @@ class Splitter:
                 outcome.moved = True
                 return None
             # a frozen node here is left over from a finished merge: its entries went up
-            keep = old.entries if old is not None and old.kind is NodeKind.LEAF else {}
+            leaf = old is not None and old.kind is NodeKind.LEAF
+            keep = old.entries if old is not None and leaf else {}
             if internal:
                 if old is None or not keep:
-                    return encode_node(self.pht.spec, INTERNAL)
+                    return encode_node(self.pht.spec, node)
                 outcome.overflow = dict(keep)  # a leaf where we need an internal node
                 return None
             merged = merge_entries(keep, node.entries, remove)
             if len(merged) > self.pht.spec.capacity:
                 outcome.overflow = merged
                 return None
-            return encode_node(self.pht.spec, Node(NodeKind.LEAF, merged))
+            # A leaf already there keeps its tag: a committed one is reachable (another
+            # splitter's flip landed), a pending one an orphan until a flip lands.
+            tag = old.pending if old is not None and leaf else node.pending
+            return encode_node(self.pht.spec, Node(NodeKind.LEAF, merged, None, tag))
 
         current = await update_mutable(
             self.pht.store,
@@ -170,7 +202,8 @@ class Splitter:
                     child = label.child(bit)
                     part = {k: v for k, v in node.entries.items() if child.covers(k)}
                     if part:
-                        await self._write_child(child, Node(NodeKind.LEAF, part), remove)
+                        down = Node(NodeKind.LEAF, part, None, node.pending)
+                        await self._write_child(child, down, remove)
             return
         if outcome.overflow is not None and not await self.split(
             label, outcome.overflow, current, remove

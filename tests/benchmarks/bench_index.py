@@ -1,17 +1,22 @@
 """Index benchmark: PHT lookup gets vs log2(D), puts and items per card, LSH quality.
 
-Run: python tests/benchmarks/bench_index.py [--cards 10000] [--quick]
+Run: python tests/benchmarks/bench_index.py [--cards 10000] [--catalogue 63664] [--quick]
 
 References, measured in the same run on the same data: the PHT paper's cold binary
 search bound ceil(log2(D + 1)) sequential gets; datasketch's in-memory
 ``MinHashLSH(threshold=0.5, num_perm=128)`` for similarity; exact Jaccard as truth.
+Sequential DHT rounds per query on the real catalogue (data/catalogue) are counted
+exactly by ``tests/support/pht_rounds.RoundStore`` (operations complete in lockstep
+rounds), and every query's results are checked against a brute-force scan.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import hashlib
+import json
 import math
 import os
 import pathlib
@@ -27,7 +32,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from swarmseek.discovery import KeyPair, MemoryItemStore  # noqa: E402
-from swarmseek.index import Card, IndexConfig, Pht, Query, SearchIndex, TreeSpec  # noqa: E402
+from swarmseek.index import (  # noqa: E402
+    Card,
+    IndexConfig,
+    Namespace,
+    Pht,
+    Query,
+    SearchIndex,
+    TreeSpec,
+    normalise,
+)
 from swarmseek.index.features import (  # noqa: E402
     MINHASH_SEED,
     estimate_jaccard,
@@ -35,7 +49,11 @@ from swarmseek.index.features import (  # noqa: E402
     signature,
     word_shingles,
 )
+from swarmseek.index.query import KW, SIZE, term_prefix  # noqa: E402
 from tests.support.index_corpus import near_duplicates, shingle_jaccard  # noqa: E402
+from tests.support.pht_rounds import RoundStore, count_rounds  # noqa: E402
+
+CATALOGUE = ROOT / "data" / "catalogue" / "debian-bookworm.jsonl.gz"
 
 
 def rows(title: str, table: list[tuple[str, ...]]) -> None:
@@ -288,12 +306,174 @@ def bench_signature_size() -> None:
     rows(f"Signature size vs accuracy ({len(pairs)} near-duplicate pairs)", table)
 
 
+def catalogue_cards(n: int) -> list[Card]:
+    cards = []
+    with gzip.open(CATALOGUE, "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i >= n:
+                break
+            x = json.loads(line)
+            created = 1_600_000_000 + (i * 7919) % 50_000_000  # the catalogue has no dates
+            ih = bytes.fromhex(x["infohash"])
+            cards.append(Card.create(ih, x["name"], x["size"], x.get("files", 1), created))
+    return cards
+
+
+def brute(cards: list[Card], q: Query) -> set[bytes]:
+    out = set()
+    for c in cards:
+        words = set(normalise(c.name))
+        if not set(q.terms) <= words:
+            continue
+        if q.prefix and not any(w.startswith(q.prefix) for w in words):
+            continue
+        if (q.min_size is not None and c.size < q.min_size) or (
+            q.max_size is not None and c.size > q.max_size
+        ):
+            continue
+        out.add(c.infohash)
+    return out
+
+
+def catalogue_queries(cards: list[Card], n: int) -> dict[str, list[Query]]:
+    rng = random.Random(2)
+    counts: dict[str, int] = {}
+    for c in cards:
+        for t in set(normalise(c.name)):
+            counts[t] = counts.get(t, 0) + 1
+    rare = sorted(t for t, k in counts.items() if k <= 50 and len(t) >= 3)
+    common = sorted(t for t, k in counts.items() if 50 < k <= 2000 and len(t) >= 3)
+    # Prefixes of every length from 2 to 8 characters: long shared prefixes such as
+    # "libreoff" are what made a walk descend one level per round.
+    prefixes = sorted({t[:k] for t in counts for k in range(2, 9) if len(t) > k})
+    sizes = sorted(c.size for c in cards)
+    ranges, combined = [], []
+    for _ in range(n):
+        i = rng.randrange(len(sizes) - 10)
+        ranges.append(Query(min_size=sizes[i], max_size=sizes[i + 9], limit=1000))
+    for t in rng.sample(common, min(n, len(common))):
+        i = rng.randrange(len(sizes) // 2)
+        lo, hi = sizes[i], sizes[i + rng.choice((10, 100, len(sizes) // 4))]
+        combined.append(Query((t,), min_size=lo, max_size=hi, limit=20))
+    return {
+        "keyword": [Query((t,), limit=1000) for t in rng.sample(rare, min(n, len(rare)))],
+        "prefix": [Query(prefix=p, limit=20) for p in rng.sample(prefixes, min(n, len(prefixes)))],
+        "range": ranges,
+        "combined": combined,
+    }
+
+
+async def bench_catalogue_rounds(n: int, per_kind: int) -> None:
+    cards = catalogue_cards(n)
+    cfg = IndexConfig(content_lsh=None, name_lsh=None)
+    memory = MemoryItemStore()
+    t = time.perf_counter()
+    await SearchIndex(memory, config=cfg).publish(cards)
+    dt = time.perf_counter() - t
+    print(f"\ncatalogue index: {len(cards)} cards, {len(memory)} items, built in {dt:.0f} s")
+    store = RoundStore(memory)
+    bound = {
+        "keyword": math.ceil(math.log2(KW.key_bits + 1)),
+        "prefix": math.ceil(math.log2(KW.key_bits + 1)),
+        "range": math.ceil(math.log2(SIZE.key_bits + 1)),
+        "combined": math.ceil(math.log2(KW.key_bits + 1)),
+    }
+    table = [
+        (
+            "query",
+            "n",
+            "cold p50",
+            "cold max",
+            "warm p50",
+            "warm max",
+            "log2(D) bound",
+            "warm p50/bound",
+            "gets/query",
+            "exact",
+        )
+    ]
+    for kind, qs in catalogue_queries(cards, per_kind).items():
+        warm = SearchIndex(store, config=cfg)  # type: ignore[arg-type]
+        cold_rounds, exact = [], 0
+        ops = store.ops
+        for q in qs:
+            page, r = await count_rounds(store, SearchIndex(store, config=cfg).search(q))  # type: ignore[arg-type]
+            cold_rounds.append(r)
+            truth = brute(cards, q)
+            exact += page.total == len(truth) and {x.infohash for x in page.results} <= truth
+            await count_rounds(store, warm.search(q))
+        gets = (store.ops - ops) / (2 * len(qs))
+        warm_rounds = [(await count_rounds(store, warm.search(q)))[1] for q in qs]
+        table.append(
+            (
+                kind,
+                str(len(qs)),
+                f"{statistics.median(cold_rounds):.0f}",
+                str(max(cold_rounds)),
+                f"{statistics.median(warm_rounds):.0f}",
+                str(max(warm_rounds)),
+                str(bound[kind]),
+                f"{statistics.median(warm_rounds) / bound[kind]:.2f}",
+                f"{gets:.0f}",
+                f"{exact}/{len(qs)}",
+            )
+        )
+    rows(
+        f"Sequential DHT rounds per search on the Debian catalogue ({len(cards)} cards),"
+        " card fetches included",
+        table,
+    )
+    print(
+        "cold = a fresh reader per query (empty leaf cache and catalogue); warm = the same"
+        " queries again; bound = the PHT paper's binary search, ceil(log2(D+1)) rounds for"
+        " one lookup alone (D = 128-bit kw keys, 96-bit size keys); exact = total and"
+        " results match a brute-force scan"
+    )
+    await bench_prefix_walks(memory, cards, per_kind)
+
+
+async def bench_prefix_walks(memory: MemoryItemStore, cards: list[Card], n: int) -> None:
+    """The PHT walk alone (no cards), by prefix length: where long chains were."""
+    kp = Namespace.open_default().signer
+    store = RoundStore(memory)
+    terms = sorted({t for c in cards for t in normalise(c.name)})
+    rng = random.Random(3)
+    table = [("prefix chars", "n", "rounds p50", "rounds max", "nodes/query", "entries/query")]
+    for k in (2, 4, 6, 8, 10):
+        prefixes = sorted({t[:k] for t in terms if len(t) > k})
+        sample = rng.sample(prefixes, min(n, len(prefixes)))
+        rounds, found = [], 0
+        ops = store.ops
+        for p in sample:
+            pht = Pht(store, kp, KW)  # type: ignore[arg-type]
+            pht.max_range_nodes = None
+            entries, r = await count_rounds(store, pht.get_prefix(term_prefix(p, exact=False)))
+            rounds.append(r)
+            found += len(entries)
+        table.append(
+            (
+                str(k),
+                str(len(sample)),
+                f"{statistics.median(rounds):.0f}",
+                str(max(rounds)),
+                f"{(store.ops - ops) / len(sample):.0f}",
+                f"{found / len(sample):.0f}",
+            )
+        )
+    rows("kw tree prefix walk alone, cold reader (PHT rounds only)", table)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cards", type=int, default=10_000)
+    parser.add_argument("--catalogue", type=int, default=63_664)
+    parser.add_argument("--queries", type=int, default=60)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     print(f"os.cpu_count() = {os.cpu_count()}")
+    await bench_catalogue_rounds(
+        10_000 if args.quick else args.catalogue, 20 if args.quick else args.queries
+    )
     await bench_lookups([1_000, 10_000] if args.quick else [1_000, 10_000, 100_000])
     await bench_import(1_000 if args.quick else args.cards)
     corpus = corpus_texts()

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swarmseek.discovery import MemoryItemStore
+from swarmseek.discovery import MemoryItemStore, MutableItem
 from swarmseek.index import (
     Card,
     IndexConfig,
@@ -252,3 +253,31 @@ def test_scores_from_entries_equal_bm25_over_the_names(
 def _target(i: int) -> bytes:
     # distinct leading bytes: a key holds only the target's first bytes after the term
     return hashlib.sha1(i.to_bytes(4, "big")).digest()
+
+
+class SlowKeywords(MemoryItemStore):
+    """Keyword-tree reads take extra event-loop turns (no clock): range walks end first."""
+
+    slow = False
+
+    async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> MutableItem | None:
+        if self.slow and salt.startswith(b"pht\x02kw"):
+            for _ in range(50):
+                await asyncio.sleep(0)
+        return await super().get_mutable(public_key, salt)
+
+
+async def test_a_combined_query_answered_by_its_range_is_still_ranked_by_bm25() -> None:
+    lines = catalogue_lines(600, step=100)
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = SlowKeywords()
+    await SearchIndex(store, config=CONFIG).publish(cards)
+    sizes = sorted(x["size"] for x in lines)
+    q = Query(("deb",), min_size=sizes[100], max_size=sizes[130], limit=50)  # 31 in range
+    store.slow = True  # the range walk ends first: its cards answer, the words unwalked
+    page = await SearchIndex(store, config=IndexConfig(content_lsh=None, name_lsh=None)).search(q)
+    assert {r.infohash for r in page.results} == brute(lines, q)
+    assert all(r.score > 0 for r in page.results)
+    # one term, once in each name: BM25 ranks shorter names first, ties by infohash
+    key = [(len(normalise(r.name)), r.infohash) for r in page.results]
+    assert key == sorted(key)

@@ -16,7 +16,6 @@ from swarmseek.discovery import (
 from swarmseek.index.driver import Pht
 from swarmseek.index.errors import NodeError
 from swarmseek.index.pht import (
-    INTERNAL,
     ROOT,
     Label,
     LeafSearch,
@@ -46,8 +45,10 @@ def test_full_leaf_fits_in_1000_bytes() -> None:
             NodeKind.LEAF, {bytes([i]) * spec.key_bytes: b"v" * spec.value_bytes for i in range(b)}
         )
         assert len(encode(encode_node(spec, full))) <= 1000
+        tagged = Node(NodeKind.LEAF, full.entries, None, (255, 2**63 - 1))  # a tag fits too
+        assert len(encode(encode_node(spec, tagged))) <= 1000
         one_more = b"\0" * spec.record_size * (b + 1)
-        assert len(encode({b"k": b"l", b"e": one_more})) > 1000
+        assert len(encode({b"k": b"l", b"e": one_more, b"p": 255, b"s": 2**63 - 1})) > 1000
 
 
 def test_salt_packs_label_bits() -> None:
@@ -231,7 +232,8 @@ class DeleteDuringFlip(MemoryItemStore):
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
         hook, root = self.meanwhile, node_salt(SPEC, Label(0, 0))
-        if hook is not None and item.salt == root and item.value == encode_node(SPEC, INTERNAL):
+        flip = isinstance(item.value, dict) and item.value.get(b"k") == b"i"
+        if hook is not None and item.salt == root and flip:
             self.meanwhile = None
             await hook()
         await super().put_mutable(item, cas=cas)
