@@ -50,6 +50,8 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
             "next_cursor": {"type": ["string", "null"]},
+            "total": {"type": "integer", "minimum": 0},
+            "total_exact": {"type": "boolean"},
             "took_ms": {"type": "number"},
         },
     },

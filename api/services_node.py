@@ -240,6 +240,7 @@ class NodeServices:
             "results": [result_json(r, peers=peers.get(r.infohash)) for r in page.results],
             "next_cursor": page.next_cursor,
             "total": page.total,
+            "total_exact": page.total_exact,
             "took_ms": round((time.perf_counter() - start) * 1000, 2),
         }
 

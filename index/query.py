@@ -159,6 +159,9 @@ class Page:
     results: list[Result] = field(default_factory=list)
     total: int = 0
     next_cursor: str | None = None
+    # False: ``total`` counts candidates of which some may not match (a combined query
+    # too broad to narrow by its range, whose cards are checked only page by page)
+    total_exact: bool = True
 
 
 def make_cursor(query: Query, offset: int) -> str:

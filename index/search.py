@@ -9,6 +9,7 @@ lookups and range walks in parallel, verifying every candidate against its card
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -317,11 +318,12 @@ class SearchIndex:
     async def search(self, query: Query) -> Page:
         """Keyword AND / prefix / ranges over every namespace, ranked, one page.
 
-        Up to ``IndexConfig.rank_all`` candidates, every card is fetched, checked and
-        ranked by BM25 over the names. Beyond that, only the cards of the page asked
-        for are fetched: candidates are ordered by what their PHT entries carry (how
-        close the matched term is to the prefix, then size, time, infohash), and the
-        cursor is a position in that order, so pages are disjoint and stable.
+        Up to ``IndexConfig.rank_all`` candidates, every card is fetched and checked.
+        Beyond that, only the cards of the page asked for are fetched. Either way the
+        order is BM25 over the names, computed from what the keyword entries carry
+        (paging.py), then infohash; a range-only query orders by size, then time. The
+        cursor is a position in that order, so pages are disjoint and stable, and
+        ``total`` is exact unless ``total_exact`` says it is an upper bound.
         """
         query.validate()
         offset = read_cursor(query)
@@ -333,10 +335,16 @@ class SearchIndex:
         # A term or prefix longer than a kw key keeps matches more than it should.
         words = [*query.terms, *([query.prefix] if query.prefix else [])]
         exact = exact and all(len(w.encode("utf-8")) <= TERM_BYTES for w in words)
-        if len(candidates) <= self.config.rank_all or not exact:
+        if len(candidates) <= self.config.rank_all:
             # every card checked: ``total`` is exact whatever the entries say
             return await self._ranked_page(query, candidates, offset)
-        return await self._ordered_page(query, candidates, offset)
+        page = await self._ordered_page(query, candidates, offset)
+        if not exact:
+            # Candidates a range or a long word may still reject: only the page's cards
+            # were checked (checking all of a common word's 2,000 cards took 49 rounds,
+            # bench_index), so ``total`` counts what may match, not what does.
+            page = dataclasses.replace(page, total_exact=False)
+        return page
 
     async def _all_candidates(
         self, query: Query, *, ranges: bool, max_nodes: int | Budget | None = None

@@ -281,3 +281,23 @@ async def test_a_combined_query_answered_by_its_range_is_still_ranked_by_bm25() 
     # one term, once in each name: BM25 ranks shorter names first, ties by infohash
     key = [(len(normalise(r.name)), r.infohash) for r in page.results]
     assert key == sorted(key)
+
+
+async def test_a_broad_range_over_many_candidates_fetches_only_the_pages_cards() -> None:
+    # "dev" has more candidates than rank_all, and min_size=1 spans the whole size tree:
+    # narrowing would walk more leaves than the candidates are worth, so the range is
+    # checked on the cards, and only on the cards of the page asked for.
+    lines = catalogue_lines(300, step=200)
+    cards = [Card.create(bytes.fromhex(x["infohash"]), x["name"], x["size"], 1, 0) for x in lines]
+    store = CountingStore()
+    await SearchIndex(store, config=CONFIG).publish(cards)
+    q = Query(("dev",), min_size=1, limit=5)
+    store.card_gets = 0
+    first = await SearchIndex(store, config=CONFIG).search(q)
+    matches = brute(lines, q)
+    assert len(matches) > 2 * q.limit
+    assert not first.total_exact and first.total >= len(matches)
+    assert len(first.results) == q.limit
+    assert store.card_gets < len(matches)  # not every candidate's card
+    got = [ih for page in await pages(SearchIndex(store, config=CONFIG), q) for ih in page]
+    assert len(got) == len(set(got)) and set(got) == matches
