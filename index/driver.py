@@ -19,8 +19,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from swarmseek.discovery import (
+    CasConflict,
     ItemStore,
     KeyPair,
+    PutError,
+    SeqTooLow,
     update_mutable,
 )
 from swarmseek.transfer import Value
@@ -46,6 +49,7 @@ from .split import Outcome, Splitter
 from .walk import Budget, RangeWalk
 
 WARM_UP_KEYS = 256  # a batch this big into an unknown tree first walks it (``apply``)
+WRITE_ATTEMPTS = 4  # a leaf write no node stored: tried again after 0.5, 1, 2 s
 
 
 @dataclass(slots=True)
@@ -78,6 +82,7 @@ class Pht:
         self.store = store
         self.width = width  # parallel gets per lookup round (LeafSearch.next_round)
         self.max_range_nodes: int | None = None  # budget of one range walk (None: no limit)
+        self.write_retry_delay = 0.5  # seconds before a refused leaf write is tried again
         self.keypair = keypair
         self.spec = spec
         self.cache = cache if cache is not None else LeafCache()
@@ -339,7 +344,20 @@ class Pht:
     ) -> list[bytes]:
         batch_add = {k: add[k] for k in mine if k in add}
         batch_remove = {k for k in mine if k in remove}
-        if await self._apply_leaf(label, batch_add, batch_remove):
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                applied = await self._apply_leaf(label, batch_add, batch_remove)
+                break
+            except (CasConflict, SeqTooLow):
+                raise  # a race update_mutable already retried: not the network's fault
+            except PutError:
+                # No node stored the write (all refused or timed out): a loaded or
+                # churning network. The write is a read-modify-write of the same keys,
+                # so trying it again cannot add anything twice.
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(self.write_retry_delay * 2**attempt)
+        if applied:
             return mine
         self.cache.forget(self.spec, label)
         return []

@@ -65,6 +65,10 @@ class IndexConfig:
     threshold: float = 0.5  # similar_to: estimated Jaccard kept after re-ranking
     name_threshold: float = 0.3  # similar_names: 3-gram Jaccard kept
     retries: int = 32
+    # A leaf write the DHT refused or let time out (no node stored it) is tried again
+    # after this, doubling, WRITE_ATTEMPTS times in all (driver.py): a busy moment
+    # does not fail an import of 10^5 cards.
+    write_retry_delay: float = 0.5
     lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
     in_flight: int = 64  # DHT operations outstanding at once, over all trees
     max_range_nodes: int = 2048  # PHT nodes one range/prefix query may fetch
@@ -202,6 +206,7 @@ class SearchIndex:
             )
             pht.writable = ns.writable
             pht.max_range_nodes = self.config.max_range_nodes
+            pht.write_retry_delay = self.config.write_retry_delay
             self._trees[(ns.public_key, spec.name)] = pht
         return pht
 

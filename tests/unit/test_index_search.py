@@ -246,8 +246,12 @@ class FlakyStore(MemoryItemStore):
     def __init__(self) -> None:
         super().__init__()
         self.allow: int | None = None
+        self.refuse_next = 0
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
+        if self.refuse_next > 0:
+            self.refuse_next -= 1
+            raise PutError("no node stored the item (8 refused or timed out)")
         if self.allow is not None:
             if self.allow <= 0:
                 raise PutError("no node stored the item (8 refused or timed out)")
@@ -255,9 +259,23 @@ class FlakyStore(MemoryItemStore):
         await super().put_mutable(item, cas=cas)
 
 
+NO_WAIT = IndexConfig(content_lsh=None, name_lsh=None, write_retry_delay=0.0)
+
+
+async def test_a_leaf_write_no_node_stored_is_tried_again() -> None:
+    store = FlakyStore()
+    index = SearchIndex(store, config=NO_WAIT)
+    await index.publish([card("first tool")])
+    store.refuse_next = 2  # a moment of timeouts: two writes refused, then all is well
+    await index.publish([card("second tool")])
+    assert store.refuse_next == 0
+    page = await SearchIndex(store, config=NO_LSH).search(Query(("tool",)))
+    assert sorted(r.name for r in page.results) == ["first tool", "second tool"]
+
+
 async def test_a_publish_that_fails_part_way_is_completed_by_the_next_republish() -> None:
     store = FlakyStore()
-    index = SearchIndex(store, config=NO_LSH)
+    index = SearchIndex(store, config=NO_WAIT)
     cards = [card(f"tool {i} release") for i in range(40)]
     store.allow = 5  # a few leaf writes land, then the DHT refuses
     with pytest.raises(PutError):
