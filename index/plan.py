@@ -22,7 +22,7 @@ from .paging import Candidate
 from .query import U64, Query
 from .walk import Budget
 
-NARROW_LEAVES = 128
+NARROW_LEAVES = 32
 
 if TYPE_CHECKING:
     from .search import SearchIndex
@@ -40,11 +40,14 @@ async def narrowed_candidates(
         # A range that holds every key (``min_size=0``) filters nothing: no walk at all.
         return await index._all_candidates(query, ranges=False), True
     # The walk may go on while the leaves it reaches stay fewer than a quarter of the
-    # keyword candidates (a walk fetches two to three nodes a leaf: about what checking
-    # their cards costs), and fewer than NARROW_LEAVES (about five rounds of gets): on
-    # the whole catalogue a broad range walked 500 leaves before it failed, and then
-    # the 2000 cards were checked anyway (78 rounds). Counted in leaves, a property of
-    # the tree, so a warm reader's cache decides nothing.
+    # keyword candidates (a walk fetches two to three nodes a leaf) and fewer than
+    # NARROW_LEAVES. A walk that stops costs little: the candidates are then paged in
+    # BM25 order from their entries and only the page's cards are checked (search.py),
+    # about limit/selectivity cards. 32, not 128: with that fallback, 128 leaves cost a
+    # common word AND a quarter of all sizes 410 node gets and 10/20 rounds (p50/max)
+    # on the 63,664-card catalogue, 32 leaves 340 gets and 10/14 rounds (16 leaves:
+    # 300 and 10/13, but "lib*" AND a 15% range took 22 rounds). Counted in leaves, a
+    # property of the tree, so a warm reader's cache decides nothing.
     budget = Budget(None)
     budget.cap(min(index.config.max_range_nodes, NARROW_LEAVES))
     few = index.config.rank_all
