@@ -7,11 +7,10 @@ discarded. The handshake state machine in ``mse.py`` builds on these functions.
 
 The DH arithmetic is Python's ``pow``. RC4 runs in C: OpenSSL's libcrypto through
 ctypes where it is found, else the ``cryptography`` package's ARC4. Both cost no Python
-work per byte, but only the ctypes call releases the GIL (measured: a Python loop
-beside a thread doing RC4 kept under 50% of its speed with cryptography 48's ARC4),
-so only then is decrypting a connection's reads in a worker thread worth its hand-off
-(``StreamCipher.offload``); RC4 is about as much CPU per byte as everything else the
-download loop does.
+work per byte; libcrypto's RC4 also works in place on any writable buffer
+(``StreamCipher.decrypt_in_place``), so a read is decrypted where it landed, in the
+wire protocol's receive buffer, with no copy. RC4 is about as much CPU per byte as
+everything else the download loop does.
 """
 
 from __future__ import annotations
@@ -159,12 +158,19 @@ class _OpenSslRc4:
         _OPENSSL.RC4_set_key(self._key, len(key), key)
         self.in_place(bytearray(RC4_DROP))
 
-    def in_place(self, buf: bytearray) -> None:
-        """XOR ``buf`` with the next ``len(buf)`` bytes of keystream, in place."""
-        if buf:
-            view = (ctypes.c_char * len(buf)).from_buffer(buf)
-            _OPENSSL.RC4(self._key, len(buf), view, view)
-            del view  # release the export so the caller may resize ``buf``
+    def in_place(self, buf: bytearray | memoryview) -> None:
+        """XOR ``buf`` (any writable buffer) with the next ``len(buf)`` bytes of
+        keystream, in place: RC4 reads and writes the same memory."""
+        size = len(buf)
+        if size:
+            # A ctypes object over the buffer's first byte: its address is all RC4
+            # needs (no array type per size). Deleted at once to release the export,
+            # so the caller may resize ``buf``.
+            first = ctypes.c_char.from_buffer(buf)
+            where = ctypes.byref(first)
+            _OPENSSL.RC4(self._key, size, where, where)
+            del where
+            del first
 
     def update(self, data: bytes) -> bytes:
         out = bytearray(data)
@@ -188,6 +194,15 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
+def _in_place_by_copy(keystream: Keystream) -> Callable[[bytearray | memoryview], None]:
+    """``in_place`` for a context that can only return new bytes (cryptography's)."""
+
+    def in_place(buf: bytearray | memoryview) -> None:
+        buf[:] = keystream.update(bytes(buf))
+
+    return in_place
+
+
 @dataclass(frozen=True, slots=True)
 class StreamCipher:
     """The cipher for the rest of a connection after the MSE/PE handshake.
@@ -202,13 +217,10 @@ class StreamCipher:
     method: CryptoMethod
     encrypt: Callable[[bytes], bytes]
     decrypt: Callable[[bytes], bytes]
-    # The same keystream as ``decrypt``, decrypting a buffer in place without the GIL:
-    # when there is one, the adapter decrypts reads in a worker thread, off the loop.
-    decrypt_in_place: Callable[[bytearray], None] | None = None
-
-    @property
-    def offload(self) -> bool:
-        return self.decrypt_in_place is not None
+    # The same keystream as ``decrypt``, decrypting a writable buffer in place: the
+    # adapter decrypts each read where it landed, in the wire protocol's own buffer.
+    # None for plaintext.
+    decrypt_in_place: Callable[[bytearray | memoryview], None] | None = None
 
     @property
     def is_identity(self) -> bool:
@@ -223,5 +235,7 @@ class StreamCipher:
     @classmethod
     def rc4(cls, encryptor: Keystream, decryptor: Keystream) -> StreamCipher:
         """RC4 continuing the handshake's keystreams (they are never re-keyed)."""
-        in_place = decryptor.in_place if isinstance(decryptor, _OpenSslRc4) else None
+        if isinstance(decryptor, _OpenSslRc4):
+            return cls(CryptoMethod.RC4, encryptor.update, decryptor.update, decryptor.in_place)
+        in_place = _in_place_by_copy(decryptor)
         return cls(CryptoMethod.RC4, encryptor.update, decryptor.update, in_place)
