@@ -16,16 +16,13 @@ everything else the download loop does.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import enum
+import functools
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
-from cryptography.hazmat.primitives.ciphers import Cipher
 
 from .errors import MseProtocolError
 
@@ -117,6 +114,15 @@ class Keystream(Protocol):
     def update(self, data: bytes) -> bytes: ...
 
 
+def _libcrypto_names() -> Iterator[str]:
+    yield from ("libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.dylib")
+    import ctypes.util  # noqa: PLC0415 - rarely needed (see _load_openssl_rc4)
+
+    found = ctypes.util.find_library("crypto")
+    if found:
+        yield found
+
+
 def _load_openssl_rc4() -> Any:
     """libcrypto's RC4 functions through ctypes, or None where they cannot be found.
 
@@ -125,10 +131,12 @@ def _load_openssl_rc4() -> Any:
     its wrapper (a zeroed output buffer and a copy per call). The two functions are
     OpenSSL's long-stable low-level API (``RC4_set_key``, ``RC4``; deprecated in 3.0,
     still exported), and ctypes releases the GIL for the call.
+
+    Loaded at the first MSE handshake, not at import (cached): a download without MSE
+    never pays for it. The usual sonames are tried first; ``find_library`` (which
+    imports ``ctypes.util`` and runs ``ldconfig -p``) only when they are missing.
     """
-    for name in (ctypes.util.find_library("crypto"), "libcrypto.so.3"):
-        if not name:
-            continue
+    for name in _libcrypto_names():
         try:
             lib = ctypes.CDLL(name)
             set_key, rc4 = lib.RC4_set_key, lib.RC4
@@ -142,7 +150,7 @@ def _load_openssl_rc4() -> Any:
     return None
 
 
-_OPENSSL = _load_openssl_rc4()
+_openssl = functools.cache(_load_openssl_rc4)
 # RC4_KEY is 2 + 256 RC4_INTs (1032 bytes with OpenSSL's 4-byte RC4_INT); room for
 # any RC4_INT up to 8 bytes.
 _RC4_KEY_SPACE = 4096
@@ -151,11 +159,12 @@ _RC4_KEY_SPACE = 4096
 class _OpenSslRc4:
     """An RC4 keystream in libcrypto, usable from a worker thread without the GIL."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_rc4")
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, lib: Any, key: bytes) -> None:
         self._key = ctypes.create_string_buffer(_RC4_KEY_SPACE)
-        _OPENSSL.RC4_set_key(self._key, len(key), key)
+        self._rc4 = lib.RC4
+        lib.RC4_set_key(self._key, len(key), key)
         self.in_place(bytearray(RC4_DROP))
 
     def in_place(self, buf: bytearray | memoryview) -> None:
@@ -168,7 +177,7 @@ class _OpenSslRc4:
             # so the caller may resize ``buf``.
             first = ctypes.c_char.from_buffer(buf)
             where = ctypes.byref(first)
-            _OPENSSL.RC4(self._key, size, where, where)
+            self._rc4(self._key, size, where, where)
             del where
             del first
 
@@ -183,8 +192,13 @@ def rc4_drop1024(key: bytes) -> Keystream:
 
     RC4 is symmetric, so the same context type encrypts and decrypts.
     """
-    if _OPENSSL is not None:
-        return _OpenSslRc4(key)
+    lib = _openssl()
+    if lib is not None:
+        return _OpenSslRc4(lib, key)
+    # The fallback, imported only here: most machines have libcrypto.
+    from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4  # noqa: PLC0415
+    from cryptography.hazmat.primitives.ciphers import Cipher  # noqa: PLC0415
+
     context = Cipher(ARC4(key), mode=None).encryptor()
     context.update(bytes(RC4_DROP))
     return context
