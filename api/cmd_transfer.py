@@ -17,11 +17,8 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs without types-tqdm
-
-from swarmseek.discovery import DhtConfig, DhtError, DhtNode
 from swarmseek.transfer import (
     EncryptionPolicy,
     Magnet,
@@ -37,8 +34,14 @@ from swarmseek.transfer import (
     parse_torrent,
 )
 
-from .cmd_dht import DEFAULT_BOOTSTRAP
 from .errors import CliError
+
+if TYPE_CHECKING:
+    from swarmseek.discovery import DhtNode
+
+# The DHT (swarmseek.discovery) and tqdm are imported where they are used, not here:
+# `swarmseek get --peer ...` needs neither, and they were a quarter of its start-up
+# CPU. ``tests/unit/test_transfer_imports.py`` keeps it so.
 
 RESUME_FILE = Path(".swarmseek") / "resume.sqlite"
 _HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
@@ -51,12 +54,16 @@ class DhtFinder:
         self.node = node
 
     async def get_peers(self, infohash: bytes) -> list[tuple[str, int]]:
+        from swarmseek.discovery import DhtError  # noqa: PLC0415 - lazily (see the imports)
+
         try:
             return [(str(h), int(p)) for h, p in await self.node.get_peers(infohash)]
         except DhtError as exc:
             raise PeerSourceError(f"DHT get_peers: {exc}") from exc
 
     async def announce_peer(self, infohash: bytes, port: int = 0) -> int:
+        from swarmseek.discovery import DhtError  # noqa: PLC0415 - lazily (see the imports)
+
         try:
             return await self.node.announce_peer(infohash, port)
         except DhtError as exc:
@@ -142,6 +149,10 @@ def _config(args: argparse.Namespace) -> SessionConfig:
 
 @contextlib.asynccontextmanager
 async def _dht(bootstrap: list[str], *, read_only: bool) -> AsyncIterator[PeerFinder]:
+    from swarmseek.discovery import DhtConfig, DhtNode  # noqa: PLC0415 - lazily (see the imports)
+
+    from .cmd_dht import DEFAULT_BOOTSTRAP  # noqa: PLC0415 - it imports the DHT too
+
     nodes: list[tuple[str, int]] = []
     for text in bootstrap or DEFAULT_BOOTSTRAP:
         try:
@@ -236,6 +247,9 @@ async def _watch(torrent: Torrent, timeout: float) -> None:
 
 
 def _bar(torrent: Torrent) -> Any:
+    # Only on a terminal (see the imports): no stubs without types-tqdm.
+    from tqdm import tqdm  # type: ignore[import-untyped]  # noqa: PLC0415
+
     return tqdm(total=100, unit="%", desc=torrent.name[:30], bar_format="{l_bar}{bar}| {postfix}")
 
 

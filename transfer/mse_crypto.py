@@ -7,26 +7,22 @@ discarded. The handshake state machine in ``mse.py`` builds on these functions.
 
 The DH arithmetic is Python's ``pow``. RC4 runs in C: OpenSSL's libcrypto through
 ctypes where it is found, else the ``cryptography`` package's ARC4. Both cost no Python
-work per byte, but only the ctypes call releases the GIL (measured: a Python loop
-beside a thread doing RC4 kept under 50% of its speed with cryptography 48's ARC4),
-so only then is decrypting a connection's reads in a worker thread worth its hand-off
-(``StreamCipher.offload``); RC4 is about as much CPU per byte as everything else the
-download loop does.
+work per byte; libcrypto's RC4 also works in place on any writable buffer
+(``StreamCipher.decrypt_in_place``), so a read is decrypted where it landed, in the
+wire protocol's receive buffer, with no copy. RC4 is about as much CPU per byte as
+everything else the download loop does.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import enum
+import functools
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4
-from cryptography.hazmat.primitives.ciphers import Cipher
 
 from .errors import MseProtocolError
 
@@ -118,6 +114,15 @@ class Keystream(Protocol):
     def update(self, data: bytes) -> bytes: ...
 
 
+def _libcrypto_names() -> Iterator[str]:
+    yield from ("libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.dylib")
+    import ctypes.util  # noqa: PLC0415 - rarely needed (see _load_openssl_rc4)
+
+    found = ctypes.util.find_library("crypto")
+    if found:
+        yield found
+
+
 def _load_openssl_rc4() -> Any:
     """libcrypto's RC4 functions through ctypes, or None where they cannot be found.
 
@@ -126,10 +131,12 @@ def _load_openssl_rc4() -> Any:
     its wrapper (a zeroed output buffer and a copy per call). The two functions are
     OpenSSL's long-stable low-level API (``RC4_set_key``, ``RC4``; deprecated in 3.0,
     still exported), and ctypes releases the GIL for the call.
+
+    Loaded at the first MSE handshake, not at import (cached): a download without MSE
+    never pays for it. The usual sonames are tried first; ``find_library`` (which
+    imports ``ctypes.util`` and runs ``ldconfig -p``) only when they are missing.
     """
-    for name in (ctypes.util.find_library("crypto"), "libcrypto.so.3"):
-        if not name:
-            continue
+    for name in _libcrypto_names():
         try:
             lib = ctypes.CDLL(name)
             set_key, rc4 = lib.RC4_set_key, lib.RC4
@@ -143,7 +150,7 @@ def _load_openssl_rc4() -> Any:
     return None
 
 
-_OPENSSL = _load_openssl_rc4()
+_openssl = functools.cache(_load_openssl_rc4)
 # RC4_KEY is 2 + 256 RC4_INTs (1032 bytes with OpenSSL's 4-byte RC4_INT); room for
 # any RC4_INT up to 8 bytes.
 _RC4_KEY_SPACE = 4096
@@ -152,19 +159,27 @@ _RC4_KEY_SPACE = 4096
 class _OpenSslRc4:
     """An RC4 keystream in libcrypto, usable from a worker thread without the GIL."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_rc4")
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, lib: Any, key: bytes) -> None:
         self._key = ctypes.create_string_buffer(_RC4_KEY_SPACE)
-        _OPENSSL.RC4_set_key(self._key, len(key), key)
+        self._rc4 = lib.RC4
+        lib.RC4_set_key(self._key, len(key), key)
         self.in_place(bytearray(RC4_DROP))
 
-    def in_place(self, buf: bytearray) -> None:
-        """XOR ``buf`` with the next ``len(buf)`` bytes of keystream, in place."""
-        if buf:
-            view = (ctypes.c_char * len(buf)).from_buffer(buf)
-            _OPENSSL.RC4(self._key, len(buf), view, view)
-            del view  # release the export so the caller may resize ``buf``
+    def in_place(self, buf: bytearray | memoryview) -> None:
+        """XOR ``buf`` (any writable buffer) with the next ``len(buf)`` bytes of
+        keystream, in place: RC4 reads and writes the same memory."""
+        size = len(buf)
+        if size:
+            # A ctypes object over the buffer's first byte: its address is all RC4
+            # needs (no array type per size). Deleted at once to release the export,
+            # so the caller may resize ``buf``.
+            first = ctypes.c_char.from_buffer(buf)
+            where = ctypes.byref(first)
+            self._rc4(self._key, size, where, where)
+            del where
+            del first
 
     def update(self, data: bytes) -> bytes:
         out = bytearray(data)
@@ -177,8 +192,13 @@ def rc4_drop1024(key: bytes) -> Keystream:
 
     RC4 is symmetric, so the same context type encrypts and decrypts.
     """
-    if _OPENSSL is not None:
-        return _OpenSslRc4(key)
+    lib = _openssl()
+    if lib is not None:
+        return _OpenSslRc4(lib, key)
+    # The fallback, imported only here: most machines have libcrypto.
+    from cryptography.hazmat.decrepit.ciphers.algorithms import ARC4  # noqa: PLC0415
+    from cryptography.hazmat.primitives.ciphers import Cipher  # noqa: PLC0415
+
     context = Cipher(ARC4(key), mode=None).encryptor()
     context.update(bytes(RC4_DROP))
     return context
@@ -186,6 +206,15 @@ def rc4_drop1024(key: bytes) -> Keystream:
 
 def _identity(data: bytes) -> bytes:
     return data
+
+
+def _in_place_by_copy(keystream: Keystream) -> Callable[[bytearray | memoryview], None]:
+    """``in_place`` for a context that can only return new bytes (cryptography's)."""
+
+    def in_place(buf: bytearray | memoryview) -> None:
+        buf[:] = keystream.update(bytes(buf))
+
+    return in_place
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,13 +231,10 @@ class StreamCipher:
     method: CryptoMethod
     encrypt: Callable[[bytes], bytes]
     decrypt: Callable[[bytes], bytes]
-    # The same keystream as ``decrypt``, decrypting a buffer in place without the GIL:
-    # when there is one, the adapter decrypts reads in a worker thread, off the loop.
-    decrypt_in_place: Callable[[bytearray], None] | None = None
-
-    @property
-    def offload(self) -> bool:
-        return self.decrypt_in_place is not None
+    # The same keystream as ``decrypt``, decrypting a writable buffer in place: the
+    # adapter decrypts each read where it landed, in the wire protocol's own buffer.
+    # None for plaintext.
+    decrypt_in_place: Callable[[bytearray | memoryview], None] | None = None
 
     @property
     def is_identity(self) -> bool:
@@ -223,5 +249,7 @@ class StreamCipher:
     @classmethod
     def rc4(cls, encryptor: Keystream, decryptor: Keystream) -> StreamCipher:
         """RC4 continuing the handshake's keystreams (they are never re-keyed)."""
-        in_place = decryptor.in_place if isinstance(decryptor, _OpenSslRc4) else None
+        if isinstance(decryptor, _OpenSslRc4):
+            return cls(CryptoMethod.RC4, encryptor.update, decryptor.update, decryptor.in_place)
+        in_place = _in_place_by_copy(decryptor)
         return cls(CryptoMethod.RC4, encryptor.update, decryptor.update, in_place)

@@ -104,8 +104,9 @@ class Peer:
         return f"<Peer {self.address[0]}:{self.address[1]}>"
 
     # ----------------------------------------------------------------- sink
-    # Plaintext reads land in the connection's own buffer (``get_buffer`` and
-    # ``buffer_updated``, a DirectSink); decrypted ones are copied in by ``on_data``.
+    # Reads land in the connection's own buffer (``get_buffer`` and ``buffer_updated``,
+    # a DirectSink; an encrypted read is decrypted there first, by the PeerProtocol);
+    # bytes buffered before this sink was attached are copied in by ``on_data``.
     # Piece messages reach ``Torrent.on_blocks`` in one batch per read, as views of
     # that buffer (``PeerConnection.block_sink``); other messages as events.
 

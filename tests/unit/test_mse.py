@@ -561,18 +561,23 @@ def test_config_rejects_padding_over_512() -> None:
         MseInitiator(b"short", rng=random.Random(), now=0.0)
 
 
-def test_rc4_cipher_calls_go_straight_to_c_with_no_python_wrapper() -> None:
-    # the post-handshake cipher is on the hot path of every download: with
-    # cryptography, no Python frame between the adapter and its C update; with
-    # libcrypto through ctypes, reads are decrypted in place, off the loop
-    events_a, _, _, _ = converse(initiator(), receiver())
-    cipher = completed(events_a).cipher
-    if cipher.offload:
-        assert cipher.decrypt_in_place is not None
-    else:
-        assert type(cipher.encrypt).__name__ == "builtin_function_or_method"
-        assert type(cipher.decrypt).__name__ == "builtin_function_or_method"
-    assert not cipher.is_identity and StreamCipher.plaintext().is_identity
+def test_rc4_decrypts_in_place_into_any_writable_buffer() -> None:
+    # the hot path of an encrypted download: each read decrypted where it landed (a
+    # slice of the wire protocol's receive buffer), continuing the same keystream
+    events_a, events_b, _, _ = converse(initiator(), receiver())
+    sender, receiver_cipher = completed(events_a).cipher, completed(events_b).cipher
+    assert receiver_cipher.decrypt_in_place is not None
+    plain = bytes(range(256)) * 40
+    wire = sender.encrypt(plain)
+    buf = bytearray(len(wire) + 10)
+    view = memoryview(buf)
+    view[5 : 5 + len(wire)] = wire
+    receiver_cipher.decrypt_in_place(view[5:1005])
+    receiver_cipher.decrypt_in_place(view[1005 : 5 + len(wire)])
+    assert bytes(buf[5 : 5 + len(wire)]) == plain and buf[:5] == bytes(5)
+    assert receiver_cipher.decrypt(sender.encrypt(b"more")) == b"more"
+    assert not sender.is_identity and StreamCipher.plaintext().is_identity
+    assert StreamCipher.plaintext().decrypt_in_place is None
 
 
 def test_both_rc4_backends_give_the_same_keystream(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -586,5 +591,12 @@ def test_both_rc4_backends_give_the_same_keystream(monkeypatch: pytest.MonkeyPat
         stream += bytes(more)
     else:
         stream += first.update(bytes(3000))
-    monkeypatch.setattr(mse_crypto, "_OPENSSL", None)
+    monkeypatch.setattr(mse_crypto, "_openssl", lambda: None)
     assert mse_crypto.rc4_drop1024(key).update(bytes(8000)) == stream
+    # the fallback's in-place decryption (through a copy) continues its keystream too
+    fallback = StreamCipher.rc4(mse_crypto.rc4_drop1024(key), mse_crypto.rc4_drop1024(key))
+    assert fallback.decrypt_in_place is not None
+    buf = bytearray(8000)
+    fallback.decrypt_in_place(memoryview(buf)[:5000])
+    fallback.decrypt_in_place(memoryview(buf)[5000:])
+    assert bytes(buf) == stream

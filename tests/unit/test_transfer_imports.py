@@ -1,9 +1,12 @@
-"""Importing ``swarmseek.transfer`` stays light: aiohttp loads only with HTTP trackers."""
+"""Start-up stays light: ``swarmseek.transfer`` loads aiohttp only with HTTP trackers,
+the CLI parser never loads the index, a `get` from given peers never loads the DHT."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_importing_transfer_does_not_load_aiohttp() -> None:
@@ -38,3 +41,41 @@ def test_the_index_loads_datasketch_only_to_compute_a_signature() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False True"
+
+
+# Loaded only where needed: the DHT (a `get` without peers, trackers or --dht-bootstrap),
+# tqdm (a progress bar on a terminal), cryptography (RC4 where libcrypto is missing).
+LAZY = ("swarmseek.discovery", "tqdm", "cryptography")
+
+
+def _run(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter; its output lines, then the lazy modules
+    it loaded (one line, space-separated)."""
+    code += f"\nimport sys; print(' '.join(m for m in {LAZY!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout.split("\n")[:-1]
+
+
+def test_a_get_from_given_peers_loads_none_of_the_lazy_modules(tmp_path: Path) -> None:
+    # The whole peer-only `get`: session, a refused connection, the progress watch
+    # (not on a terminal), until it gives up. Through cmd_transfer's own parser, since
+    # cli.py also registers `swarmseek dht`, whose module imports the DHT.
+    with socket.socket() as probe:  # a port nobody listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["get", "11" * 20, "--out", str(tmp_path), "--peer", f"127.0.0.1:{port}"]
+    code = (
+        "import argparse, sys\n"
+        "from swarmseek.api import cmd_transfer\n"
+        "from swarmseek.api.errors import CliError\n"
+        "parser = argparse.ArgumentParser()\n"
+        "cmd_transfer.register(parser.add_subparsers())\n"
+        f"args = parser.parse_args({argv!r} + ['--timeout', '0.1'])\n"
+        "try:\n"
+        "    args.func(args)\n"
+        "except CliError as exc:\n"
+        "    print('gave up:', exc.exit_code)\n"
+    )
+    assert _run(code) == ["gave up: 3", ""]
