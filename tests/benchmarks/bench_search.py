@@ -45,9 +45,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from swarmseek.api.node import _enlarge_buffers  # noqa: E402
-from swarmseek.discovery import DhtConfig, DhtNode, MemoryItemStore, MutableItem  # noqa: E402
+from swarmseek.discovery import DhtConfig, DhtNode, MemoryItemStore  # noqa: E402
 from swarmseek.index import Card, IndexConfig, Query, SearchIndex, normalise  # noqa: E402
-from swarmseek.transfer import Value, decode  # noqa: E402
+from swarmseek.transfer import decode  # noqa: E402
+from tests.support.pht_rounds import RoundStore, count_rounds  # noqa: E402
 
 CATALOGUES = [
     ROOT / "data" / "catalogue" / "debian-bookworm.jsonl.gz",
@@ -55,7 +56,6 @@ CATALOGUES = [
 ]
 CONFIG = IndexConfig(name_lsh=None)  # as the node runs it (NodeConfig.name_similarity)
 K = 8  # BEP 5's k: the nodes a put stores an item on
-SETTLE = 50  # event loop turns without a new operation before a round completes
 PAGE = 20
 HEADER = (
     "scale  kind      phase  n   p50 ms  p95 ms  brute p50 ms  ratio  rounds p50/max"
@@ -146,57 +146,6 @@ async def network(n: int) -> tuple[contextlib.AsyncExitStack, list[DhtNode]]:
     return stack, nodes
 
 
-class RoundStore:
-    """A memory store whose operations complete in rounds: every operation issued while
-    the others wait completes together, once nothing else can run (``count_rounds``).
-    The count is exact and does not depend on the machine's load, unlike timing."""
-
-    def __init__(self, inner: MemoryItemStore) -> None:
-        self.inner = inner
-        self.waiting: list[asyncio.Future[None]] = []
-
-    async def _round(self) -> None:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append(future)
-        await future
-
-    async def get_immutable(self, target: bytes) -> Value | None:
-        await self._round()
-        return await self.inner.get_immutable(target)
-
-    async def put_immutable(self, value: Value) -> bytes:
-        await self._round()
-        return await self.inner.put_immutable(value)
-
-    async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> MutableItem | None:
-        await self._round()
-        return await self.inner.get_mutable(public_key, salt)
-
-    async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
-        await self._round()
-        await self.inner.put_mutable(item, cas=cas)
-
-
-async def count_rounds(store: RoundStore, index: SearchIndex, q: Query) -> int:
-    task = asyncio.ensure_future(index.search(q))
-    rounds = 0
-    while not task.done():
-        stable, seen = 0, -1
-        while stable < SETTLE and not task.done():  # until every coroutine is blocked
-            await asyncio.sleep(0)
-            stable, seen = (
-                (stable + 1, seen) if len(store.waiting) == seen else (0, len(store.waiting))
-            )
-        released, store.waiting = store.waiting, []
-        released = [f for f in released if not f.done()]  # a cancelled walk's are done
-        if released:
-            rounds += 1
-            for future in released:
-                future.set_result(None)
-    await task
-    return rounds
-
-
 def seed(nodes: list[DhtNode], memory: MemoryItemStore) -> int:
     """Store every item of ``memory`` on the K nodes closest to its target."""
     ids = [(int.from_bytes(x.node_id, "big"), x) for x in nodes]
@@ -257,8 +206,8 @@ async def run_queries(
 async def rounds_of(memory: MemoryItemStore, qs: list[Query]) -> tuple[list[int], list[int]]:
     store = RoundStore(memory)
     reader = SearchIndex(store, config=CONFIG)  # type: ignore[arg-type]
-    cold = [await count_rounds(store, reader, q) for q in qs]
-    warm = [await count_rounds(store, reader, q) for q in qs]
+    cold = [(await count_rounds(store, reader.search(q)))[1] for q in qs]
+    warm = [(await count_rounds(store, reader.search(q)))[1] for q in qs]
     return cold, warm
 
 

@@ -9,12 +9,17 @@ import sys
 from pathlib import Path
 
 
-def test_importing_transfer_does_not_load_aiohttp() -> None:
-    code = "import sys, swarmseek.transfer; print('aiohttp' in sys.modules)"
+def _output(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter, stripped."""
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert result.stdout.strip() == "False"
+    return result.stdout.strip()
+
+
+def test_importing_transfer_does_not_load_aiohttp() -> None:
+    code = "import sys, swarmseek.transfer; print('aiohttp' in sys.modules)"
+    assert _output(code) == "False"
 
 
 def test_the_cli_parser_does_not_load_the_index() -> None:
@@ -24,10 +29,7 @@ def test_the_cli_parser_does_not_load_the_index() -> None:
         "import sys; from swarmseek.api.cli import build_parser; build_parser();"
         " print(sorted(m for m in ('datasketch', 'scipy', 'swarmseek.index') if m in sys.modules))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == "[]"
+    assert _output(code) == "[]"
 
 
 def test_the_index_loads_datasketch_only_to_compute_a_signature() -> None:
@@ -37,10 +39,7 @@ def test_the_index_loads_datasketch_only_to_compute_a_signature() -> None:
         "import sys; import swarmseek.index as i; before = 'datasketch' in sys.modules;"
         " i.features.signature([b'a', b'b'], 8); print(before, 'datasketch' in sys.modules)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == "False True"
+    assert _output(code) == "False True"
 
 
 # Loaded only where needed: the DHT (a `get` without peers, trackers or --dht-bootstrap),
