@@ -169,6 +169,11 @@ def register(subparsers: Any) -> None:
     search.add_argument("--after", type=parse_date, metavar="DATE")
     search.add_argument("--before", type=parse_date, metavar="DATE")
     search.add_argument("--limit", type=int, default=20, metavar="N")
+    search.add_argument(
+        "--exact",
+        action="store_true",
+        help="only names with every word (no fallback to names like the query)",
+    )
     search.add_argument("--json", action="store_true", help="print a JSON array")
     _api_arg(search)
     search.set_defaults(func=_search)
@@ -296,8 +301,13 @@ def _search(args: argparse.Namespace) -> int:
         "after": args.after,
         "before": args.before,
         "limit": args.limit,
+        "fuzzy": "false" if args.exact else None,
     }
     page = call(args.api, "GET", "/api/v1/search", params=params)
+    if page.get("fuzzy") and not args.json:
+        words = " ".join(w for w in (args.query, args.prefix) if w)
+        like = f"results for {page['corrected']!r}" if "corrected" in page else "names like it"
+        print(f"no name has every word of {words!r}; {like}:", file=sys.stderr)
     _print_results(page["results"], args.json)
     return 0
 

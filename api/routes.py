@@ -44,6 +44,13 @@ SEARCH_PARAMS = (
     Param("before", "integer", "Created before (Unix seconds)", minimum=0),
     _LIMIT,
     Param("cursor", "string", "Opaque cursor from a previous page", max_length=512),
+    Param(
+        "fuzzy",
+        "boolean",
+        "When no name has every word, return names like the words given (typos, word"
+        " order) and say so with fuzzy: true",
+        default=True,
+    ),
 )
 
 ROUTES: tuple[Route, ...] = (

@@ -24,6 +24,7 @@ class SearchRequest:
     before: int | None = None
     limit: int = 20
     cursor: str | None = None
+    fuzzy: bool = True  # nothing matches every word: return names like the words
 
 
 @dataclass(frozen=True, slots=True)

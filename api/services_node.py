@@ -25,6 +25,7 @@ from aiohttp import web
 from swarmseek.discovery import DhtError
 from swarmseek.index import (
     Card,
+    Page,
     PublishError,
     Query,
     QueryError,
@@ -233,16 +234,47 @@ class NodeServices:
             limit=request.limit,
             cursor=request.cursor,
         )
+        corrected: Query | None = None
         with _network():
             page = await self.node.index.search(query)
+            fuzzy = not page.results and request.fuzzy and request.cursor is None
+            fuzzy = fuzzy and bool(query.terms or query.prefix)
+            if fuzzy:
+                corrected, page = await self._like(request, query)
         peers = await self._peers.counts([r.infohash for r in page.results])
-        return {
-            "results": [result_json(r, peers=peers.get(r.infohash)) for r in page.results],
+        results = [result_json(r, peers=peers.get(r.infohash)) for r in page.results]
+        for item in results:
+            item["match"] = "fuzzy" if fuzzy else "exact"
+        out: Json = {
+            "results": results,
             "next_cursor": page.next_cursor,
             "total": page.total,
             "total_exact": page.total_exact,
-            "took_ms": round((time.perf_counter() - start) * 1000, 2),
+            "fuzzy": fuzzy,
         }
+        if corrected is not None:
+            words = [*corrected.terms, *([corrected.prefix] if corrected.prefix else [])]
+            out["corrected"] = " ".join(words)
+        out["took_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        return out
+
+    async def _like(self, request: SearchRequest, query: Query) -> tuple[Query | None, Page]:
+        """Nothing has every word. First the words spelt as known terms are (a typo
+        after the first letters), as one page; else, where the index keeps name
+        similarity, names like the words (typos anywhere, word order). Both within
+        the size and time ranges asked for."""
+        index = self.node.index
+        corrected = await index.corrected(query)
+        if corrected is not None:
+            page = await index.search(corrected)
+            if page.results:
+                return corrected, Page(page.results, page.total, None, page.total_exact)
+        words = " ".join(w for w in (request.q, request.prefix) if w)
+        try:
+            found = await index.similar_names(words, limit=request.limit, within=query)
+        except QueryError:  # this index keeps no name similarity
+            return None, Page()
+        return None, Page(found, len(found))
 
     async def _similar(self, what: tuple[int, ...] | bytes, limit: int) -> Json:
         start = time.perf_counter()

@@ -279,9 +279,13 @@ class Pht:
         the walk raises ``QueryError``."""
         return await self._ranges.get_range(lo, hi, max_nodes)
 
-    async def get_prefix(self, prefix: bytes) -> dict[bytes, bytes]:
+    async def get_prefix(
+        self, prefix: bytes, *, max_nodes: int | Budget | None = None
+    ) -> dict[bytes, bytes]:
         pad = self.spec.key_bytes - len(prefix)
-        return await self.get_range(prefix + b"\0" * pad, prefix + b"\xff" * pad)
+        return await self.get_range(
+            prefix + b"\0" * pad, prefix + b"\xff" * pad, max_nodes=max_nodes
+        )
 
     # -- writing ----------------------------------------------------------------
 

@@ -53,6 +53,7 @@ from .query import (
     u64_bounds,
     u64_key,
 )
+from .spelling import WALK_NODES, correct
 from .walk import Budget
 
 Entries = dict[bytes, bytes]
@@ -162,6 +163,10 @@ def _matches(card: Card, query: Query) -> bool:
         return False
     if query.prefix and not any(t.startswith(query.prefix) for t in terms):
         return False
+    return _in_ranges(card, query)
+
+
+def _in_ranges(card: Card, query: Query) -> bool:
     lo_s, hi_s = query.min_size, query.max_size
     if (lo_s is not None and card.size < lo_s) or (hi_s is not None and card.size > hi_s):
         return False
@@ -467,8 +472,11 @@ class SearchIndex:
                     results.append(_result(card, ns_key, score))
         return _sorted(results)[:limit]
 
-    async def similar_names(self, text: str, *, limit: int = 20) -> list[Result]:
-        """Fuzzy name search (typos, word order): 3-gram MinHash LSH, exact re-rank."""
+    async def similar_names(
+        self, text: str, *, limit: int = 20, within: Query | None = None
+    ) -> list[Result]:
+        """Fuzzy name search (typos, word order): 3-gram MinHash LSH, exact re-rank.
+        ``within`` keeps only cards in its size and time ranges (its words are unused)."""
         params = self.config.name_lsh
         if params is None:
             raise QueryError("name similarity is disabled in this index")
@@ -476,11 +484,22 @@ class SearchIndex:
         found = await self._cards(await self._probe(params, name_signature(text)))
         results = []
         for ns_key, card in found:
+            if within is not None and not _in_ranges(card, within):
+                continue
             theirs = name_grams(card.name)
             score = len(grams & theirs) / len(grams | theirs)
             if score >= self.config.name_threshold:
                 results.append(_result(card, ns_key, score))
         return _sorted(results)[:limit]
+
+    async def corrected(self, query: Query) -> Query | None:
+        """``query`` with each word no name has replaced by the nearest known term (see
+        ``spelling.py``), or None if no word needed, or found, a correction."""
+        return await correct(query, self._kw_keys)
+
+    async def _kw_keys(self, raw: bytes) -> list[bytes]:
+        walks = [self._pht(ns, KW).get_prefix(raw, max_nodes=WALK_NODES) for ns in self.namespaces]
+        return [key for entries in await asyncio.gather(*walks) for key in entries]
 
     async def suggest(self, prefix: str, limit: int = 10) -> list[str]:
         """Terms seen in cards that start with the last word of ``prefix``."""

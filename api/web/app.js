@@ -218,8 +218,17 @@ async function search(more = false) {
     state.lastSearch = { params: state.params, text: input.value };
     // The address bar holds the search, so it can be bookmarked, shared or reloaded.
     if (!more) history.replaceState(null, "", `/?q=${encodeURIComponent(input.value.trim())}`);
-    setEmpty(count ? "" : `Nothing matches “${input.value.trim()}”${Object.keys(filterValues() || {}).length ? " with these filters" : ""}. Try fewer words or a shorter prefix.`);
-    setStatus(count ? `${plural(count, "result")}${body.next_cursor ? ", more available" : ""}` : "No results");
+    const asked = input.value.trim();
+    setEmpty(count ? "" : `Nothing matches “${asked}”${Object.keys(filterValues() || {}).length ? " with these filters" : ""}. Try fewer words or a shorter prefix.`);
+    if (body.fuzzy && count && body.corrected) {
+      // No name has every word: the node corrected a typo from the terms it knows.
+      setStatus(`No name has every word of “${asked}”: ${plural(count, "result")} for “${body.corrected}”`);
+    } else if (body.fuzzy && count) {
+      // No name has every word: the node answered with names like them (typos, order).
+      setStatus(`No name has every word of “${asked}”: ${plural(count, "name")} like it`);
+    } else {
+      setStatus(count ? `${plural(count, "result")}${body.next_cursor ? ", more available" : ""}` : "No results");
+    }
   } catch (error) {
     if (seq !== state.searchSeq) return;
     if (error.status === 400 && params.has("prefix") && /too broad/.test(error.message)) {

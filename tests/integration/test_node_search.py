@@ -56,6 +56,7 @@ async def found(api: NodeServices, request: SearchRequest) -> set[str]:
                 size_max=request.size_max,
                 limit=200,
                 cursor=cursor,
+                fuzzy=False,  # exactly the names with every word, as the scan finds them
             )
         )
         out |= {r["infohash"] for r in page["results"]}
@@ -128,3 +129,38 @@ async def test_bad_import_lines_are_reported_with_line_numbers(tmp_path: Path) -
         ]
         page = await api.search(SearchRequest(q="other"))
         assert [r["infohash"] for r in page["results"]] == ["ef" * 20]
+
+
+async def test_a_query_no_name_matches_is_retried_with_its_typos_corrected(
+    tmp_path: Path,
+) -> None:
+    lines = [
+        {"infohash": "a1" * 20, "name": "ubuntu-24.04-desktop-amd64.iso", "size": 6_000_000_000},
+        {"infohash": "b2" * 20, "name": "ubuntu-24.04-server-amd64.iso", "size": 2_700_000_000},
+        {"infohash": "c3" * 20, "name": "debian-13.1.0-amd64-netinst.iso", "size": 750_000_000},
+        {"infohash": "d4" * 20, "name": "GNU Free Documentation License", "size": 20_000},
+    ]
+    async with node_network(tmp_path, 5) as net:
+        await NodeServices(net.nodes[0]).import_lines(b"\n".join(map(orjson.dumps, lines)))
+        api = NodeServices(net.nodes[3])
+        # Typos, in another word order, and a misspelt prefix as the page sends it.
+        page = await api.search(SearchRequest(q="desktop ubunto", prefix="amd6"))
+        assert page["fuzzy"] is True and page["next_cursor"] is None
+        assert page["corrected"] == "desktop ubuntu amd6"
+        assert [(r["infohash"], r["match"]) for r in page["results"]] == [("a1" * 20, "fuzzy")]
+        typo_prefix = await api.search(SearchRequest(q="ubuntu", prefix="servr"))
+        assert typo_prefix["corrected"] == "ubuntu serve"
+        assert [r["infohash"] for r in typo_prefix["results"]] == ["b2" * 20]
+        # The ranges asked for still hold for the corrected words.
+        small = await api.search(SearchRequest(q="ubunto", size_max=3 * 10**9))
+        assert [r["infohash"] for r in small["results"]] == ["b2" * 20]
+        # Asked not to, nothing fuzzy is returned.
+        exact_only = await api.search(SearchRequest(q="ubunto desktop", fuzzy=False))
+        assert exact_only["results"] == [] and exact_only["fuzzy"] is False
+        assert "corrected" not in exact_only
+        # Nothing near enough: an honest empty page.
+        nothing = await api.search(SearchRequest(q="qwxzvb"))
+        assert nothing["results"] == [] and nothing["fuzzy"] is True
+        hit = await api.search(SearchRequest(q="ubuntu server"))
+        assert hit["fuzzy"] is False and "corrected" not in hit
+        assert [(r["infohash"], r["match"]) for r in hit["results"]] == [("b2" * 20, "exact")]
