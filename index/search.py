@@ -53,7 +53,7 @@ from .query import (
     u64_bounds,
     u64_key,
 )
-from .spelling import WALK_NODES, correct
+from .spelling import correct
 from .walk import Budget
 
 Entries = dict[bytes, bytes]
@@ -497,8 +497,8 @@ class SearchIndex:
         ``spelling.py``), or None if no word needed, or found, a correction."""
         return await correct(query, self._kw_keys)
 
-    async def _kw_keys(self, raw: bytes) -> list[bytes]:
-        walks = [self._pht(ns, KW).get_prefix(raw, max_nodes=WALK_NODES) for ns in self.namespaces]
+    async def _kw_keys(self, raw: bytes, max_nodes: int) -> list[bytes]:
+        walks = [self._pht(ns, KW).get_prefix(raw, max_nodes=max_nodes) for ns in self.namespaces]
         return [key for entries in await asyncio.gather(*walks) for key in entries]
 
     async def suggest(self, prefix: str, limit: int = 10) -> list[str]:

@@ -22,12 +22,12 @@ from .errors import QueryError
 from .query import TERM_BYTES, Query, term_prefix
 
 # Keys of the kw entries under a key prefix, in every namespace searched; raises
-# QueryError when the walk would fetch more than WALK_NODES nodes.
-KeyWalk = Callable[[bytes], Awaitable[list[bytes]]]
+# QueryError when the walk would fetch more PHT nodes than its second argument.
+KeyWalk = Callable[[bytes, int], Awaitable[list[bytes]]]
 
 PREFIX = 3  # letters a word is trusted to begin with
 # A walk that would fetch more PHT nodes than this is too broad: retried one letter longer.
-WALK_NODES = 64
+WALK_NODES = 128
 MAX_TRIES = 3  # walks per word (3, 4, 5 letters), each one a few DHT rounds
 
 
@@ -69,8 +69,6 @@ def nearest(word: str, known: Counter[str], *, prefix: bool = False) -> str | No
     limit = max_edits(word)
     best: tuple[int, int, str] | None = None
     for term in known:
-        if not prefix and len(term.encode("utf-8")) >= TERM_BYTES:
-            continue  # maybe cut short: a whole-word query for it would match nothing
         other = term[: len(stored)] if prefix else term
         edits = OSA.distance(stored, other, score_cutoff=limit)
         if edits > limit:
@@ -83,16 +81,29 @@ def nearest(word: str, known: Counter[str], *, prefix: bool = False) -> str | No
 
 async def correct(query: Query, walk: KeyWalk) -> Query | None:
     """``query`` with its unknown words (and prefix) replaced by their nearest known
-    terms, or None when no word needed, or found, a correction."""
+    terms, or None when no word needed, or found, a correction.
+
+    A term of ``TERM_BYTES`` or more is stored cut short, so its whole spelling is not
+    known: such a correction becomes the query's prefix (which matches the same names
+    but for a longer term sharing those bytes), when the query has no prefix already."""
     words = [(t, False) for t in query.terms]
     if query.prefix:
         words.append((query.prefix, True))
     fixes = await asyncio.gather(*(_spelled(w, p, walk) for w, p in words))
-    if not any(fixes):
-        return None
-    terms = tuple(f or w for (w, p), f in zip(words, fixes, strict=True) if not p)
     prefix = (fixes[-1] or query.prefix) if query.prefix else None
-    return dataclasses.replace(query, terms=terms, prefix=prefix, cursor=None)
+    terms = []
+    for (word, is_prefix), fix in zip(words, fixes, strict=True):
+        if is_prefix:
+            continue
+        if fix is None or len(fix.encode("utf-8")) < TERM_BYTES:
+            terms.append(fix or word)
+        elif prefix is None:
+            prefix = fix
+        else:
+            terms.append(word)  # one prefix per query: this word stays as it was
+    if tuple(terms) == query.terms and prefix == query.prefix:
+        return None
+    return dataclasses.replace(query, terms=tuple(terms), prefix=prefix, cursor=None)
 
 
 async def _spelled(word: str, prefix: bool, walk: KeyWalk) -> str | None:
@@ -100,7 +111,7 @@ async def _spelled(word: str, prefix: bool, walk: KeyWalk) -> str | None:
         return None
     for start in walk_prefixes(word):
         try:
-            keys = await walk(term_prefix(start, exact=False))
+            keys = await walk(term_prefix(start, exact=False), WALK_NODES)
         except QueryError:
             continue  # too many terms start so: one letter more
         return nearest(word, terms_of(keys), prefix=prefix)

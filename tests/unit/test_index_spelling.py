@@ -47,9 +47,15 @@ def test_a_prefix_is_compared_with_the_start_of_terms() -> None:
     assert nearest("deskt", known, prefix=True) is None  # some term starts so
 
 
-def test_terms_cut_to_twelve_bytes_are_not_offered_as_whole_words() -> None:
-    known = Counter({"abcdefghijkl": 3})  # the stored start of a longer term
-    assert nearest("abcdefghijkx", known) is None
+async def test_a_term_stored_cut_short_becomes_the_prefix() -> None:
+    async def walk(raw: bytes, max_nodes: int) -> list[bytes]:
+        return [kw_key("humanfriendly", b"\x01" * 20), kw_key("python3", b"\x02" * 20)]
+
+    fixed = await correct(Query(("humnfriendly", "pyhton3")), walk)
+    assert fixed is not None and fixed.terms == ("python3",) and fixed.prefix == "humanfriendl"
+    # With a prefix already, the long word is left as it was.
+    kept = await correct(Query(("humnfriendly", "pyhton3"), "doc"), walk)
+    assert kept is not None and kept.terms == ("humnfriendly", "python3")
 
 
 @given(st.text(alphabet="abcdefghij", min_size=4, max_size=20))
@@ -62,7 +68,7 @@ def test_walks_start_at_three_letters_and_stay_inside_the_word(word: str) -> Non
 async def test_a_too_broad_walk_is_retried_one_letter_longer() -> None:
     asked: list[bytes] = []
 
-    async def walk(raw: bytes) -> list[bytes]:
+    async def walk(raw: bytes, max_nodes: int) -> list[bytes]:
         asked.append(raw)
         if len(raw) < 5:
             raise QueryError("range too broad for the index: narrow it down")
