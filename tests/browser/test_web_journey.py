@@ -225,6 +225,21 @@ async def test_journey_with_real_nodes(page: Any, real_backend: Backend) -> None
     await journey(page, real_backend, Shots("real"))
 
 
+@pytest.mark.timeout(120)
+async def test_a_typo_is_corrected_with_real_nodes(page: Any, real_backend: Backend) -> None:
+    expect = playwright_api.expect
+    await page.goto(real_backend.url + "/")
+    search_box = page.get_by_role("combobox", name="Search files by name")
+    await search_box.fill("gnu licneses")  # two letters swapped in the word being typed
+    await search_box.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text(
+        "No name has every word of “gnu licneses”: 2 results for “gnu licenses”"
+    )
+    row = page.locator("#results tbody tr", has_text=real_backend.name)
+    await expect(row).to_be_visible()
+    await Shots("typo")(page, "corrected")
+
+
 async def test_errors_and_empty_states(page: Any, fake_backend: Backend) -> None:
     expect = playwright_api.expect
     shots = Shots("states")
