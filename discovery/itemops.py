@@ -64,6 +64,9 @@ class GetOp(LookupOp):
         self.public_key = public_key
         self.salt = salt
         self.stop_early = stop_early
+        # An immutable get ends at the first value, mostly in its first round: asking
+        # all of the k closest at once would spend queries for a round it rarely needs.
+        self.lookup.final_round = not (stop_early and public_key is None)
         self.found = GetFound()
         # Replicas can disagree at one seq: BEP 44's cas is decided by each node on
         # its own, so two writers may each win on some of the k nodes. Every reader
@@ -78,6 +81,19 @@ class GetOp(LookupOp):
         return {b"target": self.target}
 
     def on_reply(self, node_id: bytes | None, addr: Address, reply: Response) -> None:
+        if self.stop_early and self.public_key is None and node_id is not None:
+            if self.lookup.stopped:
+                return  # found already: the answers still coming in change nothing
+            v = reply.values.get(b"v")
+            if v is not None and hashlib.sha1(encode(v)).digest() == self.target:
+                # The immutable value itself: the lookup ends here, so the nodes this
+                # reply names need no parsing (the answer is on the caller's path).
+                token = reply.values.get(b"token")
+                self.lookup.on_response(node_id, [], token if isinstance(token, bytes) else None)
+                if not self.found.found:
+                    self.found.value, self.found.found = v, True
+                self.lookup.stop()
+                return
         self._from = addr  # read() runs inside and records this node's seq
         super().on_reply(node_id, addr, reply)
 
@@ -104,7 +120,11 @@ class GetOp(LookupOp):
             self._versions.clear()
         self._votes[item.signature] = self._votes.get(item.signature, 0) + 1
         self._versions[item.signature] = item
-        chosen = max(self._votes, key=lambda sig: (self._votes[sig], _inverse(sig)))
+        votes = self._votes
+        if len(votes) == 1:  # the replicas agree (the common case): nothing to choose
+            chosen = item.signature
+        else:
+            chosen = max(votes, key=lambda sig: (votes[sig], _inverse(sig)))
         self.found.item = self._versions[chosen]
 
     def _mutable(self, reply: Response, v: Value) -> MutableItem | None:

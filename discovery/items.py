@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -97,10 +98,34 @@ def signable(salt: bytes, seq: int, encoded: bytes) -> bytes:
     return prefix + b"3:seqi%de1:v" % seq + encoded
 
 
+# Signatures this process made (signature -> public key and signed message), bounded:
+# a writer checks its own item before putting it, and an ed25519 verify costs 3x a sign
+# (about 140 us against 40 us with ``cryptography`` here). Only that check of our own
+# writes looks here; items from the network are always verified.
+_SIGNED: OrderedDict[bytes, tuple[bytes, bytes]] = OrderedDict()
+SIGNED_MEMO = 256
+
+
 def sign_item(keypair: KeyPair, value: Value, seq: int, salt: bytes = b"") -> MutableItem:
     _check_key_and_salt(keypair.public_key, salt)
-    signature = keypair.sign(signable(salt, seq, encoded_value(value)))
+    message = signable(salt, seq, encoded_value(value))
+    signature = keypair.sign(message)
+    _SIGNED[signature] = (keypair.public_key, message)
+    while len(_SIGNED) > SIGNED_MEMO:
+        _SIGNED.popitem(last=False)
     return MutableItem(value, seq, keypair.public_key, salt, signature)
+
+
+def verify_own_item(item: MutableItem) -> None:
+    """``verify_item`` for an item we are about to put: one that ``sign_item`` made in
+    this process from the same key and bytes needs no second look at its signature."""
+    _check_key_and_salt(item.public_key, item.salt)
+    made = _SIGNED.get(item.signature)
+    if made is None or made != (
+        item.public_key,
+        signable(item.salt, item.seq, encoded_value(item.value)),
+    ):
+        verify_item(item)
 
 
 def verify_item(item: MutableItem) -> None:

@@ -12,10 +12,11 @@ a following ``announce_peer`` or ``put`` can use it.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from operator import attrgetter
+from typing import Protocol
 
 from .krpc import Address
 
@@ -39,12 +40,36 @@ class Candidate:
     token: bytes | None = None
 
 
+class KnownNode(Protocol):
+    """A node from our routing table (``routing.NodeEntry``): its id also as an int."""
+
+    @property
+    def node_id(self) -> bytes: ...
+
+    @property
+    def addr(self) -> Address: ...
+
+    @property
+    def key(self) -> int: ...
+
+
 class IterativeLookup:
-    def __init__(self, target: bytes, k: int = 8, alpha: int = 3) -> None:
+    """With ``final_round`` (Kademlia §2.3): once a reply brings no node closer than the
+    closest already seen, the lookup has converged, and every one of the k closest not
+    yet asked is asked at once instead of ``alpha`` at a time (it must hear from all of
+    them before it is done anyway); a reply that does bring a closer node goes back to
+    ``alpha`` in flight. This cuts the sequential rounds of a lookup that runs to the
+    end (find_node, get_peers, a mutable get, the lookup of a put)."""
+
+    def __init__(
+        self, target: bytes, k: int = 8, alpha: int = 3, *, final_round: bool = True
+    ) -> None:
         self.target = target
         self._key = int.from_bytes(target, "big")
         self.k = k
         self.alpha = alpha
+        self.final_round = final_round
+        self._width = alpha  # queries allowed in flight: alpha, or k in the final round
         self._candidates: dict[bytes, Candidate] = {}
         # The same candidates kept sorted by distance: every reply asks for the k
         # closest, so they are maintained on insert instead of sorted per reply.
@@ -53,7 +78,7 @@ class IterativeLookup:
         self._stopped = False
         self.queries_sent = 0
 
-    def add_candidates(self, nodes: list[tuple[bytes, Address]]) -> None:
+    def add_candidates(self, nodes: Iterable[tuple[bytes, Address]]) -> None:
         known, key = self._candidates, self._key
         by_distance = self._by_distance
         before = len(by_distance)
@@ -63,6 +88,24 @@ class IterativeLookup:
             c = known[node_id] = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ key)
             by_distance.append(c)
         if len(by_distance) != before:  # timsort merges the sorted run and the new ones
+            by_distance.sort(key=_distance)
+        if len(known) > MAX_CANDIDATES:
+            self._trim()
+
+    def add_known(self, entries: Iterable[KnownNode]) -> None:
+        """Candidates from our routing table. The same as ``add_candidates`` with their
+        ids and addresses, without converting each id to an int again (every lookup
+        starts here, on the path to its first query)."""
+        known, key = self._candidates, self._key
+        by_distance = self._by_distance
+        before = len(by_distance)
+        for e in entries:
+            node_id = e.node_id
+            if node_id in known or len(node_id) != 20:
+                continue
+            c = known[node_id] = Candidate(node_id, e.addr, e.key ^ key)
+            by_distance.append(c)
+        if len(by_distance) != before:
             by_distance.sort(key=_distance)
         if len(known) > MAX_CANDIDATES:
             self._trim()
@@ -101,8 +144,9 @@ class IterativeLookup:
             return []
         out = []
         seen = 0
+        width = self._width
         for c in self._by_distance:  # the k closest that did not fail, nearest first
-            if seen == self.k or self._in_flight >= self.alpha:
+            if seen == self.k or self._in_flight >= width:
                 break
             if c.state is State.FAILED:
                 continue
@@ -123,6 +167,8 @@ class IterativeLookup:
         """A reply from ``node_id``. With ``addr``, a node queried by address only
         (a bootstrap node whose id we did not know) joins as already answered."""
         c = self._candidates.get(node_id)
+        by_distance = self._by_distance
+        closest = by_distance[0].distance if by_distance else None
         if c is None and addr is not None:
             c = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ self._key)
             c.state = State.ANSWERED
@@ -133,6 +179,9 @@ class IterativeLookup:
             self._set(c, State.ANSWERED)
         c.token = token
         self.add_candidates(nodes)
+        if self.final_round and closest is not None:
+            converged = by_distance[0].distance >= closest  # nothing closer came in
+            self._width = self.k if converged else self.alpha
 
     def on_slow(self, node_id: bytes) -> None:
         """No answer yet from ``node_id``: free its alpha slot for the next candidate.

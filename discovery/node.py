@@ -23,7 +23,7 @@ from .bep42 import valid_node_id
 from .config import DhtConfig
 from .errors import KrpcError
 from .itemops import GetOp, PutOp, WriteTokens
-from .items import MutableItem, immutable_target, verify_item
+from .items import MutableItem, immutable_target, verify_own_item
 from .krpc import Address, ErrorReply, Query, Response
 from .operations import (
     AnnounceOp,
@@ -35,7 +35,7 @@ from .operations import (
     Send,
 )
 from .persist import SavedState
-from .routing import RoutingTable
+from .routing import NodeEntry, RoutingTable
 from .store import ItemStorage, PeerStore, RateLimiter, TokenSecrets
 
 log = logging.getLogger(__name__)
@@ -228,15 +228,13 @@ class KrpcNode:
                 self.items.put_mutable(item, None, now - age)
 
     # -- operations -------------------------------------------------------------
-    def _known(self, target: bytes) -> list[tuple[bytes, Address]]:
-        return [(e.node_id, e.addr) for e in self.routing.closest(target, self.config.k * 2)]
+    def _known(self, target: bytes) -> list[NodeEntry]:
+        return self.routing.closest(target, self.config.k * 2)
 
     def _seeds(self) -> list[Address]:
         return list(self.config.bootstrap) if len(self.routing) < self.config.k else []
 
-    def _lookup_args(
-        self, target: bytes
-    ) -> tuple[bytes, list[tuple[bytes, Address]], list[Address], int, int]:
+    def _lookup_args(self, target: bytes) -> tuple[bytes, list[NodeEntry], list[Address], int, int]:
         return target, self._known(target), self._seeds(), self.config.k, self.config.alpha
 
     def ping(self, addr: Address, now: float) -> int:
@@ -272,7 +270,7 @@ class KrpcNode:
         """Put a mutable item to the k closest nodes. Right after a get of the same
         target (within ``config.token_reuse`` seconds) it goes straight to the nodes
         that get found, with their tokens, instead of looking them up again."""
-        verify_item(item)
+        verify_own_item(item)
         args = self._lookup_args(item.target)
         reuse = self._take_tokens(item.target, now)
         op = PutOp(
@@ -322,7 +320,7 @@ class KrpcNode:
         if op is None:
             return
         while True:
-            refused = [s for s in op.sends(now) if not self._send_query(op_id, s, now)]
+            refused = [s for s in op.sends(now) if not self._send_query(op_id, s, now, op)]
             for s in refused:  # transaction table full: count as a timeout
                 op.on_timeout(s.node_id, s.addr)
             if not refused:
@@ -335,26 +333,30 @@ class KrpcNode:
                 self._events.append(OperationFinished(op_id, op.outcome))
 
     # -- sending ----------------------------------------------------------------
-    def _send_query(self, op_id: int | None, send: Send, now: float) -> bool:
+    def _send_query(
+        self, op_id: int | None, send: Send, now: float, op: Operation | None = None
+    ) -> bool:
         config = self.config
-        if len(self._pending) >= config.max_pending:
+        pending = self._pending
+        if len(pending) >= config.max_pending:
             return False
         tid = self._new_tid()
         deadline = now + config.query_timeout
         slow_at = now + config.query_slow if op_id is not None else math.inf
-        self._pending[tid] = _Pending(op_id, send.node_id, send.addr, deadline, slow_at)
+        pending[tid] = _Pending(op_id, send.node_id, send.addr, deadline, slow_at)
         # One heap entry per query: its slow time (the deadline goes in when that passes).
-        heapq.heappush(self._deadlines, (min(slow_at, deadline), tid))
-        if len(self._deadlines) > 4 * config.max_pending:
+        deadlines = self._deadlines
+        heapq.heappush(deadlines, (slow_at if slow_at < deadline else deadline, tid))
+        if len(deadlines) > 4 * config.max_pending:
             # answered queries leave stale heap entries: rebuild so memory stays bounded
-            self._deadlines = [(min(p.slow_at, p.deadline), t) for t, p in self._pending.items()]
+            self._deadlines = [(min(p.slow_at, p.deadline), t) for t, p in pending.items()]
             heapq.heapify(self._deadlines)
         self._outbox.append((self._encode_query(tid, send), send.addr))
         self.queries_sent += 1
-        if op_id is not None:
+        if op is None and op_id is not None:
             op = self._ops.get(op_id)
-            if op is not None:
-                op.stats.queries += 1
+        if op is not None:
+            op.stats.queries += 1
         return True
 
     def _encode_query(self, tid: bytes, send: Send) -> bytes:
@@ -368,11 +370,13 @@ class KrpcNode:
         return template.encode(tid)
 
     def _new_tid(self) -> bytes:
+        pending, late = self._pending, self._late
         while True:
             self._next_tid = (self._next_tid + 1) & 0xFFFF
             tid = self._next_tid.to_bytes(2, "big")
-            if tid not in self._pending:
-                self._late.pop(tid, None)  # reused: a stale answer must not match it
+            if tid not in pending:
+                if tid in late:
+                    del late[tid]  # reused: a stale answer must not match it
                 return tid
 
     def _reply_error(self, tid: bytes, code: int, text: bytes, addr: Address, now: float) -> None:

@@ -5,7 +5,9 @@ hands back the queries it wants sent; when ``finished`` it holds an ``outcome``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from swarmseek.transfer import Value
 
@@ -17,7 +19,7 @@ from .krpc import (
     parse_nodes,
     parse_peers,
 )
-from .lookup import IterativeLookup
+from .lookup import IterativeLookup, KnownNode
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ class LookupOp(Operation):
     def __init__(
         self,
         target: bytes,
-        known: list[tuple[bytes, Address]],
+        known: Sequence[tuple[bytes, Address]] | Sequence[KnownNode],
         seeds: list[Address],
         k: int,
         alpha: int,
@@ -113,8 +115,11 @@ class LookupOp(Operation):
         super().__init__()
         self.target = target
         self.lookup = IterativeLookup(target, k, alpha)
-        self.lookup.add_candidates(known)
-        self._seeds = list(dict.fromkeys(seeds))
+        if known and isinstance(known[0], tuple):
+            self.lookup.add_candidates(cast(Sequence[tuple[bytes, Address]], known))
+        else:  # routing table entries (the node's own lookups): ids already as ints
+            self.lookup.add_known(cast(Sequence[KnownNode], known))
+        self._seeds = list(dict.fromkeys(seeds)) if seeds else []
         self._seeds_out = 0
         self.exclude: bytes | None = None  # our own id: never a candidate
         self._query_args: dict[bytes, Value] | None = None
@@ -129,9 +134,11 @@ class LookupOp(Operation):
         if args is None:
             args = self._query_args = self.args()
         method = self.method
-        out = [Send(None, a, method, args) for a in self._seeds]
-        self._seeds_out += len(self._seeds)
-        self._seeds = []
+        out = []
+        if self._seeds:
+            out = [Send(None, a, method, args) for a in self._seeds]
+            self._seeds_out += len(self._seeds)
+            self._seeds = []
         if self.lookup.done:
             if self._seeds_out == 0:
                 out += self._after_lookup()

@@ -118,8 +118,27 @@ class RoutingTable:
                 entry.fails = 0
             bucket.changed = now
             return None
+        if len(bucket.nodes) >= self.k and not bucket.covers(self._own):
+            # A full bucket that cannot split: a contact it keeps in its replacement
+            # cache (a node that queries us again and again) is refreshed in place,
+            # exactly as re-adding it would, without building a new entry each time.
+            for i, old in enumerate(bucket.replacements):
+                if old.node_id == node_id and old.addr == addr:
+                    if not any(e.fails >= MAX_FAILS for e in bucket.nodes):
+                        return self._refresh_replacement(bucket, i, now, responded)
+                    break
         entry = NodeEntry(node_id, addr, now, now if responded else None)
         return self._insert(bucket, entry, now)
+
+    def _refresh_replacement(
+        self, bucket: Bucket, i: int, now: float, responded: bool
+    ) -> NodeEntry | None:
+        entry = bucket.replacements.pop(i)
+        entry.last_seen = now
+        entry.last_response = now if responded else None
+        entry.fails = 0
+        bucket.replacements.append(entry)
+        return self._stale(bucket, now)
 
     def _insert(self, bucket: Bucket, entry: NodeEntry, now: float) -> NodeEntry | None:
         while True:
@@ -138,14 +157,18 @@ class RoutingTable:
                 bucket = self.bucket_for(entry.node_id)
                 continue
             self._add_replacement(bucket, entry)
-            # BEP 5: ping the least recently seen node that is not good (is_good inlined:
-            # every query from a node outside our table comes here)
-            stale = None
-            for e in bucket.nodes:
-                good = not e.fails and e.last_response is not None and now - e.last_seen < GOOD_FOR
-                if not good and (stale is None or e.last_seen < stale.last_seen):
-                    stale = e
-            return stale
+            return self._stale(bucket, now)
+
+    @staticmethod
+    def _stale(bucket: Bucket, now: float) -> NodeEntry | None:
+        # BEP 5: ping the least recently seen node that is not good (is_good inlined:
+        # every query from a node outside our table comes here)
+        stale = None
+        for e in bucket.nodes:
+            good = not e.fails and e.last_response is not None and now - e.last_seen < GOOD_FOR
+            if not good and (stale is None or e.last_seen < stale.last_seen):
+                stale = e
+        return stale
 
     def _split(self, bucket: Bucket) -> None:
         mid = (bucket.lo + bucket.hi) // 2

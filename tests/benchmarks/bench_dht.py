@@ -21,7 +21,9 @@ Then BEP 44 read-modify-writes (N <= RMW_MAX_N, default 300, env
 SWARMSEEK_BENCH_RMW_MAX_N; RMW of them per kind, env SWARMSEEK_BENCH_RMW, default 30):
 ours is ``update_mutable`` (a mutable get, then a put with cas) from nodes that reuse the
 get's write tokens for the put and, on the same network, from nodes that do not
-(``token_reuse=0``: a second lookup for the put, as before); libtorrent's is
+(``token_reuse=0``: a second lookup for the put, as before), both with the whole
+network on one loop, and (reusing) over WORKERS processes, where the k storing nodes'
+signature checks run on both cores as libtorrent's do on its threads; libtorrent's is
 ``dht_put_mutable_item``, which gets the item and puts it in one traversal.
 
     python tests/benchmarks/bench_dht.py [N ...]     (default: 100 300 1000)
@@ -40,6 +42,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -373,12 +376,18 @@ async def _worker_main(conn: Connection, n: int, seed: int) -> None:
                 conn.send(await nodes[args[0]].put_immutable(args[1]))
             elif command == "get":
                 conn.send(await our_get(nodes[args[0]], args[1], args[2]))
+            elif command == "put_mutable":
+                await nodes[args[0]].put_mutable(sign_item(KEYS, b"0", 1, args[1]))
+                conn.send("ok")
+            elif command == "rmw":
+                conn.send(await our_rmw(nodes[args[0]], args[1]))
             else:
                 return
 
 
-def bench_processes(n: int, workers: int) -> Figures:
-    rng = random.Random(SEED)
+@contextlib.contextmanager
+def worker_network(n: int, workers: int) -> Iterator[list[Connection]]:
+    """N/WORKERS nodes on each of WORKERS processes, bootstrapped into one network."""
     ctx = mp.get_context("spawn")
     conns, procs = [], []
     for w in range(workers):
@@ -393,6 +402,17 @@ def bench_processes(n: int, workers: int) -> Figures:
             conn.send(("bootstrap", everyone))
         for conn in conns:
             assert conn.recv() == "ok"
+        yield conns
+    finally:
+        for conn in conns:
+            conn.send(("stop",))
+        for proc in procs:
+            proc.join(30)
+
+
+def bench_processes(n: int, workers: int) -> Figures:
+    rng = random.Random(SEED)
+    with worker_network(n, workers) as conns:
         per = n // workers
         figures = Figures(whole_network_cpu=False)
         placed = []
@@ -405,11 +425,25 @@ def bench_processes(n: int, workers: int) -> Figures:
             conns[getter // per].send(("get", getter % per, target, value))
             figures.add(*conns[getter // per].recv())
         return figures
-    finally:
-        for conn in conns:
-            conn.send(("stop",))
-        for proc in procs:
-            proc.join(30)
+
+
+def bench_rmw_processes(n: int, workers: int) -> Figures:
+    """Read-modify-writes over WORKERS processes (every node reuses a get's tokens): the
+    k storing nodes verify each put's signature on two cores, as libtorrent's do."""
+    rng = random.Random(SEED)
+    with worker_network(n, workers) as conns:
+        per = n // workers
+        salts = [b"rmw %d" % i for i in range(RMW)]
+        for salt in salts:
+            writer = rng.randrange(per * workers)
+            conns[writer // per].send(("put_mutable", writer % per, salt))
+            assert conns[writer // per].recv() == "ok"
+        figures = Figures(whole_network_cpu=False)
+        for salt in salts:
+            writer = rng.randrange(per * workers)
+            conns[writer // per].send(("rmw", writer % per, salt))
+            figures.add(*conns[writer // per].recv())
+        return figures
 
 
 # ------------------------------------------------------------------------- report
@@ -535,9 +569,14 @@ def main() -> None:
             print("  " + theirs.line("libtorrent put"))
         print("  " + reuse.line("ours, reuse"))
         print("  " + fresh.line("ours, no reuse"))
+        split = bench_rmw_processes(n, workers) if workers > 1 else None
+        if split is not None:
+            print("  " + split.line(f"ours, {workers} procs"))
         print(f"  reuse/no reuse:   {ratios(reuse, fresh)}")
         if n <= lt_max:
             print(f"  reuse/libtorrent: {ratios(reuse, theirs)}")
+            if split is not None:
+                print(f"  {workers} procs/libtorrent: {ratios(split, theirs)}")
 
 
 if __name__ == "__main__":

@@ -111,3 +111,30 @@ def test_own_id_never_added() -> None:
     table = RoutingTable(OWN)
     table.heard_from(OWN, addr(0), 0.0, responded=True)
     assert len(table) == 0
+
+
+def test_a_cached_replacement_heard_again_is_refreshed_in_place() -> None:
+    table = RoutingTable(OWN)
+    for i in range(9):
+        table.heard_from(nid(0x80 + i), addr(i), 0.0, responded=True)
+    far = table.bucket_for(nid(0x80))
+    table.heard_from(nid(0x90), addr(50), 1.0, responded=True)
+    cached = far.replacements[-1]
+    # heard again later, by a query: refreshed and moved last, as re-adding it would
+    now = GOOD_FOR + 2  # every node in the bucket is questionable by now
+    stale = table.heard_from(nid(0x88), addr(8), now, responded=False)
+    assert [e.node_id for e in far.replacements] == [nid(0x90), nid(0x88)]
+    refreshed = far.replacements[-1]
+    assert (refreshed.last_seen, refreshed.last_response, refreshed.fails) == (now, None, 0)
+    assert stale is not None and stale.node_id == nid(0x80)  # still asks to ping
+    assert cached.node_id == nid(0x90)
+
+
+def test_a_cached_replacement_from_a_new_address_is_replaced() -> None:
+    table = RoutingTable(OWN)
+    for i in range(8):
+        table.heard_from(nid(0x80 + i), addr(i), 0.0, responded=True)
+    table.heard_from(nid(0x90), addr(50), 1.0, responded=True)
+    table.heard_from(nid(0x90), addr(51), 2.0, responded=False)
+    far = table.bucket_for(nid(0x80))
+    assert [(e.node_id, e.addr) for e in far.replacements] == [(nid(0x90), addr(51))]
