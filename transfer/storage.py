@@ -20,6 +20,7 @@ from .errors import StorageError
 from .filemap import FileMap, Span
 from .metainfo import Info
 from .paths import confined
+from .writeback import start_writeback
 
 # Each open torrent holds at most this many descriptors (libtorrent's
 # file_pool_size defaults to 40); Linux's default soft limit is 1024.
@@ -180,6 +181,8 @@ class DiskStorage:
             done = 0
             while done < len(data):
                 done += os.pwrite(handle.fd, data[done:], file_offset + done)
+            # To disk now, while the download goes on: the next fsync finds less to do.
+            start_writeback(handle.fd, file_offset, done)
         finally:
             self._release(handle)
 

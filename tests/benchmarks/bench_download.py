@@ -1,9 +1,13 @@
 """Download rate over loopback: swarmseek's ``get`` next to libtorrent's downloader.
 
     python tests/benchmarks/bench_download.py [--size-mib 1024] [--seeders 1] [--encrypted]
+        [--rounds N] [--baseline DIR]
 
 Both downloaders fetch the same torrent from the same libtorrent seeders in the same
 run; each runs as its own process so its wall time and peak memory (VmHWM) are its own.
+With ``--rounds N`` each downloads N times from the same seeders, the order rotating
+each round; ``--baseline DIR`` adds a third downloader, the swarmseek package in DIR
+(for before/after figures under the same load).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import os
 import pathlib
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,7 +113,9 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def run_measured(command: list[str]) -> tuple[float, int, float, float]:
+def run_measured(
+    command: list[str], env: dict[str, str] | None = None
+) -> tuple[float, int, float, float]:
     """Run ``command``; return (seconds, peak RSS in bytes, CPU seconds, system part).
 
     The peak is the child's own VmHWM, polled until it exits: wait4's ru_maxrss is
@@ -117,7 +124,7 @@ def run_measured(command: list[str]) -> tuple[float, int, float, float]:
     seconds (user + system) do come from wait4: they are the child's own.
     """
     start = time.perf_counter()
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(command, env=env)
     peak = 0
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -157,11 +164,65 @@ def sha1_file(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
+def _commands(
+    args: argparse.Namespace, folder: pathlib.Path, torrent: pathlib.Path, ports: list[int]
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Each downloader's command line and environment."""
+    enc = ["--encrypted"] if args.encrypted else []
+    ours = [
+        sys.executable,
+        "-m",
+        "swarmseek.api.cli",
+        "get",
+        str(torrent),
+        *[a for p in ports for a in ("--peer", f"127.0.0.1:{p}")],
+        *(["--encryption", "require"] if args.encrypted else []),
+    ]
+    env = dict(os.environ)
+    commands = {
+        "libtorrent": (
+            [
+                sys.executable,
+                str(HERE),
+                "--role",
+                "lt",
+                "--torrent",
+                str(torrent),
+                "--peers",
+                ",".join(map(str, ports)),
+                "--save",
+                str(folder / "libtorrent"),
+                *enc,
+            ],
+            env,
+        ),
+        "swarmseek": ([*args.wrap.split(), *ours, "--out", str(folder / "swarmseek")], env),
+    }
+    if args.baseline:
+        # Another swarmseek source tree (a folder holding ``swarmseek/``) in the same
+        # run: before/after figures on the same seeders and the same load.
+        path = os.pathsep.join([args.baseline, env.get("PYTHONPATH", "")])
+        commands["baseline"] = (
+            [*ours, "--out", str(folder / "baseline")],
+            dict(env, PYTHONPATH=path),
+        )
+    return commands
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--seeders", type=int, default=1)
     parser.add_argument("--encrypted", action="store_true", help="force RC4 on both sides")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="downloads of each client (order rotates per round)"
+    )
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also run the swarmseek package found in DIR"
+    )
+    parser.add_argument(
+        "--wrap", default="", help="prefix for our command (a profiler: 'py-spy record -o F --')"
+    )
     parser.add_argument("--role", choices=["bench", "seeder", "lt"], default="bench")
     parser.add_argument("--torrent")
     parser.add_argument("--save")
@@ -177,6 +238,12 @@ def main() -> None:
         return
 
     size = args.size_mib << 20
+    print(
+        f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  seeders: {args.seeders}  "
+        f"encrypted: {args.encrypted}",
+        flush=True,
+    )
+    rounds: list[dict[str, tuple[float, int, float, float]]] = []
     with tempfile.TemporaryDirectory(prefix="swarmseek-bench-") as tmp:
         folder = pathlib.Path(tmp)
         data, torrent = make_data(folder, size)
@@ -202,60 +269,65 @@ def main() -> None:
             for _ in range(args.seeders)
         ]
         ports = [int(s.stdout.readline()) for s in seeders if s.stdout]
-        peer_list = ",".join(map(str, ports))
-        results: dict[str, tuple[float, int, float, float]] = {}
-        commands = {
-            "libtorrent": [
-                sys.executable,
-                str(HERE),
-                "--role",
-                "lt",
-                "--torrent",
-                str(torrent),
-                "--peers",
-                peer_list,
-                "--save",
-                str(folder / "lt"),
-                *enc,
-            ],
-            "swarmseek": [
-                sys.executable,
-                "-m",
-                "swarmseek.api.cli",
-                "get",
-                str(torrent),
-                "--out",
-                str(folder / "ss"),
-                *[a for p in ports for a in ("--peer", f"127.0.0.1:{p}")],
-                *(["--encryption", "require"] if args.encrypted else []),
-            ],
-        }
-        for name, command in commands.items():
-            recycle_pages(folder, size)
-            results[name] = run_measured(command)
-            got = folder / ("lt" if name == "libtorrent" else "ss") / data.name
-            if sha1_file(got) != expected:
-                raise SystemExit(f"{name} downloaded different bytes")
-            shutil.rmtree(got.parent)
+        commands = _commands(args, folder, torrent, ports)
+        names = list(commands)
+        for index in range(args.rounds):
+            # Rotate who goes first: a downloader must not gain from its place.
+            order = names[index % len(names) :] + names[: index % len(names)]
+            results: dict[str, tuple[float, int, float, float]] = {}
+            for name in order:
+                command, env = commands[name]
+                recycle_pages(folder, size)
+                load = os.getloadavg()[0]
+                results[name] = run_measured(command, env)
+                got = folder / name / data.name
+                if sha1_file(got) != expected:
+                    raise SystemExit(f"{name} downloaded different bytes")
+                shutil.rmtree(got.parent)
+                print(_line(name, size, results[name], load), flush=True)
+            print(_ratios(results), flush=True)
+            rounds.append(results)
         for process in seeders:
             assert process.stdin is not None
             process.stdin.close()
             process.wait()
+    if len(rounds) > 1:
+        _summary(rounds)
 
-    print(
-        f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  seeders: {args.seeders}  "
-        f"encrypted: {args.encrypted}"
+
+def _line(name: str, size: int, result: tuple[float, int, float, float], load: float) -> str:
+    seconds, rss, cpu, system = result
+    return (
+        f"{name:>10}: {size / seconds / 1e6:8.1f} MB/s  {seconds:6.2f} s  "
+        f"CPU {cpu:6.2f} s (system {system:5.2f})  peak memory {rss / 1e6:6.1f} MB  "
+        f"load {load:.1f}"
     )
-    for name, (seconds, rss, cpu, system) in results.items():
+
+
+def _ratios(results: dict[str, tuple[float, int, float, float]]) -> str:
+    ref = results["libtorrent"]
+    lines = []
+    for name in ("swarmseek", "baseline"):
+        if name in results:
+            ours = results[name]
+            lines.append(
+                f"     ratio: {name} {ref[0] / ours[0]:.2f}x libtorrent's rate, "
+                f"{ours[2] / ref[2]:.2f}x its CPU, {ours[1] / ref[1]:.2f}x its memory"
+            )
+    return "\n".join(lines)
+
+
+def _summary(rounds: list[dict[str, tuple[float, int, float, float]]]) -> None:
+    for name in ("swarmseek", "baseline"):
+        if name not in rounds[0]:
+            continue
+        rates = sorted(r["libtorrent"][0] / r[name][0] for r in rounds)
+        cpus = sorted(r[name][2] / r["libtorrent"][2] for r in rounds)
         print(
-            f"{name:>10}: {size / seconds / 1e6:8.1f} MB/s  {seconds:6.2f} s  "
-            f"CPU {cpu:6.2f} s (system {system:5.2f})  peak memory {rss / 1e6:6.1f} MB"
+            f"   summary: {name} rate vs libtorrent median {statistics.median(rates):.2f}x "
+            f"(range {rates[0]:.2f}-{rates[-1]:.2f}, {len(rates)} rounds: "
+            f"{', '.join(f'{r:.2f}' for r in rates)}), CPU median {statistics.median(cpus):.2f}x"
         )
-    ours, ref = results["swarmseek"], results["libtorrent"]
-    print(
-        f"     ratio: {ref[0] / ours[0]:.2f}x libtorrent's rate, {ours[2] / ref[2]:.2f}x its CPU, "
-        f"{ours[1] / ref[1]:.2f}x its memory"
-    )
 
 
 if __name__ == "__main__":
