@@ -44,9 +44,10 @@ def _binding() -> Callable[[int, int, int], None] | None:
 _START = _binding()
 
 
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Queue ``length`` bytes of ``fd`` at ``offset`` for writing to disk (a hint)."""
-    if _START is not None and length > 0:
+def start_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Queue ``length`` bytes of ``fd`` at ``offset`` (0: to the end) for writing to
+    disk (a hint)."""
+    if _START is not None and length >= 0:
         _START(fd, offset, length)
 
 

@@ -26,6 +26,8 @@ import time
 import libtorrent as lt
 
 HERE = pathlib.Path(__file__).resolve()
+# (seconds, peak RSS bytes, CPU seconds, system part, context switches voluntary, involuntary)
+Measured = tuple[float, int, float, float, int, int]
 QUIET = {
     "enable_lsd": False,
     "enable_upnp": False,
@@ -113,10 +115,9 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def run_measured(
-    command: list[str], env: dict[str, str] | None = None
-) -> tuple[float, int, float, float]:
-    """Run ``command``; return (seconds, peak RSS in bytes, CPU seconds, system part).
+def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run ``command``; return (seconds, peak RSS in bytes, CPU seconds, system part,
+    voluntary and involuntary context switches).
 
     The peak is the child's own VmHWM, polled until it exits: wait4's ru_maxrss is
     not usable here because Linux carries the forking parent's high-water mark (this
@@ -137,7 +138,8 @@ def run_measured(
     process.returncode = code
     if code != 0:
         raise SystemExit(f"{command[:3]} failed with status {code}")
-    return elapsed, peak, usage.ru_utime + usage.ru_stime, usage.ru_stime
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, peak, cpu, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw
 
 
 def recycle_pages(folder: pathlib.Path, size: int) -> None:
@@ -243,7 +245,7 @@ def main() -> None:
         f"encrypted: {args.encrypted}",
         flush=True,
     )
-    rounds: list[dict[str, tuple[float, int, float, float]]] = []
+    rounds: list[dict[str, Measured]] = []
     with tempfile.TemporaryDirectory(prefix="swarmseek-bench-") as tmp:
         folder = pathlib.Path(tmp)
         data, torrent = make_data(folder, size)
@@ -274,7 +276,7 @@ def main() -> None:
         for index in range(args.rounds):
             # Rotate who goes first: a downloader must not gain from its place.
             order = names[index % len(names) :] + names[: index % len(names)]
-            results: dict[str, tuple[float, int, float, float]] = {}
+            results: dict[str, Measured] = {}
             for name in order:
                 command, env = commands[name]
                 recycle_pages(folder, size)
@@ -295,16 +297,16 @@ def main() -> None:
         _summary(rounds)
 
 
-def _line(name: str, size: int, result: tuple[float, int, float, float], load: float) -> str:
-    seconds, rss, cpu, system = result
+def _line(name: str, size: int, result: Measured, load: float) -> str:
+    seconds, rss, cpu, system, voluntary, involuntary = result
     return (
         f"{name:>10}: {size / seconds / 1e6:8.1f} MB/s  {seconds:6.2f} s  "
         f"CPU {cpu:6.2f} s (system {system:5.2f})  peak memory {rss / 1e6:6.1f} MB  "
-        f"load {load:.1f}"
+        f"switches {voluntary}+{involuntary}  load {load:.1f}"
     )
 
 
-def _ratios(results: dict[str, tuple[float, int, float, float]]) -> str:
+def _ratios(results: dict[str, Measured]) -> str:
     ref = results["libtorrent"]
     lines = []
     for name in ("swarmseek", "baseline"):
@@ -317,7 +319,7 @@ def _ratios(results: dict[str, tuple[float, int, float, float]]) -> str:
     return "\n".join(lines)
 
 
-def _summary(rounds: list[dict[str, tuple[float, int, float, float]]]) -> None:
+def _summary(rounds: list[dict[str, Measured]]) -> None:
     for name in ("swarmseek", "baseline"):
         if name not in rounds[0]:
             continue

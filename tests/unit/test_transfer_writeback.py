@@ -24,4 +24,4 @@ def test_a_failed_hint_raises_nothing() -> None:
     fd = os.open(os.devnull, os.O_WRONLY)
     os.close(fd)
     writeback.start_writeback(fd, 0, 1)  # EBADF: the later fsync would do the work
-    writeback.start_writeback(-1, 0, 0)
+    writeback.start_writeback(-1)
