@@ -32,6 +32,7 @@ from swarmseek.transfer import (
     as_infohash,
     parse_magnet,
     parse_torrent,
+    trace,
 )
 
 from .errors import CliError
@@ -178,7 +179,11 @@ def _get(args: argparse.Namespace) -> int:
     if isinstance(source, Magnet):
         hinted += source.peers
     use_dht = bool(args.dht_bootstrap) or not (peers or trackers or hinted)
-    return asyncio.run(_get_async(args, source, peers, use_dht))
+    code = asyncio.run(_get_async(args, source, peers, use_dht))
+    if trace.TRACER is not None:
+        trace.TRACER.event("exit")
+        trace.TRACER.close()
+    return code
 
 
 async def _get_async(
@@ -187,6 +192,7 @@ async def _get_async(
     peers: list[tuple[str, int]],
     use_dht: bool,
 ) -> int:
+    trace.mark("loop")
     async with contextlib.AsyncExitStack() as stack:
         finder = (
             await stack.enter_async_context(_dht(args.dht_bootstrap, read_only=not args.seed))
@@ -237,6 +243,8 @@ async def _watch(torrent: Torrent, timeout: float) -> None:
     if not torrent.complete:
         raise CliError(f"{torrent.name}: stopped before completion")
     elapsed = time.monotonic() - start
+    if trace.TRACER is not None:
+        trace.TRACER.event("watched", started=round(start - trace.TRACER.start, 4))
     size = torrent.total_length or 0
     print(
         f"{torrent.name}: {size} bytes verified in {elapsed:.1f} s,"
@@ -266,6 +274,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 async def _seed_async(args: argparse.Namespace, meta: Metainfo) -> int:
+    trace.mark("loop")
     async with contextlib.AsyncExitStack() as stack:
         finder = (
             await stack.enter_async_context(_dht(args.dht_bootstrap, read_only=False))

@@ -20,10 +20,13 @@ from .errors import StorageError
 from .filemap import FileMap, Span
 from .metainfo import Info
 from .paths import confined
+from .writeback import start_writeback
 
 # Each open torrent holds at most this many descriptors (libtorrent's
 # file_pool_size defaults to 40); Linux's default soft limit is 1024.
 DEFAULT_MAX_OPEN_FILES = 32
+# Bytes written to a file between two writeback hints (see ``writeback.py``).
+WRITEBACK_EVERY = 32 << 20
 
 
 class PieceStorage(Protocol):
@@ -62,13 +65,14 @@ def data_paths(info: Info, save_path: Path | str) -> list[Path | None]:
 class _Handle:
     """An open descriptor of one file, and how many calls are using it right now."""
 
-    __slots__ = ("evicted", "fd", "users", "write")
+    __slots__ = ("evicted", "fd", "unhinted", "users", "write")
 
     def __init__(self, fd: int, write: bool) -> None:
         self.fd = fd
         self.write = write
         self.users = 0
         self.evicted = False  # left the LRU while in use: closed by its last user
+        self.unhinted = 0  # bytes written since the last writeback hint
 
 
 class DiskStorage:
@@ -180,6 +184,13 @@ class DiskStorage:
             done = 0
             while done < len(data):
                 done += os.pwrite(handle.fd, data[done:], file_offset + done)
+            # To disk now, while the download goes on: the next fsync finds less to do.
+            # The whole file at once, every few MiB: the kernel then writes its dirty
+            # pages in file order, merged (pieces arrive in random order).
+            handle.unhinted += done
+            if handle.unhinted >= WRITEBACK_EVERY:
+                handle.unhinted = 0
+                start_writeback(handle.fd)
         finally:
             self._release(handle)
 

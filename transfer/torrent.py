@@ -21,6 +21,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from . import trace
 from . import wire_events as ev
 from .choker import Choker, PeerStats, desired_queue_depth
 from .errors import MetainfoError, StorageError
@@ -164,8 +165,11 @@ class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
+                trace.mark("run")
                 tasks = [tg.create_task(self._tick_loop()), tg.create_task(self._connector())]
                 tasks += self.start_io(tg)
+                if trace.TRACER is not None:
+                    tasks.append(tg.create_task(trace.TRACER.sample(self)))
                 if self.info is not None:
                     await self._start_pieces(self.info)
                 await self._stop.wait()
@@ -177,6 +181,8 @@ class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
             await self._commit()
             if self.storage is not None:
                 await asyncio.to_thread(self.storage.close)
+            if trace.TRACER is not None:
+                trace.TRACER.event("closed")
             if self.state is not TorrentState.ERROR:
                 self._set_state(TorrentState.STOPPED)
             self.finished.set()
@@ -224,6 +230,7 @@ class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
         except (OSError, MetainfoError) as exc:
             self.fail(f"cannot use {self.save_path}: {exc}")
             return
+        trace.mark("checked")
         picker = PiecePicker(info.num_pieces, info.piece_length, info.total_length, rng=self.rng)
         for piece, ok in enumerate(have):
             if ok:
@@ -241,6 +248,8 @@ class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
 
     async def _on_complete(self) -> None:
         self._set_state(TorrentState.SEEDING)
+        if trace.TRACER is not None:
+            trace.TRACER.event("complete")
         await self._commit()
         log.info("%s: complete, %d bytes verified", self.name, self.verified_bytes)
         for peer in list(self.peers):
@@ -264,10 +273,13 @@ class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
         self._uncommitted = False
         have = [p in picker.have for p in range(info.num_pieces)]
         paths = data_paths(info, self.save_path)
+        began = self.now()
         try:
             await asyncio.to_thread(self.resume.commit, info.infohash, have, storage, paths)
         except (OSError, StorageError) as exc:
             log.warning("%s: resume commit failed: %s", self.name, exc)
+        if trace.TRACER is not None:
+            trace.TRACER.event("commit", seconds=round(self.now() - began, 4))
 
     # ----------------------------------------------------------- downloading
     def after_events(self, peer: Peer) -> None:
@@ -283,8 +295,11 @@ class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
             received=peer.downloaded // BLOCK_SIZE,
         )
         want = depth - len(conn.our_requests)
-        if want < max(1, depth // 4):
-            return  # request in batches: fewer, larger writes
+        if want < max(1, depth // 2):
+            # Request in batches: fewer, larger writes. Each write wakes a seeder, which
+            # on a busy machine takes the CPU from us there and then; half the queue
+            # (1.5 s of data at the peer's rate) is still in flight when we top it up.
+            return
         idle = not conn.our_requests
         if idle:
             peer.requested_at = self.now()

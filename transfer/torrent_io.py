@@ -13,6 +13,7 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from . import trace
 from .wire_messages import Piece, Request
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class TorrentIO:
 
     def __init__(self) -> None:
         self._disk_queue: asyncio.Queue[tuple[int, bytearray, Senders]] = asyncio.Queue()
+        self._queued_at: dict[int, float] = {}  # only while tracing
         self._spare: list[bytearray] = []  # piece buffers back from the disk workers
         self._disk_bytes = 0
         self._reading_paused = False
@@ -85,6 +87,8 @@ class TorrentIO:
 
     def queue_piece(self, piece: int, buf: bytearray, senders: Senders) -> None:
         self._disk_queue.put_nowait((piece, buf, senders))
+        if trace.TRACER is not None:
+            self._queued_at[piece] = trace.TRACER.now()
         self._disk_bytes += len(buf)
         if not self._reading_paused and self._disk_bytes > self.config.disk_high_water:
             self._reading_paused = True
@@ -121,10 +125,23 @@ class TorrentIO:
     ) -> tuple[bool, list[bytes] | None]:
         """In a worker thread: SHA-1 the piece; write it only if it matches."""
         assert self.info is not None and self.storage is not None
+        tracer = trace.TRACER
+        began = tracer.now() if tracer is not None else 0.0
         ok = hashlib.sha1(buf).digest() == self.info.piece_hash(piece)
         blocks = _block_digests(buf) if suspect or not ok else None
+        hashed = tracer.now() if tracer is not None else 0.0
         if ok:
             self.storage.write_block(piece, 0, memoryview(buf))
+        if tracer is not None:
+            queued = began - self._queued_at.pop(piece, began)
+            done = tracer.now()
+            tracer.event(
+                "piece",
+                piece=piece,
+                queued=round(queued, 5),
+                hash=round(hashed - began, 5),
+                write=round(done - hashed, 5),
+            )
         return ok, blocks
 
     # ---------------------------------------------------------------- upload

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
+from . import trace
 from . import wire_events as ev
 from .choker import Choker
 from .errors import MetadataHashMismatch, MetainfoError, ProtocolError
@@ -143,6 +144,7 @@ class TorrentPeers:
                 total_length=info.total_length if info else None,
             )
             log.debug("%s: connecting to %s:%s", self.name, *address)
+            trace.mark("connecting", peer=address[1])
             proto = await open_peer(
                 address[0],
                 address[1],
@@ -224,6 +226,7 @@ class TorrentPeers:
 
     # ------------------------------------------------------------ wire events
     def on_handshake(self, peer: Peer, e: ev.HandshakeReceived) -> None:
+        trace.mark("handshake", peer=peer.address[1])
         if e.peer_id in self._banned_ids:
             peer.close("banned peer id")
             return
@@ -340,6 +343,7 @@ class TorrentPeers:
             self._refill_all()
 
     def on_unchoked(self, peer: Peer, e: ev.PeerUnchoked) -> None:
+        trace.mark("unchoked", peer=peer.address[1])
         peer.unchoked_at = self.now()
         peer.requested_at = self.now()
 

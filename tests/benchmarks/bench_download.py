@@ -1,9 +1,13 @@
 """Download rate over loopback: swarmseek's ``get`` next to libtorrent's downloader.
 
     python tests/benchmarks/bench_download.py [--size-mib 1024] [--seeders 1] [--encrypted]
+        [--rounds N] [--baseline DIR]
 
 Both downloaders fetch the same torrent from the same libtorrent seeders in the same
 run; each runs as its own process so its wall time and peak memory (VmHWM) are its own.
+With ``--rounds N`` each downloads N times from the same seeders, the order rotating
+each round; ``--baseline DIR`` adds a third downloader, the swarmseek package in DIR
+(for before/after figures under the same load).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import os
 import pathlib
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +26,8 @@ import time
 import libtorrent as lt
 
 HERE = pathlib.Path(__file__).resolve()
+# (seconds, peak RSS bytes, CPU seconds, system part, context switches voluntary, involuntary)
+Measured = tuple[float, int, float, float, int, int]
 QUIET = {
     "enable_lsd": False,
     "enable_upnp": False,
@@ -108,8 +115,9 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def run_measured(command: list[str]) -> tuple[float, int, float, float]:
-    """Run ``command``; return (seconds, peak RSS in bytes, CPU seconds, system part).
+def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run ``command``; return (seconds, peak RSS in bytes, CPU seconds, system part,
+    voluntary and involuntary context switches).
 
     The peak is the child's own VmHWM, polled until it exits: wait4's ru_maxrss is
     not usable here because Linux carries the forking parent's high-water mark (this
@@ -117,7 +125,7 @@ def run_measured(command: list[str]) -> tuple[float, int, float, float]:
     seconds (user + system) do come from wait4: they are the child's own.
     """
     start = time.perf_counter()
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(command, env=env)
     peak = 0
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -130,7 +138,8 @@ def run_measured(command: list[str]) -> tuple[float, int, float, float]:
     process.returncode = code
     if code != 0:
         raise SystemExit(f"{command[:3]} failed with status {code}")
-    return elapsed, peak, usage.ru_utime + usage.ru_stime, usage.ru_stime
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, peak, cpu, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw
 
 
 def recycle_pages(folder: pathlib.Path, size: int) -> None:
@@ -157,11 +166,81 @@ def sha1_file(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
+def _commands(
+    args: argparse.Namespace, folder: pathlib.Path, torrent: pathlib.Path, ports: list[int]
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Each downloader's command line and environment."""
+    enc = ["--encrypted"] if args.encrypted else []
+    ours = [
+        sys.executable,
+        "-m",
+        "swarmseek.api.cli",
+        "get",
+        str(torrent),
+        *[a for p in ports for a in ("--peer", f"127.0.0.1:{p}")],
+        *(["--encryption", "require"] if args.encrypted else []),
+    ]
+    env = dict(os.environ)
+    commands = {
+        "libtorrent": (
+            [
+                sys.executable,
+                str(HERE),
+                "--role",
+                "lt",
+                "--torrent",
+                str(torrent),
+                "--peers",
+                ",".join(map(str, ports)),
+                "--save",
+                str(folder / "libtorrent"),
+                *enc,
+            ],
+            env,
+        ),
+        "swarmseek": ([*args.wrap.split(), *ours, "--out", str(folder / "swarmseek")], env),
+    }
+    if args.baseline:
+        # Another swarmseek source tree (a folder holding ``swarmseek/``) in the same
+        # run: before/after figures on the same seeders and the same load.
+        path = os.pathsep.join([args.baseline, env.get("PYTHONPATH", "")])
+        commands["baseline"] = (
+            [*ours, "--out", str(folder / "baseline")],
+            dict(env, PYTHONPATH=path),
+        )
+    return commands
+
+
+# Byte-compiles the swarmseek found on the child's path, as ``pip install`` does for a
+# regular install. This machine sets PYTHONDONTWRITEBYTECODE=1, so an editable install
+# never gets .pyc files and each ``get`` compiled its ~50 modules from source first
+# (about 0.1 s of CPU, measured); libtorrent's downloader is a compiled extension.
+_COMPILE = """
+import compileall, importlib
+for name in ("swarmseek.api", "swarmseek.transfer"):
+    for path in importlib.import_module(name).__path__:
+        compileall.compile_dir(path, quiet=1)
+"""
+
+
+def byte_compile(env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-c", _COMPILE], env=env, check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--seeders", type=int, default=1)
     parser.add_argument("--encrypted", action="store_true", help="force RC4 on both sides")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="downloads of each client (order rotates per round)"
+    )
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also run the swarmseek package found in DIR"
+    )
+    parser.add_argument(
+        "--wrap", default="", help="prefix for our command (a profiler: 'py-spy record -o F --')"
+    )
     parser.add_argument("--role", choices=["bench", "seeder", "lt"], default="bench")
     parser.add_argument("--torrent")
     parser.add_argument("--save")
@@ -177,6 +256,12 @@ def main() -> None:
         return
 
     size = args.size_mib << 20
+    print(
+        f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  seeders: {args.seeders}  "
+        f"encrypted: {args.encrypted}",
+        flush=True,
+    )
+    rounds: list[dict[str, Measured]] = []
     with tempfile.TemporaryDirectory(prefix="swarmseek-bench-") as tmp:
         folder = pathlib.Path(tmp)
         data, torrent = make_data(folder, size)
@@ -202,60 +287,68 @@ def main() -> None:
             for _ in range(args.seeders)
         ]
         ports = [int(s.stdout.readline()) for s in seeders if s.stdout]
-        peer_list = ",".join(map(str, ports))
-        results: dict[str, tuple[float, int, float, float]] = {}
-        commands = {
-            "libtorrent": [
-                sys.executable,
-                str(HERE),
-                "--role",
-                "lt",
-                "--torrent",
-                str(torrent),
-                "--peers",
-                peer_list,
-                "--save",
-                str(folder / "lt"),
-                *enc,
-            ],
-            "swarmseek": [
-                sys.executable,
-                "-m",
-                "swarmseek.api.cli",
-                "get",
-                str(torrent),
-                "--out",
-                str(folder / "ss"),
-                *[a for p in ports for a in ("--peer", f"127.0.0.1:{p}")],
-                *(["--encryption", "require"] if args.encrypted else []),
-            ],
-        }
-        for name, command in commands.items():
-            recycle_pages(folder, size)
-            results[name] = run_measured(command)
-            got = folder / ("lt" if name == "libtorrent" else "ss") / data.name
-            if sha1_file(got) != expected:
-                raise SystemExit(f"{name} downloaded different bytes")
-            shutil.rmtree(got.parent)
+        commands = _commands(args, folder, torrent, ports)
+        for name, (_, env) in commands.items():
+            if name != "libtorrent":
+                byte_compile(env)
+        names = list(commands)
+        for index in range(args.rounds):
+            # Rotate who goes first: a downloader must not gain from its place.
+            order = names[index % len(names) :] + names[: index % len(names)]
+            results: dict[str, Measured] = {}
+            for name in order:
+                command, env = commands[name]
+                recycle_pages(folder, size)
+                load = os.getloadavg()[0]
+                results[name] = run_measured(command, env)
+                got = folder / name / data.name
+                if sha1_file(got) != expected:
+                    raise SystemExit(f"{name} downloaded different bytes")
+                shutil.rmtree(got.parent)
+                print(_line(name, size, results[name], load), flush=True)
+            print(_ratios(results), flush=True)
+            rounds.append(results)
         for process in seeders:
             assert process.stdin is not None
             process.stdin.close()
             process.wait()
+    if len(rounds) > 1:
+        _summary(rounds)
 
-    print(
-        f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  seeders: {args.seeders}  "
-        f"encrypted: {args.encrypted}"
+
+def _line(name: str, size: int, result: Measured, load: float) -> str:
+    seconds, rss, cpu, system, voluntary, involuntary = result
+    return (
+        f"{name:>10}: {size / seconds / 1e6:8.1f} MB/s  {seconds:6.2f} s  "
+        f"CPU {cpu:6.2f} s (system {system:5.2f})  peak memory {rss / 1e6:6.1f} MB  "
+        f"switches {voluntary}+{involuntary}  load {load:.1f}"
     )
-    for name, (seconds, rss, cpu, system) in results.items():
+
+
+def _ratios(results: dict[str, Measured]) -> str:
+    ref = results["libtorrent"]
+    lines = []
+    for name in ("swarmseek", "baseline"):
+        if name in results:
+            ours = results[name]
+            lines.append(
+                f"     ratio: {name} {ref[0] / ours[0]:.2f}x libtorrent's rate, "
+                f"{ours[2] / ref[2]:.2f}x its CPU, {ours[1] / ref[1]:.2f}x its memory"
+            )
+    return "\n".join(lines)
+
+
+def _summary(rounds: list[dict[str, Measured]]) -> None:
+    for name in ("swarmseek", "baseline"):
+        if name not in rounds[0]:
+            continue
+        rates = sorted(r["libtorrent"][0] / r[name][0] for r in rounds)
+        cpus = sorted(r[name][2] / r["libtorrent"][2] for r in rounds)
         print(
-            f"{name:>10}: {size / seconds / 1e6:8.1f} MB/s  {seconds:6.2f} s  "
-            f"CPU {cpu:6.2f} s (system {system:5.2f})  peak memory {rss / 1e6:6.1f} MB"
+            f"   summary: {name} rate vs libtorrent median {statistics.median(rates):.2f}x "
+            f"(range {rates[0]:.2f}-{rates[-1]:.2f}, {len(rates)} rounds: "
+            f"{', '.join(f'{r:.2f}' for r in rates)}), CPU median {statistics.median(cpus):.2f}x"
         )
-    ours, ref = results["swarmseek"], results["libtorrent"]
-    print(
-        f"     ratio: {ref[0] / ours[0]:.2f}x libtorrent's rate, {ours[2] / ref[2]:.2f}x its CPU, "
-        f"{ours[1] / ref[1]:.2f}x its memory"
-    )
 
 
 if __name__ == "__main__":
