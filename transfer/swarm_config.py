@@ -50,7 +50,12 @@ class SessionConfig:
     # 40-50% of a loaded 4-seeder download waiting for the disk queue; 4 halve that.
     disk_workers: int = 4
     min_queue_depth: int = 16  # requests in flight before a peer's rate is known
-    retry_interval: float = 30.0  # seconds before a failed address is tried again
+    # A failed address is tried again after retry_first seconds, doubling with each
+    # failure in a row up to retry_interval: one dial lost to a busy moment (a connect
+    # or handshake timeout) no longer costs the whole interval, while an address that
+    # keeps refusing is tried ever less often (libtorrent also backs off by failcount).
+    retry_first: float = 1.0
+    retry_interval: float = 30.0
     tracker_numwant: int = 50
     dht_interval: float = 300.0  # seconds between DHT get_peers/announce rounds
 

@@ -114,7 +114,7 @@ class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
         self._metadata_chunks: list[bytes] = []
         self._buffers: dict[int, bytearray] = {}
         self._candidates: dict[tuple[str, int], None] = {}
-        self._failed_at: dict[tuple[str, int], float] = {}
+        self._failed_at: dict[tuple[str, int], tuple[float, int]] = {}  # when, failures
         self._connecting = 0
         self._wake_connector = asyncio.Event()
         self._stop = asyncio.Event()

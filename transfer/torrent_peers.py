@@ -74,7 +74,7 @@ class TorrentPeers:
         _assembler: MetadataAssembler
         _metadata_chunks: list[bytes]
         _candidates: dict[tuple[str, int], None]
-        _failed_at: dict[tuple[str, int], float]
+        _failed_at: dict[tuple[str, int], tuple[float, int]]
         _connecting: int
         _wake_connector: asyncio.Event
         _stop: asyncio.Event
@@ -126,8 +126,7 @@ class TorrentPeers:
                     break
                 if self.complete and self.state is TorrentState.SEEDING and not self.seed_mode:
                     pass  # seeds still connect: leechers may need us
-                failed = self._failed_at.get(address)
-                if address in connected or (failed and now - failed < self.config.retry_interval):
+                if address in connected or now < self._retry_at(address):
                     continue
                 del self._candidates[address]
                 self._connecting += 1
@@ -156,7 +155,7 @@ class TorrentPeers:
             )
         except PeerConnectError as exc:
             log.debug("%s: %s", self.name, exc)
-            self._failed_at[address] = self.now()
+            self._failed(address)
             self._candidates.setdefault(address, None)
             return
         finally:
@@ -167,6 +166,19 @@ class TorrentPeers:
             return
         proto.address = address
         self._add_peer(proto, conn, outgoing=True)
+
+    def _failed(self, address: tuple[str, int], *, afresh: bool = False) -> None:
+        _, count = (0.0, 0) if afresh else self._failed_at.get(address, (0.0, 0))
+        self._failed_at[address] = (self.now(), count + 1)
+
+    def _retry_at(self, address: tuple[str, int]) -> float:
+        """When a failed address may be dialled again (see SessionConfig.retry_first)."""
+        failed = self._failed_at.get(address)
+        if failed is None:
+            return 0.0
+        when, count = failed
+        cfg = self.config
+        return when + min(cfg.retry_interval, cfg.retry_first * 2.0 ** min(count - 1, 30))
 
     def attach_incoming(self, proto: PeerProtocol) -> bool:
         """The listener identified this torrent for ``proto``."""
@@ -207,7 +219,10 @@ class TorrentPeers:
         self.choker.forget(peer)
         peer.upload_queue.clear()
         if peer.outgoing and not self._stop.is_set():
-            self._failed_at[peer.address] = self.now()
+            # A connection that lasted starts the backoff afresh; one the peer keeps
+            # closing at once (full, or it dislikes us) is tried ever less often.
+            lasted = self.now() - peer.connected_at >= self.config.retry_interval
+            self._failed(peer.address, afresh=lasted)
             if peer.address not in self._banned_addrs and not self.complete:
                 self._candidates.setdefault(peer.address, None)
         self._wake_connector.set()
