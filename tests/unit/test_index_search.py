@@ -22,6 +22,7 @@ from swarmseek.index import (
 from swarmseek.index.features import file_features, signature, word_shingles
 from swarmseek.index.pht import node_salt
 from swarmseek.index.query import KW, kw_key, kw_value, read_cursor
+from swarmseek.transfer import Value
 from tests.support.index_corpus import fake_infohash, near_duplicates, shingle_jaccard
 
 NO_LSH = IndexConfig(content_lsh=None, name_lsh=None)
@@ -247,6 +248,13 @@ class FlakyStore(MemoryItemStore):
         super().__init__()
         self.allow: int | None = None
         self.refuse_next = 0
+        self.refuse_cards = 0
+
+    async def put_immutable(self, value: Value) -> bytes:
+        if self.refuse_cards > 0:
+            self.refuse_cards -= 1
+            raise PutError("no node stored the item (0 refused or timed out)")
+        return await super().put_immutable(value)
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
         if self.refuse_next > 0:
@@ -269,6 +277,18 @@ async def test_a_leaf_write_no_node_stored_is_tried_again() -> None:
     store.refuse_next = 2  # a moment of timeouts: two writes refused, then all is well
     await index.publish([card("second tool")])
     assert store.refuse_next == 0
+    page = await SearchIndex(store, config=NO_LSH).search(Query(("tool",)))
+    assert sorted(r.name for r in page.results) == ["first tool", "second tool"]
+
+
+async def test_a_card_put_no_node_stored_is_tried_again() -> None:
+    # Regression: the 10^5-card import through 100 loaded nodes failed whole on one card
+    # put that timed out everywhere (leaf writes were retried, card puts were not).
+    store = FlakyStore()
+    index = SearchIndex(store, config=NO_WAIT)
+    store.refuse_cards = 2
+    await index.publish([card("first tool"), card("second tool")])
+    assert store.refuse_cards == 0
     page = await SearchIndex(store, config=NO_LSH).search(Query(("tool",)))
     assert sorted(r.name for r in page.results) == ["first tool", "second tool"]
 
