@@ -213,14 +213,14 @@ async def _import(node: Node, path: Path, imported: asyncio.Event | None) -> Non
 async def _progress(node: Node, cards: int, start: float) -> AsyncIterator[None]:
     """While a batch is written, say every ``PROGRESS_EVERY`` s how far it got."""
     stats = node.index.stats
-    puts = stats.puts
+    before = len(stats.items)  # distinct items stored (``puts`` counts puts begun)
 
     async def tick() -> None:
         while True:
             await asyncio.sleep(PROGRESS_EVERY)
             _say(
-                f"catalogue: writing {cards} cards, {stats.puts - puts} DHT puts so far"
-                f" ({time.monotonic() - start:.0f} s)"
+                f"catalogue: writing {cards} cards, {len(stats.items) - before} items"
+                f" stored so far ({time.monotonic() - start:.0f} s)"
             )
 
     async with asyncio.TaskGroup() as tg:
