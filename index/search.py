@@ -56,6 +56,7 @@ from .query import (
 from .walk import Budget
 
 Entries = dict[bytes, bytes]
+CATALOGUE_CHUNK = 1000  # cards per catalogue transaction while publishing
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +235,10 @@ class SearchIndex:
         # Remembered as ours before the trees are written: if a write fails part-way
         # (the DHT refused or timed out), the error reaches the caller and the next
         # ``republish`` writes every entry again, so nothing stays half-indexed.
-        for card in cards:
-            self.catalogue.add(card, ns.public_key, published=True)
+        for first in range(0, len(cards), CATALOGUE_CHUNK):
+            part = cards[first : first + CATALOGUE_CHUNK]
+            self.catalogue.add_many(part, ns.public_key, published=True)
+            await asyncio.sleep(0)  # the DHT (same event loop) answers between them
         await asyncio.gather(*(self._pht(ns, s).apply(e) for s, e in by_tree.items()))
         self.stats.cards_published += len(cards)
 

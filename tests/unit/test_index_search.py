@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import pathlib
 
 import pytest
 from hypothesis import given
@@ -306,3 +307,19 @@ async def test_a_publish_that_fails_part_way_is_completed_by_the_next_republish(
     await index.republish()
     page = await SearchIndex(store, config=NO_LSH).search(Query(("tool",), limit=100))
     assert sorted(r.name for r in page.results) == sorted(c.name for c in cards)
+
+
+async def test_publishing_a_batch_commits_the_catalogue_per_thousand_cards(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Regression: one commit (a sync to disk) per card held the node's event loop, and
+    # so every DHT node in the demo's process, for minutes in a 61,664-card import.
+    catalogue = Catalogue(tmp_path / "catalogue.sqlite")
+    commits: list[str] = []
+    catalogue._db.set_trace_callback(
+        lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+    )
+    index = SearchIndex(MemoryItemStore(), catalogue=catalogue, config=NO_LSH)
+    await index.publish([card(f"tool {i}") for i in range(2500)])
+    assert len(commits) <= 3, len(commits)
+    assert len(list(catalogue.published())) == 2500
