@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 # The catalogue goes in two batches: a first small one, searchable within seconds,
 # then all the rest at once. A PHT leaf is written once per batch that has entries
-# for it, so the demo's old 2000-card batches rewrote most leaves 32 times: 63,664
-# cards cost 6.3 puts and 9.8 gets per card where one batch costs 3.6 and 2.6.
+# for it, so the demo's old 2000-card batches rewrote leaves again and again: 63,664
+# cards cost 8.6 puts and 14.3 gets per card; these two batches 3.5 and 2.8
+# (tests/benchmarks/bench_import.py).
 FIRST_CHUNK = 2000
 PROGRESS_EVERY = 15.0  # seconds between progress lines while the big batch is written
 # Shares are published one at a time: concurrent writers on *different* nodes into
