@@ -7,7 +7,7 @@ SQLite calls here are local and short (one row); the facade calls them inline.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pygtrie
@@ -42,19 +42,28 @@ class Catalogue:
         self._db.close()
 
     def add(self, card: Card, namespace: bytes, *, published: bool = False) -> None:
-        target = card.target
+        self.add_many([card], namespace, published=published)
+
+    def add_many(self, cards: Iterable[Card], namespace: bytes, *, published: bool = False) -> None:
+        """``add`` for many cards in one transaction: a commit per card (a sync to disk
+        each) held the event loop for minutes in an import of 61,664 cards."""
         with self._db:
-            existing = self._db.execute(
-                "SELECT published FROM index_cards WHERE target = ?", (target,)
-            ).fetchone()
-            if existing is None:
-                self._db.execute(
-                    "INSERT INTO index_cards VALUES (?, ?, ?, ?, ?)",
-                    (target, card.infohash, namespace, card.encode(), int(published)),
-                )
-                self._count_terms(card)
-            elif published and not existing[0]:
-                self._db.execute("UPDATE index_cards SET published = 1 WHERE target = ?", (target,))
+            for card in cards:
+                self._add(card, namespace, published)
+
+    def _add(self, card: Card, namespace: bytes, published: bool) -> None:
+        target = card.target
+        existing = self._db.execute(
+            "SELECT published FROM index_cards WHERE target = ?", (target,)
+        ).fetchone()
+        if existing is None:
+            self._db.execute(
+                "INSERT INTO index_cards VALUES (?, ?, ?, ?, ?)",
+                (target, card.infohash, namespace, card.encode(), int(published)),
+            )
+            self._count_terms(card)
+        elif published and not existing[0]:
+            self._db.execute("UPDATE index_cards SET published = 1 WHERE target = ?", (target,))
 
     def _count_terms(self, card: Card) -> None:
         for term in set(normalise(card.name)):

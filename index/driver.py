@@ -5,15 +5,13 @@ lose an entry: a leaf that turned internal under a writer aborts its update and 
 writer looks the key up again; a split writes the children (merging with whatever a
 concurrent splitter already wrote there) before the parent flips to internal by CAS.
 
-Known limit: because children are merged rather than overwritten, a delete that races
-a split of the same leaf can be undone (the entry comes back from the splitter's
-older copy). Entries are never lost; the publisher deleting again removes it.
+A batch into a known tree writes straight to the leaves its cache names; the write's
+own read checks the leaf is still there and reachable (``_reachable_leaf``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from swarmseek.discovery import (
     CasConflict,
     ItemStore,
     KeyPair,
+    MutableItem,
     PutError,
     SeqTooLow,
     update_mutable,
@@ -47,6 +46,7 @@ from .pht import (
 )
 from .split import Outcome, Splitter
 from .walk import Budget, RangeWalk
+from .writes import by_leaf, update_from
 
 WARM_UP_KEYS = 256  # a batch this big into an unknown tree first walks it (``apply``)
 WRITE_ATTEMPTS = 4  # a leaf write no node stored: tried again after 0.5, 1, 2 s
@@ -319,14 +319,26 @@ class Pht:
         while pending_add or pending_remove:
             keys = sorted(set(pending_add) | pending_remove)
             groups = self._group(keys)
-            found = await asyncio.gather(*(self.lookup(group[0]) for group in groups))
-            leaves = _by_leaf(keys, [label for label, _ in found], self.spec.key_bits)
-            for group, (label, _) in zip(groups, found, strict=True):
+            # A group under a cached leaf skips the lookup: its write reads that leaf
+            # anyway and checks it is still a reachable leaf (``_apply_leaf``), so a
+            # batch into a known tree costs one read per leaf, not two.
+            cached = [self._cached_leaf(group[0]) for group in groups]
+            looked = iter(
+                await asyncio.gather(
+                    *(self.lookup(g[0]) for g, c in zip(groups, cached, strict=True) if c is None)
+                )
+            )
+            labels = [c if c is not None else next(looked)[0] for c in cached]
+            unchecked = {c for c in cached if c is not None}
+            leaves = by_leaf(keys, labels, self.spec.key_bits)
+            for group, label in zip(groups, labels, strict=True):
                 if group[0] not in leaves.get(label, ()):  # a stale overlap: keep progress
                     leaves.setdefault(label, []).append(group[0])
             results = await asyncio.gather(
                 *(
-                    self._apply_keys(label, mine, pending_add, pending_remove)
+                    self._apply_keys(
+                        label, mine, pending_add, pending_remove, checked=label not in unchecked
+                    )
                     for label, mine in leaves.items()
                 )
             )
@@ -334,6 +346,12 @@ class Pht:
                 for key in done:
                     pending_add.pop(key, None)
                     pending_remove.discard(key)
+
+    def _cached_leaf(self, key: bytes) -> Label | None:
+        depth = self.cache.guess(self.spec, key)[0]
+        if depth is None or not self.cache.is_leaf(self.spec, key, depth):
+            return None
+        return Label.of_key(key, depth)
 
     def _group(self, keys: list[bytes]) -> list[list[bytes]]:
         groups: dict[tuple[int, int] | None, list[bytes]] = {}
@@ -344,13 +362,19 @@ class Pht:
         return list(groups.values())
 
     async def _apply_keys(
-        self, label: Label, mine: list[bytes], add: Mapping[bytes, bytes], remove: set[bytes]
+        self,
+        label: Label,
+        mine: list[bytes],
+        add: Mapping[bytes, bytes],
+        remove: set[bytes],
+        *,
+        checked: bool = True,
     ) -> list[bytes]:
         batch_add = {k: add[k] for k in mine if k in add}
         batch_remove = {k for k in mine if k in remove}
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                applied = await self._apply_leaf(label, batch_add, batch_remove)
+                applied = await self._apply_leaf(label, batch_add, batch_remove, checked=checked)
                 break
             except (CasConflict, SeqTooLow):
                 raise  # a race update_mutable already retried: not the network's fault
@@ -367,21 +391,32 @@ class Pht:
         return []
 
     async def _apply_leaf(
-        self, label: Label, add: Mapping[bytes, bytes], remove: set[bytes]
+        self, label: Label, add: Mapping[bytes, bytes], remove: set[bytes], *, checked: bool
     ) -> bool:
-        """Apply to the leaf at ``label``; False if it is no longer a leaf (look up again)."""
+        """Apply to the leaf at ``label``; False if it is no longer a leaf (look up again).
+
+        ``checked``: a lookup just found the leaf there. Else only the cache says so, and
+        the first read must show a leaf that is reachable from the root."""
         salt = node_salt(self.spec, label)
+        known: list[MutableItem | None] = []
+        if not checked:
+            item = await self.store.get_mutable(self.keypair.public_key, salt)
+            if not await self._reachable_leaf(label, next(iter(add or remove)), item):
+                return False
+            known.append(item)
         for _ in range(self.retries):
             outcome = Outcome()
-            current = await update_mutable(
-                self.store,
-                self.keypair,
-                salt,
-                functools.partial(
-                    self._leaf_update, label, add=add, remove=remove, outcome=outcome
-                ),
-                retries=self.retries,
+            update = functools.partial(
+                self._leaf_update, label, add=add, remove=remove, outcome=outcome
             )
+            if known:
+                current = await update_from(
+                    self.store, self.keypair, salt, update, known.pop(), retries=self.retries
+                )
+            else:
+                current = await update_mutable(
+                    self.store, self.keypair, salt, update, retries=self.retries
+                )
             if outcome.moved:
                 if current is not None and current.value.get(b"k") == NodeKind.FROZEN.value:
                     await self._merger.complete_merge(label.parent())
@@ -393,6 +428,22 @@ class Pht:
             if await self._splitter.split(label, outcome.overflow, current, remove, reachable=True):
                 return True
         raise PublishError(f"leaf {label} of {self.spec.name!r}: gave up after retries")
+
+    async def _reachable_leaf(self, label: Label, key: bytes, item: MutableItem | None) -> bool:
+        """Is ``item`` (read at ``label``, on ``key``'s path) a leaf reachable from the
+        root? Absent, poisoned or not a leaf: not known to be, the caller looks up."""
+        if item is None:
+            return False
+        try:
+            node = decode_node(self.spec, label, item.value)
+        except NodeError:
+            return False
+        if node.kind is not NodeKind.LEAF:
+            return False
+        if node.pending is None:
+            return True  # untagged: a writer that reached it from the root wrote it
+        seen: dict[int, tuple[Node | None, int]] = {label.length: (node, item.seq)}
+        return await self.reachable(key, label.length, node, seen) is None
 
     def _leaf_update(
         self,
@@ -456,18 +507,3 @@ class Pht:
         await asyncio.gather(*(self.store.put_mutable(item) for item in alive))
         await self.apply(entries)
         return len(alive)
-
-
-def _by_leaf(keys: list[bytes], labels: list[Label], key_bits: int) -> dict[Label, list[bytes]]:
-    """Each key (sorted) under the found leaf covering it; keys no leaf covers are left
-    for the next round. Found leaves are disjoint unless the tree changed between two
-    lookups; then a key goes to the leaf starting last before it."""
-    spans = sorted({(*label.bounds(key_bits), label) for label in labels})
-    starts = [span[0] for span in spans]
-    out: dict[Label, list[bytes]] = {}
-    for key in keys:
-        point = int.from_bytes(key, "big")
-        i = bisect.bisect_right(starts, point) - 1
-        if i >= 0 and point <= spans[i][1]:
-            out.setdefault(spans[i][2], []).append(key)
-    return out

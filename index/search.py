@@ -13,13 +13,13 @@ import dataclasses
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from swarmseek.discovery import ItemStore, MutableItem, immutable_target
+from swarmseek.discovery import ItemStore, MutableItem, PutError, immutable_target
 from swarmseek.transfer import Value
 
 from .cache import LeafCache
 from .card import Card
 from .catalogue import Catalogue
-from .driver import Pht, PhtCounters
+from .driver import WRITE_ATTEMPTS, Pht, PhtCounters
 from .errors import CardError, PublishError, QueryError
 from .features import NAME_PERM, estimate_jaccard, name_grams, signature
 from .lsh import CONTENT_LSH, NAME_LSH, LshParams
@@ -57,6 +57,7 @@ from .spelling import correct
 from .walk import Budget
 
 Entries = dict[bytes, bytes]
+CATALOGUE_CHUNK = 1000  # cards per catalogue transaction while publishing
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,14 +236,29 @@ class SearchIndex:
         # Cards first, so that an entry a reader finds always names a stored card. The
         # larger the batch, the fewer times each leaf is rewritten (a leaf is touched
         # once per batch that has an entry for it).
-        await asyncio.gather(*(self.store.put_immutable(c.to_value()) for c in cards))
+        await asyncio.gather(*(self._put_card(c) for c in cards))
         # Remembered as ours before the trees are written: if a write fails part-way
         # (the DHT refused or timed out), the error reaches the caller and the next
         # ``republish`` writes every entry again, so nothing stays half-indexed.
-        for card in cards:
-            self.catalogue.add(card, ns.public_key, published=True)
+        for first in range(0, len(cards), CATALOGUE_CHUNK):
+            part = cards[first : first + CATALOGUE_CHUNK]
+            self.catalogue.add_many(part, ns.public_key, published=True)
+            await asyncio.sleep(0)  # the DHT (same event loop) answers between them
         await asyncio.gather(*(self._pht(ns, s).apply(e) for s, e in by_tree.items()))
         self.stats.cards_published += len(cards)
+
+    async def _put_card(self, card: Card) -> None:
+        # A put no node stored (all refused or timed out: a loaded network) is tried
+        # again like a leaf write (driver.py): one card must not fail a batch of 10^5,
+        # which the node would then retry whole. An immutable put is idempotent.
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                await self.store.put_immutable(card.to_value())
+                return
+            except PutError:
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(self.config.write_retry_delay * 2**attempt)
 
     async def republish(self) -> int:
         """Re-put every card this node published and every node on its entries' paths.

@@ -117,6 +117,9 @@ class Splitter:
         self.pht.cache.forget(self.pht.spec, label)
         if reachable:  # else an orphan's children: the cache only holds reachable leaves
             self.pht.cache.remember_internal(self.pht.spec, label)
+            # The flip we just wrote: what vouches for the tagged children below it, so
+            # the next batch's writes check them without reading the path (reachable).
+            self.pht.cache.remember_flip(self.pht.spec, label, flip_seq, pending)
             for lab, node in plan:
                 if node.kind is NodeKind.LEAF:
                     self.pht.cache.remember(self.pht.spec, lab)

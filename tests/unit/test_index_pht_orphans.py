@@ -125,3 +125,33 @@ async def test_racing_writers_with_dying_splits_lose_no_acknowledged_insert(seed
     found = await Pht(store.inner, KP, SPEC).get_range(*ALL)
     assert {k: found.get(k) for k in acked} == acked  # every acknowledged insert is seen
     assert set(found) <= set(acked) | set(failed)
+
+
+async def test_a_write_to_a_cached_leaf_never_lands_in_an_orphan() -> None:
+    # A batch into a known tree writes straight to the leaves its cache names (no
+    # lookup). Here the cached leaf was merged away by another writer, and a split of
+    # the merged root then died: the node at the cached label is an orphan leaf again.
+    # The write must notice (its tag names a flip that never landed) and look up.
+    store = FlipFails()
+    store.failing = False
+    rng = random.Random(7)
+    first = entries(rng, SPEC.capacity + 6)
+    writer = Pht(store, KP, SPEC)
+    await writer.apply(first)  # the root splits; the writer caches the leaves below it
+    for key in (b"\x00new", b"\xffnew"):
+        assert writer._cached_leaf(key) == Label(1, key[0] >> 7)  # no lookup for these
+    other = Pht(store, KP, SPEC)
+    keep = dict(list(first.items())[:4])
+    await other.apply({}, remove=set(first) - set(keep))  # sparse: merged into the root
+    root = await store.get_mutable(KP.public_key, node_salt(SPEC, ROOT))
+    assert root is not None and root.value[b"k"] == NodeKind.LEAF.value
+    store.failing = True
+    refill = entries(rng, SPEC.capacity)
+    with pytest.raises(PutError):
+        await Pht(store, KP, SPEC).apply(refill)  # its split writes children, never flips
+    store.failing = False
+    new = {b"\x00new": b"n" * 40, b"\xffnew": b"m" * 40}
+    await writer.apply(new)
+    found = await Pht(store, KP, SPEC).get_range(*ALL)
+    assert {k: found.get(k) for k in new} == new
+    assert {k: found.get(k) for k in keep} == keep
