@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .query import KW_VALUE_BYTES, TERM_BYTES, normalise, term_prefix
+from .query import KW_VALUE_BYTES, TERM_BYTES, kw_numbers, normalise, term_prefix
 from .rank import bm25_scores
 
 Entries = dict[bytes, bytes]
@@ -58,6 +58,7 @@ def intersect(
     plen = len(term_prefix(prefix, exact=False)) if prefix else 0
     words = sum(1 for kind in kinds if kind in ("kw", "prefix"))
     word = 0
+    told: dict[bytes, tuple[int | None, int | None]] = {}  # what kw entries say, agreed
     for kind, entries in zip(kinds, found, strict=True):
         targets: set[bytes] = set()
         for key, value in entries.items():
@@ -69,6 +70,7 @@ def intersect(
                     namespace, value[20:40], extra=UNKNOWN, counts=[0] * words
                 )
             if kind in ("kw", "prefix"):
+                _tell(told, target, kw_numbers(value))
                 count = value[41] if len(value) >= KW_VALUE_BYTES else 1
                 if len(value) >= KW_VALUE_BYTES:
                     c.length = max(c.length, value[40])
@@ -89,11 +91,33 @@ def intersect(
         sets.append(targets)
     common = set.intersection(*sets)
     out = {t: info[t] for t in common}
-    for c in out.values():
+    for t, c in out.items():
         if c.extra == UNKNOWN:
             c.extra = 0  # no prefix in the query: every candidate matches as well
+        size, created = told.get(t, (None, None))
+        if c.size == UNKNOWN and size is not None:
+            c.size = size
+        if c.created == UNKNOWN and created is not None:
+            c.created = created
     score(out.values())
     return out
+
+
+def _tell(
+    told: dict[bytes, tuple[int | None, int | None]],
+    target: bytes,
+    numbers: tuple[int | None, int | None],
+) -> None:
+    """Keep what a target's keyword entries say of its size and time while they agree:
+    entries that disagree (a hostile writer's) leave it unknown, checked on the card."""
+    known = told.get(target)
+    if known is None:
+        told[target] = numbers
+    elif known != numbers:
+        told[target] = (
+            known[0] if known[0] == numbers[0] else None,
+            known[1] if known[1] == numbers[1] else None,
+        )
 
 
 def score(candidates: Iterable[Candidate]) -> None:
@@ -135,6 +159,9 @@ def stats_from_name(c: Candidate, name: str, terms: Sequence[str], prefix: str |
     if prefix:
         head = term_prefix(prefix, exact=False)
         c.counts.append(sum(min(n, 255) for key, n in keys.items() if key.startswith(head)))
+        # as ``intersect`` reads it from the completions' keys (a term ends at its NUL)
+        ends = [len(key) - 1 for key in keys if key.startswith(head)]
+        c.extra = max(min(ends) - len(head), 0) if ends else UNKNOWN
 
 
 def entries_agree(c: Candidate, name: str, terms: Sequence[str]) -> bool:

@@ -19,7 +19,7 @@ MAX_SHAPE_BYTES = ((1 << (SHAPE_DEPTH + 1)) - 2 + 7) // 8
 
 
 def encode_shape(label: Label, internals: AbstractSet[Label]) -> bytes:
-    """The shape of ``internals`` below ``label`` (b"" if none of its children is)."""
+    """The shape of ``internals`` below ``label``."""
     bits: list[int] = []
 
     def visit(node: Label, left: int) -> None:
@@ -31,8 +31,9 @@ def encode_shape(label: Label, internals: AbstractSet[Label]) -> bytes:
 
     visit(label.child(0), SHAPE_DEPTH)
     visit(label.child(1), SHAPE_DEPTH)
-    if not any(bits):
-        return b""
+    # Both children leaves is a shape too (b"\0"), not "unknown" (b""): a walk that
+    # knows it fetches just the two, where it would guess two levels at once and
+    # fetch four absent grandchildren (half of a common word's walk was those).
     padded = bits + [0] * (-len(bits) % 8)
     return bytes(int("".join(map(str, padded[i : i + 8])), 2) for i in range(0, len(padded), 8))
 
