@@ -20,7 +20,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .query import KW_VALUE_BYTES, TERM_BYTES, kw_numbers, normalise, term_prefix
+from .query import (
+    INFOHASH_ID_BYTES,
+    KW_VALUE_BYTES,
+    TERM_BYTES,
+    kw_numbers,
+    normalise,
+    term_prefix,
+)
 from .rank import bm25_scores
 
 Entries = dict[bytes, bytes]
@@ -32,7 +39,7 @@ class Candidate:
     """What the entries say about one target; checked against its card before use."""
 
     namespace: bytes
-    infohash: bytes
+    infohash: bytes  # its first INFOHASH_ID_BYTES (what a keyword entry carries)
     extra: int = 0  # characters the matched term has beyond the prefix (0: exact)
     size: int = UNKNOWN
     created: int = UNKNOWN
@@ -66,14 +73,14 @@ def intersect(
             targets.add(target)
             c = info.get(target)
             if c is None:
-                c = info[target] = Candidate(
-                    namespace, value[20:40], extra=UNKNOWN, counts=[0] * words
-                )
+                ident = value[20 : 20 + INFOHASH_ID_BYTES]
+                c = info[target] = Candidate(namespace, ident, extra=UNKNOWN, counts=[0] * words)
             if kind in ("kw", "prefix"):
                 _tell(told, target, kw_numbers(value))
-                count = value[41] if len(value) >= KW_VALUE_BYTES else 1
+                stats = 20 + INFOHASH_ID_BYTES
+                count = value[stats + 1] if len(value) >= KW_VALUE_BYTES else 1
                 if len(value) >= KW_VALUE_BYTES:
-                    c.length = max(c.length, value[40])
+                    c.length = max(c.length, value[stats])
                 if kind == "kw":  # one entry per card and term: a second is not added
                     c.counts[word] = max(c.counts[word], count)
                 else:  # a prefix: one entry per completion in the name

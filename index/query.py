@@ -2,9 +2,11 @@
 
 Tree keys end with the first 4 bytes of the card's target so that every entry's key
 is unique (PHT paper §3 assumes distinct keys; a popular term would otherwise fill a
-leaf at maximal depth), and entries carry the card target and the infohash:
+leaf at maximal depth), and entries carry the card target and the infohash (a ``kw``
+entry only its first ``INFOHASH_ID_BYTES``, then its name's length in terms, the
+term's count, the card's size and time: 42 bytes, see ``KW_VALUE_BYTES``):
 
-    kw      term (UTF-8, at most 12 bytes) + NUL + target[:15 - len(term)]   16 bytes
+    kw2     term (UTF-8, at most 12 bytes) + NUL + target[:15 - len(term)]   16 bytes
     size    total size, 64-bit big-endian                 + target[:4]      12 bytes
     time    creation time, 64-bit big-endian              + target[:4]      12 bytes
     lsh<i>  band hash (8 bytes)                           + target[:4]      12 bytes
@@ -42,11 +44,14 @@ VALUE_BYTES = 40  # target (20) + infohash (20)
 # its own entries: no range walk, no card fetched to count the matches (plan.py).
 # 6 bytes of size (up to 256 TiB) and 4 of time (up to 2106); a number that does not
 # fit is written as all ones, "unknown", and such a candidate is checked on its card.
-# 10 bytes more cost two entries a leaf (B 16 -> 14): a common word's walk reaches
-# 14% more leaves, where a range walk over a quarter of all sizes reached a thousand.
+# Room for them: a keyword entry keeps only the infohash's first 10 bytes, which is all
+# a search uses before the card (one result per infohash, a tie-break; the card's own
+# infohash is checked against them), so B stays 16 (the full 20 would make it 14: 13%
+# more puts per imported card and more leaves per common word).
+INFOHASH_ID_BYTES = 10
 KW_SIZE_BYTES = 6
 KW_TIME_BYTES = 4
-KW_VALUE_BYTES = VALUE_BYTES + 2 + KW_SIZE_BYTES + KW_TIME_BYTES
+KW_VALUE_BYTES = 20 + INFOHASH_ID_BYTES + 2 + KW_SIZE_BYTES + KW_TIME_BYTES
 STOPWORDS = frozenset({"a", "an", "and", "the", "of", "or", "to", "in", "on", "for", "by"})
 MAX_QUERY_TERMS = 16  # each term costs a PHT lookup; more is not a search, it is a scan
 
@@ -84,14 +89,15 @@ def kw_value(  # noqa: PLR0917 - the entry's fields, in their order
     """A keyword entry's value: ``length`` terms in the name, ``count`` of them this
     key's, then the card's size and creation time (None: unknown)."""
     stats = bytes((min(length, 255), min(count, 255)))
-    return target + infohash + stats + _fixed(size, KW_SIZE_BYTES) + _fixed(created, KW_TIME_BYTES)
+    numbers = _fixed(size, KW_SIZE_BYTES) + _fixed(created, KW_TIME_BYTES)
+    return target + infohash[:INFOHASH_ID_BYTES] + stats + numbers
 
 
 def kw_numbers(value: bytes) -> tuple[int | None, int | None]:
     """The size and creation time a keyword entry's value carries (None: unknown)."""
     if len(value) < KW_VALUE_BYTES:
         return None, None
-    at = VALUE_BYTES + 2
+    at = 20 + INFOHASH_ID_BYTES + 2
     size = int.from_bytes(value[at : at + KW_SIZE_BYTES], "big")
     created = int.from_bytes(value[at + KW_SIZE_BYTES : at + KW_SIZE_BYTES + KW_TIME_BYTES], "big")
     return (

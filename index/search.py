@@ -501,7 +501,7 @@ def _by_relevance(query: Query) -> bool:
 def _valid(card: Card, found: Candidate, query: Query) -> bool:
     """The card is the one the entries named, matches, and has the statistics claimed."""
     return (
-        card.infohash == found.infohash
+        card.infohash[: len(found.infohash)] == found.infohash
         and _matches(card, query)
         and entries_agree(found, card.name, query.terms)
     )
