@@ -71,10 +71,12 @@ class IndexConfig:
     write_retry_delay: float = 0.5
     lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
     in_flight: int = 64  # DHT operations outstanding at once, over all trees
-    # Gets one search has outstanding at once (its own bound, apart from publishing's):
-    # a common word's walk fetches a few hundred nodes, and at 64 at a time the bound,
-    # not the tree, set its rounds (2000 matches: 420 gets, 7 rounds instead of 3).
-    read_in_flight: int = 256
+    # Gets searches have outstanding at once, apart from publishing's (None: as many as
+    # ``in_flight``). A common word's walk fetches a few hundred nodes, so this bound,
+    # not the tree, sets its rounds (2000 matches, 380 gets: 2 rounds at 256, 7 at 64).
+    # Not higher by default: at 256 on a 20-node network in one process gets timed out,
+    # and a get that times out reads as an absent node (test_node_search lost entries).
+    read_in_flight: int | None = None
     max_range_nodes: int = 2048  # PHT nodes one range/prefix query may fetch
     # Up to this many candidates a search fetches every card and ranks by BM25; beyond
     # it, only the page's cards (a popular term at 10^5 cards has thousands).
@@ -190,7 +192,11 @@ class SearchIndex:
         self.backend = store
         self.config = config or IndexConfig()
         self.store: ItemStore = _CountingStore(store, self.stats, self.config.in_flight)
-        self.reader: ItemStore = _CountingStore(store, self.stats, self.config.read_in_flight)
+        reads = self.config.read_in_flight or self.config.in_flight
+        self.reader: ItemStore = _CountingStore(store, self.stats, reads)
+        # The size and time trees' own: a combined query's selective range probe must
+        # not wait behind its keyword walk's hundreds of gets (it would answer later).
+        self._range_reader: ItemStore = _CountingStore(store, self.stats, reads)
         self.namespaces = list(namespaces) if namespaces else [Namespace.open_default()]
         self.catalogue = catalogue if catalogue is not None else Catalogue()
         self.counters = PhtCounters()
@@ -202,7 +208,7 @@ class SearchIndex:
         pht = self._trees.get((ns.public_key, spec.name, read))
         if pht is None:
             pht = Pht(
-                self.reader if read else self.store,
+                self.store if not read else self._reader_of(spec),
                 ns.signer,
                 spec,
                 cache=self._caches[ns.public_key],
@@ -215,6 +221,9 @@ class SearchIndex:
             pht.write_retry_delay = self.config.write_retry_delay
             self._trees[(ns.public_key, spec.name, read)] = pht
         return pht
+
+    def _reader_of(self, spec: TreeSpec) -> ItemStore:
+        return self._range_reader if spec in (SIZE, TIME) else self.reader
 
     def _writer(self, namespace: Namespace | None) -> Namespace:
         ns = namespace or next((n for n in self.namespaces if n.writable), None)
