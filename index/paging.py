@@ -20,7 +20,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .query import KW_VALUE_BYTES, TERM_BYTES, normalise, term_prefix
+from .query import (
+    INFOHASH_ID_BYTES,
+    KW_VALUE_BYTES,
+    TERM_BYTES,
+    kw_numbers,
+    normalise,
+    term_prefix,
+)
 from .rank import bm25_scores
 
 Entries = dict[bytes, bytes]
@@ -32,7 +39,7 @@ class Candidate:
     """What the entries say about one target; checked against its card before use."""
 
     namespace: bytes
-    infohash: bytes
+    infohash: bytes  # its first INFOHASH_ID_BYTES (what a keyword entry carries)
     extra: int = 0  # characters the matched term has beyond the prefix (0: exact)
     size: int = UNKNOWN
     created: int = UNKNOWN
@@ -58,6 +65,7 @@ def intersect(
     plen = len(term_prefix(prefix, exact=False)) if prefix else 0
     words = sum(1 for kind in kinds if kind in ("kw", "prefix"))
     word = 0
+    told: dict[bytes, tuple[int | None, int | None]] = {}  # what kw entries say, agreed
     for kind, entries in zip(kinds, found, strict=True):
         targets: set[bytes] = set()
         for key, value in entries.items():
@@ -65,13 +73,14 @@ def intersect(
             targets.add(target)
             c = info.get(target)
             if c is None:
-                c = info[target] = Candidate(
-                    namespace, value[20:40], extra=UNKNOWN, counts=[0] * words
-                )
+                ident = value[20 : 20 + INFOHASH_ID_BYTES]
+                c = info[target] = Candidate(namespace, ident, extra=UNKNOWN, counts=[0] * words)
             if kind in ("kw", "prefix"):
-                count = value[41] if len(value) >= KW_VALUE_BYTES else 1
+                _tell(told, target, kw_numbers(value))
+                stats = 20 + INFOHASH_ID_BYTES
+                count = value[stats + 1] if len(value) >= KW_VALUE_BYTES else 1
                 if len(value) >= KW_VALUE_BYTES:
-                    c.length = max(c.length, value[40])
+                    c.length = max(c.length, value[stats])
                 if kind == "kw":  # one entry per card and term: a second is not added
                     c.counts[word] = max(c.counts[word], count)
                 else:  # a prefix: one entry per completion in the name
@@ -89,11 +98,33 @@ def intersect(
         sets.append(targets)
     common = set.intersection(*sets)
     out = {t: info[t] for t in common}
-    for c in out.values():
+    for t, c in out.items():
         if c.extra == UNKNOWN:
             c.extra = 0  # no prefix in the query: every candidate matches as well
+        size, created = told.get(t, (None, None))
+        if c.size == UNKNOWN and size is not None:
+            c.size = size
+        if c.created == UNKNOWN and created is not None:
+            c.created = created
     score(out.values())
     return out
+
+
+def _tell(
+    told: dict[bytes, tuple[int | None, int | None]],
+    target: bytes,
+    numbers: tuple[int | None, int | None],
+) -> None:
+    """Keep what a target's keyword entries say of its size and time while they agree:
+    entries that disagree (a hostile writer's) leave it unknown, checked on the card."""
+    known = told.get(target)
+    if known is None:
+        told[target] = numbers
+    elif known != numbers:
+        told[target] = (
+            known[0] if known[0] == numbers[0] else None,
+            known[1] if known[1] == numbers[1] else None,
+        )
 
 
 def score(candidates: Iterable[Candidate]) -> None:
@@ -135,6 +166,9 @@ def stats_from_name(c: Candidate, name: str, terms: Sequence[str], prefix: str |
     if prefix:
         head = term_prefix(prefix, exact=False)
         c.counts.append(sum(min(n, 255) for key, n in keys.items() if key.startswith(head)))
+        # as ``intersect`` reads it from the completions' keys (a term ends at its NUL)
+        ends = [len(key) - 1 for key in keys if key.startswith(head)]
+        c.extra = max(min(ends) - len(head), 0) if ends else UNKNOWN
 
 
 def entries_agree(c: Candidate, name: str, terms: Sequence[str]) -> bool:

@@ -22,6 +22,7 @@ from swarmseek.discovery import MAX_SALT_SIZE, MAX_VALUE_SIZE
 from swarmseek.transfer import Value, encode
 
 from .errors import NodeError
+from .shape import MAX_SHAPE_BYTES, depth_on_path
 
 SALT_MAGIC = b"pht"
 MAX_SEQ = 2**63 - 1  # BEP 44: seq is a 64-bit signed integer
@@ -217,7 +218,7 @@ def decode_node(spec: TreeSpec, label: Label, value: Value) -> Node:
         ):
             hint = None  # a hint outside the node's subtree is ignored, not trusted
         shape = value.get(b"t")
-        shape = shape if isinstance(shape, bytes) and len(shape) <= 16 else b""  # shape.py
+        shape = shape if isinstance(shape, bytes) and len(shape) <= MAX_SHAPE_BYTES else b""
         if hint is None and pending is None and not shape:
             return INTERNAL
         return Node(kind, {}, hint, pending, shape)
@@ -379,6 +380,8 @@ class LeafSearch:
             hint = node.hint
             if hint is not None and hint.length > self._hinted and hint.covers(self.key):
                 self._hinted = hint.length  # a guess: the nodes above it are not checked
+            if node.shape:  # where the split that made it internal left the leaf: a guess
+                self._hinted = max(self._hinted, depth_on_path(depth, node.shape, self.key) + 1)
             self.deepest_internal = max(self.deepest_internal, depth)
             self.internals.append(depth)
             self.lo = max(self.lo, depth + 1)

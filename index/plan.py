@@ -1,13 +1,19 @@
 """Planning a combined query (keyword or prefix AND a size or time range).
 
-The keyword walk and the range walk start together. If the range finishes first with
-few entries, its cards answer (exact: a card carries its name, size and time) and the
-keyword walk stops. Once the keyword candidates are known, the range walk may go on
-only while it costs less than the alternative, checking every candidate's card: its
-budget is cut to a quarter of that many leaves. The budget counts leaves covered, a
-property of the tree, so every page of a query takes the same path whatever a reader's
-cache holds. So a combined query costs about its cheapest part: a rare term checks its
-few cards, a narrow range answers alone or narrows a common term's many candidates.
+A keyword entry carries its card's size and creation time (query.py), so the keyword
+or prefix walk answers the ranges from its own entries: the candidates it finds are
+filtered as they stand, and the result is exact (the total is the number of matches,
+no card fetched to count them) unless some entry could not say (a number too large
+for its field, or entries of one card that disagree): those are kept and checked on
+their cards. So a combined query costs no more than its keyword walk, however broad
+its range (a common word AND a quarter of all sizes used to walk a thousand range
+leaves or check thousands of cards).
+
+A range walk still starts alongside, for the one case where it is the cheaper side:
+a narrow range and a broad word or prefix. It may reach only ``SELECTIVE_LEAVES``
+leaves; if it finishes first with few entries, its cards answer (exact: a card
+carries its name, size and time) and the keyword walk stops. If the word is too broad
+to walk at all (a short prefix), a range walk that finished answers instead.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ from typing import TYPE_CHECKING
 from swarmseek.discovery import DhtError
 
 from .errors import QueryError
-from .paging import Candidate
+from .paging import UNKNOWN, Candidate, score
 from .query import U64, Query
 from .walk import Budget
 
-NARROW_LEAVES = 32
+# A range of at most ``rank_all`` (64) entries fills a few size/time leaves (B = 18);
+# beyond this many leaves, or nodes fetched, it is not the selective side, and the walk
+# stops (it runs in parallel with the keyword walk: it costs gets, not rounds).
+SELECTIVE_LEAVES = 16
+SELECTIVE_FETCHES = 96
 
 if TYPE_CHECKING:
     from .search import SearchIndex
@@ -31,25 +41,13 @@ if TYPE_CHECKING:
 async def narrowed_candidates(
     index: SearchIndex, query: Query
 ) -> tuple[dict[bytes, Candidate], bool]:
-    """Keyword candidates, narrowed by the ranges when that is the cheaper way.
-
-    Returns the candidates and whether they are exact (the ranges applied); if not,
-    the caller checks the ranges on every candidate's card.
-    """
+    """The candidates of a combined query, and whether they are exactly its matches
+    (else the caller checks the ranges on every candidate's card)."""
     if _everything(query.min_size, query.max_size) and _everything(query.after, query.before):
         # A range that holds every key (``min_size=0``) filters nothing: no walk at all.
         return await index._all_candidates(query, ranges=False), True
-    # The walk may go on while the leaves it reaches stay fewer than a quarter of the
-    # keyword candidates (a walk fetches two to three nodes a leaf) and fewer than
-    # NARROW_LEAVES. A walk that stops costs little: the candidates are then paged in
-    # BM25 order from their entries and only the page's cards are checked (search.py),
-    # about limit/selectivity cards. 32, not 128: with that fallback, 128 leaves cost a
-    # common word AND a quarter of all sizes 410 node gets and 10/20 rounds (p50/max)
-    # on the 63,664-card catalogue, 32 leaves 340 gets and 10/14 rounds (16 leaves:
-    # 300 and 10/13, but "lib*" AND a 15% range took 22 rounds). Counted in leaves, a
-    # property of the tree, so a warm reader's cache decides nothing.
-    budget = Budget(None)
-    budget.cap(min(index.config.max_range_nodes, NARROW_LEAVES))
+    budget = Budget(SELECTIVE_FETCHES)
+    budget.cap(min(index.config.max_range_nodes, SELECTIVE_LEAVES))
     few = index.config.rank_all
     async with asyncio.TaskGroup() as tg:
         keyword = tg.create_task(_keyword(index, query))
@@ -62,18 +60,43 @@ async def narrowed_candidates(
             keyword.cancel()
             return ranged, False
         found = await keyword
-        # Not how many cards are still to fetch (the catalogue has some): every page
-        # of one query must take the same path, or the order would change under it.
-        if isinstance(found, Exception) or len(found) <= few:
-            narrowing.cancel()  # few: their cards come in one round, no more than the walk
+        if isinstance(found, Exception):
+            ranged = await narrowing  # the word is too broad: the range may answer
         else:
-            budget.cap(len(found) // 4)
+            narrowing.cancel()  # the keyword entries answer the ranges themselves
     if isinstance(found, Exception):
-        raise found
-    ranged = None if narrowing.cancelled() else narrowing.result()
-    if ranged is None or budget.exceeded:  # (it may have ended before the cut)
-        return found, False  # the ranges cover more nodes than the candidates: cards
-    return _narrowed(found, ranged), True
+        if ranged is None:
+            raise found
+        return ranged, False
+    return in_ranges(found, query)
+
+
+def in_ranges(
+    candidates: dict[bytes, Candidate], query: Query
+) -> tuple[dict[bytes, Candidate], bool]:
+    """The candidates whose entries put them in the query's ranges, re-scored over that
+    set (BM25 takes the matches as its corpus, as when every card was fetched), and
+    whether every one was decided (a candidate whose entries did not say is kept)."""
+    out: dict[bytes, Candidate] = {}
+    exact = True
+    for target, c in candidates.items():
+        inside = _inside(c.size, query.min_size, query.max_size) and _inside(
+            c.created, query.after, query.before
+        )
+        if inside is None:
+            exact = False
+        if inside is not False:
+            out[target] = c
+    score(out.values())
+    return out, exact
+
+
+def _inside(value: int, lo: int | None, hi: int | None) -> bool | None:
+    if lo is None and hi is None:
+        return True
+    if value == UNKNOWN:
+        return None
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
 
 
 async def _keyword(index: SearchIndex, query: Query) -> dict[bytes, Candidate] | Exception:
@@ -89,20 +112,8 @@ async def _narrowing(
     try:
         return await index._all_candidates(query, ranges=True, max_nodes=budget)
     except (QueryError, DhtError):
-        return None  # too broad to walk cheaply: the ranges are checked on the cards
+        return None  # not the selective side: the keyword entries answer
 
 
 def _everything(lo: int | None, hi: int | None) -> bool:
     return (lo is None or lo <= 0) and (hi is None or hi >= U64)
-
-
-def _narrowed(
-    candidates: dict[bytes, Candidate], ranged: dict[bytes, Candidate]
-) -> dict[bytes, Candidate]:
-    out = {}
-    for target, c in candidates.items():
-        r = ranged.get(target)
-        if r is not None:
-            c.size, c.created = r.size, r.created
-            out[target] = c
-    return out

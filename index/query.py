@@ -2,9 +2,11 @@
 
 Tree keys end with the first 4 bytes of the card's target so that every entry's key
 is unique (PHT paper §3 assumes distinct keys; a popular term would otherwise fill a
-leaf at maximal depth), and entries carry the card target and the infohash:
+leaf at maximal depth), and entries carry the card target and the infohash (a ``kw``
+entry only its first ``INFOHASH_ID_BYTES``, then its name's length in terms, the
+term's count, the card's size and time: 42 bytes, see ``KW_VALUE_BYTES``):
 
-    kw      term (UTF-8, at most 12 bytes) + NUL + target[:15 - len(term)]   16 bytes
+    kw2     term (UTF-8, at most 12 bytes) + NUL + target[:15 - len(term)]   16 bytes
     size    total size, 64-bit big-endian                 + target[:4]      12 bytes
     time    creation time, 64-bit big-endian              + target[:4]      12 bytes
     lsh<i>  band hash (8 bytes)                           + target[:4]      12 bytes
@@ -37,12 +39,24 @@ TAIL_BYTES = 4
 VALUE_BYTES = 40  # target (20) + infohash (20)
 # A keyword entry also carries the name's length in terms and the term's count in it
 # (one byte each, capped at 255): what BM25 needs, so a result set too large to fetch
-# every card is still ranked by relevance (index/paging.py).
-KW_VALUE_BYTES = VALUE_BYTES + 2
+# every card is still ranked by relevance (index/paging.py). Then the card's size and
+# creation time, so a keyword or prefix walk answers a combined query's ranges from
+# its own entries: no range walk, no card fetched to count the matches (plan.py).
+# 6 bytes of size (up to 256 TiB) and 4 of time (up to 2106); a number that does not
+# fit is written as all ones, "unknown", and such a candidate is checked on its card.
+# Room for them: a keyword entry keeps only the infohash's first 10 bytes, which is all
+# a search uses before the card (one result per infohash, a tie-break; the card's own
+# infohash is checked against them), so B stays 16 (the full 20 would make it 14: 13%
+# more puts per imported card and more leaves per common word).
+INFOHASH_ID_BYTES = 10
+KW_SIZE_BYTES = 6
+KW_TIME_BYTES = 4
+KW_VALUE_BYTES = 20 + INFOHASH_ID_BYTES + 2 + KW_SIZE_BYTES + KW_TIME_BYTES
 STOPWORDS = frozenset({"a", "an", "and", "the", "of", "or", "to", "in", "on", "for", "by"})
 MAX_QUERY_TERMS = 16  # each term costs a PHT lookup; more is not a search, it is a scan
 
-KW = TreeSpec(b"kw", TERM_BYTES + TAIL_BYTES, KW_VALUE_BYTES)
+# "kw2": the entry layout above; the tree of the older, narrower entries was "kw"
+KW = TreeSpec(b"kw2", TERM_BYTES + TAIL_BYTES, KW_VALUE_BYTES)
 SIZE = TreeSpec(b"size", 8 + TAIL_BYTES, VALUE_BYTES)
 TIME = TreeSpec(b"time", 8 + TAIL_BYTES, VALUE_BYTES)
 U64 = 2**64 - 1
@@ -64,18 +78,54 @@ def entry_value(target: bytes, infohash: bytes) -> bytes:
     return target + infohash
 
 
-def kw_value(target: bytes, infohash: bytes, length: int, count: int) -> bytes:
-    """A keyword entry's value: ``length`` terms in the name, ``count`` of them this key's."""
-    return target + infohash + bytes((min(length, 255), min(count, 255)))
+def kw_value(  # noqa: PLR0917 - the entry's fields, in their order
+    target: bytes,
+    infohash: bytes,
+    length: int,
+    count: int,
+    size: int | None = None,
+    created: int | None = None,
+) -> bytes:
+    """A keyword entry's value: ``length`` terms in the name, ``count`` of them this
+    key's, then the card's size and creation time (None: unknown)."""
+    stats = bytes((min(length, 255), min(count, 255)))
+    numbers = _fixed(size, KW_SIZE_BYTES) + _fixed(created, KW_TIME_BYTES)
+    return target + infohash[:INFOHASH_ID_BYTES] + stats + numbers
 
 
-def kw_entries(name: str, target: bytes, infohash: bytes) -> dict[bytes, bytes]:
+def kw_numbers(value: bytes) -> tuple[int | None, int | None]:
+    """The size and creation time a keyword entry's value carries (None: unknown)."""
+    if len(value) < KW_VALUE_BYTES:
+        return None, None
+    at = 20 + INFOHASH_ID_BYTES + 2
+    size = int.from_bytes(value[at : at + KW_SIZE_BYTES], "big")
+    created = int.from_bytes(value[at + KW_SIZE_BYTES : at + KW_SIZE_BYTES + KW_TIME_BYTES], "big")
+    return (
+        None if size == _ones(KW_SIZE_BYTES) else size,
+        None if created == _ones(KW_TIME_BYTES) else created,
+    )
+
+
+def _ones(width: int) -> int:
+    return (1 << 8 * width) - 1
+
+
+def _fixed(number: int | None, width: int) -> bytes:
+    top = _ones(width)  # all ones: unknown (also any number too large to say)
+    return (top if number is None or not 0 <= number < top else number).to_bytes(width, "big")
+
+
+def kw_entries(
+    name: str, target: bytes, infohash: bytes, size: int | None = None, created: int | None = None
+) -> dict[bytes, bytes]:
     """The keyword entries of one name: one per distinct key, counting the terms that
     share it (a term longer than a key shares it with any term of the same first
     ``TERM_BYTES`` bytes)."""
     terms = normalise(name)
     counts = Counter(kw_key(t, target) for t in terms)
-    return {key: kw_value(target, infohash, len(terms), n) for key, n in counts.items()}
+    return {
+        key: kw_value(target, infohash, len(terms), n, size, created) for key, n in counts.items()
+    }
 
 
 def kw_key(term: str, target: bytes) -> bytes:

@@ -73,6 +73,12 @@ class IndexConfig:
     write_retry_delay: float = 0.5
     lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
     in_flight: int = 64  # DHT operations outstanding at once, over all trees
+    # Gets searches have outstanding at once, apart from publishing's (None: as many as
+    # ``in_flight``). A common word's walk fetches a few hundred nodes, so this bound,
+    # not the tree, sets its rounds (2000 matches, 380 gets: 2 rounds at 256, 7 at 64).
+    # Not higher by default: at 256 on a 20-node network in one process gets timed out,
+    # and a get that times out reads as an absent node (test_node_search lost entries).
+    read_in_flight: int | None = None
     max_range_nodes: int = 2048  # PHT nodes one range/prefix query may fetch
     # Up to this many candidates a search fetches every card and ranks by BM25; beyond
     # it, only the page's cards (a popular term at 10^5 cards has thousands).
@@ -143,7 +149,7 @@ def card_entries(card: Card, config: IndexConfig) -> dict[TreeSpec, Entries]:
     target = card.target
     value = entry_value(target, card.infohash)
     out: dict[TreeSpec, Entries] = {
-        KW: kw_entries(card.name, target, card.infohash),
+        KW: kw_entries(card.name, target, card.infohash, card.size, card.created),
         SIZE: {u64_key(card.size, target): value},
         TIME: {u64_key(card.created, target): value},
     }
@@ -192,17 +198,23 @@ class SearchIndex:
         self.backend = store
         self.config = config or IndexConfig()
         self.store: ItemStore = _CountingStore(store, self.stats, self.config.in_flight)
+        reads = self.config.read_in_flight or self.config.in_flight
+        self.reader: ItemStore = _CountingStore(store, self.stats, reads)
+        # The size and time trees' own: a combined query's selective range probe must
+        # not wait behind its keyword walk's hundreds of gets (it would answer later).
+        self._range_reader: ItemStore = _CountingStore(store, self.stats, reads)
         self.namespaces = list(namespaces) if namespaces else [Namespace.open_default()]
         self.catalogue = catalogue if catalogue is not None else Catalogue()
         self.counters = PhtCounters()
         self._caches = {ns.public_key: LeafCache() for ns in self.namespaces}
-        self._trees: dict[tuple[bytes, bytes], Pht] = {}
+        self._trees: dict[tuple[bytes, bytes, bool], Pht] = {}
 
-    def _pht(self, ns: Namespace, spec: TreeSpec) -> Pht:
-        pht = self._trees.get((ns.public_key, spec.name))
+    def _pht(self, ns: Namespace, spec: TreeSpec, *, read: bool = False) -> Pht:
+        """The tree ``spec`` of ``ns``; ``read``: the one searches use (``reader``)."""
+        pht = self._trees.get((ns.public_key, spec.name, read))
         if pht is None:
             pht = Pht(
-                self.store,
+                self.store if not read else self._reader_of(spec),
                 ns.signer,
                 spec,
                 cache=self._caches[ns.public_key],
@@ -213,8 +225,11 @@ class SearchIndex:
             pht.writable = ns.writable
             pht.max_range_nodes = self.config.max_range_nodes
             pht.write_retry_delay = self.config.write_retry_delay
-            self._trees[(ns.public_key, spec.name)] = pht
+            self._trees[(ns.public_key, spec.name, read)] = pht
         return pht
+
+    def _reader_of(self, spec: TreeSpec) -> ItemStore:
+        return self._range_reader if spec in (SIZE, TIME) else self.reader
 
     def _writer(self, namespace: Namespace | None) -> Namespace:
         ns = namespace or next((n for n in self.namespaces if n.writable), None)
@@ -292,7 +307,7 @@ class SearchIndex:
         known = self.catalogue.get(target)
         if known is not None:
             return known
-        value = await self.store.get_immutable(target)
+        value = await self.reader.get_immutable(target)
         if value is None:
             return None
         try:
@@ -325,18 +340,19 @@ class SearchIndex:
         jobs: list[tuple[str, Awaitable[Entries]]] = []
         if not ranges:
             for term in query.terms:
-                jobs.append(("kw", self._pht(ns, KW).get_prefix(term_prefix(term, exact=True))))
+                head = term_prefix(term, exact=True)
+                jobs.append(("kw", self._pht(ns, KW, read=True).get_prefix(head)))
             if query.prefix:
                 raw = term_prefix(query.prefix, exact=False)
-                jobs.append(("prefix", self._pht(ns, KW).get_prefix(raw)))
+                jobs.append(("prefix", self._pht(ns, KW, read=True).get_prefix(raw)))
         if ranges or not jobs:
             if query.min_size is not None or query.max_size is not None:
                 bounds = u64_bounds(query.min_size, query.max_size)
-                size = self._pht(ns, SIZE).get_range(*bounds, max_nodes=max_nodes)
+                size = self._pht(ns, SIZE, read=True).get_range(*bounds, max_nodes=max_nodes)
                 jobs.append(("size", size))
             if query.after is not None or query.before is not None:
                 bounds = u64_bounds(query.after, query.before)
-                when = self._pht(ns, TIME).get_range(*bounds, max_nodes=max_nodes)
+                when = self._pht(ns, TIME, read=True).get_range(*bounds, max_nodes=max_nodes)
                 jobs.append(("time", when))
         found = await asyncio.gather(*(job for _, job in jobs))
         return intersect(ns.public_key, [kind for kind, _ in jobs], found, query.prefix)
@@ -452,7 +468,7 @@ class SearchIndex:
         owners = []
         for ns in self.namespaces:
             for i, band in enumerate(params.band_hashes(sig)):
-                jobs.append(self._pht(ns, _lsh_spec(params, i)).get_prefix(band))
+                jobs.append(self._pht(ns, _lsh_spec(params, i), read=True).get_prefix(band))
                 owners.append(ns.public_key)
         found = await asyncio.gather(*jobs)
         out: dict[bytes, bytes] = {}
@@ -529,7 +545,7 @@ def _by_relevance(query: Query) -> bool:
 def _valid(card: Card, found: Candidate, query: Query) -> bool:
     """The card is the one the entries named, matches, and has the statistics claimed."""
     return (
-        card.infohash == found.infohash
+        card.infohash[: len(found.infohash)] == found.infohash
         and _matches(card, query)
         and entries_agree(found, card.name, query.terms)
     )

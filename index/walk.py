@@ -248,9 +248,9 @@ class RangeWalk:
                 Label(d, hint.bits >> (hint.length - d))
                 for d in range(label.length + 1, hint.length + 1)
             }
-        elif hint is None and not inner and label.length + 1 < bits:
-            # No hint: the node's keys parted at once. Its children are likely internal
-            # too (else it would hardly have split): fetch two levels in one round.
+        elif hint is None and not node.shape and label.length + 1 < bits:
+            # No hint, no shape: the node's keys parted at once. Its children are likely
+            # internal too (else it would hardly have split): fetch two levels a round.
             inner = {
                 c
                 for c in children_in_range(label, bits, span.lo, span.hi)

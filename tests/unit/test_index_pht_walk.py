@@ -22,7 +22,7 @@ from swarmseek.index.pht import (
     encode_node,
     split_plan,
 )
-from swarmseek.index.shape import SHAPE_DEPTH, decode_shape, encode_shape
+from swarmseek.index.shape import MAX_SHAPE_BYTES, decode_shape, depth_on_path, encode_shape
 from tests.support.pht_rounds import RoundStore, count_rounds
 
 SPEC = TreeSpec(b"w", key_bytes=4, value_bytes=40)  # B = 22
@@ -151,21 +151,64 @@ async def test_a_warm_range_reads_its_cached_leaves_in_one_round(seed: int) -> N
     assert (await count_rounds(store, reader.get_range(lo, hi)))[0] == expected(data, lo, hi)
 
 
-@given(st.sets(st.integers(0, 2**12 - 1), max_size=40), st.integers(0, 2**8 - 1))
+@given(st.sets(st.integers(0, 2**30 - 1), max_size=40), st.integers(0, 2**8 - 1))
 def test_shapes_round_trip(picks: set[int], top: int) -> None:
     label = Label(8, top)
-    # any set closed upwards (a subtree's internal nodes) below the label, 6 levels deep
+    # any set closed upwards (a subtree's internal nodes) below the label, 23 levels deep
     inside: set[Label] = set()
     for p in picks:
-        depth = 1 + p % SHAPE_DEPTH
-        node = Label(8 + depth, (top << depth) | (p >> 3) % (1 << depth))
+        depth = 1 + p % 23
+        node = Label(8 + depth, (top << depth) | (p >> 5) % (1 << depth))
         while node.length > 8:
             inside.add(node)
             node = node.parent()
     assert decode_shape(label, encode_shape(label, inside), 32) == frozenset(inside)
 
 
+def test_a_shape_too_large_keeps_its_top_levels_whole() -> None:
+    label = Label(0, 0)
+    full = {Label(d, b) for d in range(1, 16) for b in range(1 << d)}  # 15 full levels
+    raw = encode_shape(label, full)
+    assert len(raw) <= MAX_SHAPE_BYTES
+    got = decode_shape(label, raw, 128)
+    depth = max(lab.length for lab in got)
+    assert got == {lab for lab in full if lab.length <= depth} and depth >= 10
+
+
+def test_a_shape_of_two_leaves_is_not_an_unknown_shape() -> None:
+    # b"" means "no shape recorded" (the walk then guesses two levels); two leaves
+    # must say so, or a walk fetches four absent grandchildren under every such node
+    assert encode_shape(Label(3, 5), set()) == b"\0"
+
+
 @given(st.binary(max_size=40))
 def test_shape_decoder_takes_any_bytes(raw: bytes) -> None:
     got = decode_shape(Label(3, 5), raw, 32)
     assert all(lab.length > 3 and lab.bits >> (lab.length - 3) == 5 for lab in got)
+
+
+@given(
+    st.sets(st.integers(0, 2**30 - 1), max_size=40),
+    st.integers(0, 2**8 - 1),
+    st.integers(0, 2**24 - 1),
+)
+def test_the_path_a_shape_names_is_the_decoded_shapes_path(
+    picks: set[int], top: int, below: int
+) -> None:
+    label = Label(8, top)
+    inside: set[Label] = set()
+    for p in picks:
+        depth = 1 + p % 23
+        node = Label(8 + depth, (top << depth) | (p >> 5) % (1 << depth))
+        while node.length > 8:
+            inside.add(node)
+            node = node.parent()
+    raw = encode_shape(label, inside)
+    decoded = decode_shape(label, raw, 32)
+    for key in [((top << 24) | below).to_bytes(4, "big")] + [
+        lab.bounds(32)[0].to_bytes(4, "big") for lab in sorted(inside)[:5]
+    ]:
+        depth = 8
+        while Label.of_key(key, depth + 1) in decoded:
+            depth += 1
+        assert depth_on_path(8, raw, key) == depth
