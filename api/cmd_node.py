@@ -147,6 +147,13 @@ def register(subparsers: Any) -> None:
         default=os.environ.get("SWARMSEEK_TOKEN"),
         help="bearer token every mutating API request must carry (default $SWARMSEEK_TOKEN)",
     )
+    node.add_argument(
+        "--name-similarity",
+        action="store_true",
+        help="also index names by character 3-gram MinHash LSH, so a search no name"
+        " matches finds names like it (typos anywhere, word order); costs about 8 more"
+        " DHT items per card",
+    )
     node.add_argument("--republish-interval", type=float, default=3600.0, help=argparse.SUPPRESS)
     node.add_argument("--loopback", action="store_true", help=argparse.SUPPRESS)
     node.set_defaults(func=_node)
@@ -217,6 +224,7 @@ def _node(args: argparse.Namespace) -> int:
         download_dir=args.download_dir,
         share_roots=tuple(args.share_root),
         republish_interval=args.republish_interval,
+        name_similarity=args.name_similarity,
         loopback=loopback and bool(bootstrap),
     )
     return asyncio.run(_run_node(config))

@@ -164,3 +164,18 @@ async def test_a_query_no_name_matches_is_retried_with_its_typos_corrected(
         hit = await api.search(SearchRequest(q="ubuntu server"))
         assert hit["fuzzy"] is False and "corrected" not in hit
         assert [(r["infohash"], r["match"]) for r in hit["results"]] == [("b2" * 20, "exact")]
+
+
+async def test_with_name_similarity_a_typo_anywhere_finds_names_like_it(tmp_path: Path) -> None:
+    lines = [
+        {"infohash": "a1" * 20, "name": "ubuntu-24.04-desktop-amd64.iso", "size": 6_000_000_000},
+        {"infohash": "c3" * 20, "name": "debian-13.1.0-amd64-netinst.iso", "size": 750_000_000},
+    ]
+    async with node_network(tmp_path, 5, name_similarity=True) as net:
+        await NodeServices(net.nodes[0]).import_lines(b"\n".join(map(orjson.dumps, lines)))
+        api = NodeServices(net.nodes[3])
+        # "ubnutu": its first three letters are wrong, so no kw term is near it; the
+        # names' 3-gram MinHash LSH still finds the name.
+        page = await api.search(SearchRequest(q="ubnutu 24.04 desktop"))
+        assert page["fuzzy"] is True and "corrected" not in page
+        assert [(r["infohash"], r["match"]) for r in page["results"]] == [("a1" * 20, "fuzzy")]
