@@ -3,7 +3,9 @@
 from .cache import LeafCache
 from .card import Card
 from .catalogue import Catalogue
+from .counting import IndexStats
 from .driver import Pht, PhtCounters
+from .entries import IndexConfig, card_entries
 from .errors import CardError, NodeError, PublishError, QueryError, SearchIndexError
 from .features import (
     chunk_boundaries,
@@ -16,7 +18,7 @@ from .lsh import CONTENT_LSH, NAME_LSH, LshParams
 from .namespace import OPEN_NAMESPACE_PHRASE, OPEN_NAMESPACE_SEED, Namespace
 from .pht import TreeSpec
 from .query import Page, Query, Result, normalise
-from .search import IndexConfig, IndexStats, SearchIndex, card_entries
+from .search import SearchIndex
 
 __all__ = [
     "CONTENT_LSH",

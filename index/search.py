@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import dataclass, field
 
-from swarmseek.discovery import ItemStore, MutableItem, PutError, immutable_target
-from swarmseek.transfer import Value
+from swarmseek.discovery import ItemStore, PutError, immutable_target
 
 from .cache import LeafCache
 from .card import Card
 from .catalogue import Catalogue
+from .counting import CountingStore, IndexStats
 from .driver import WRITE_ATTEMPTS, Pht, PhtCounters
+from .entries import Entries, IndexConfig, card_entries, lsh_spec, name_signature
 from .errors import CardError, PublishError, QueryError
-from .features import NAME_PERM, estimate_jaccard, name_grams, signature
-from .lsh import CONTENT_LSH, NAME_LSH, LshParams
+from .features import estimate_jaccard, name_grams
+from .lsh import LshParams
 from .namespace import Namespace
 from .paging import (
     Candidate,
@@ -37,131 +37,21 @@ from .plan import narrowed_candidates
 from .query import (
     KW,
     SIZE,
-    TAIL_BYTES,
     TERM_BYTES,
     TIME,
-    VALUE_BYTES,
     Page,
     Query,
     Result,
-    entry_value,
-    kw_entries,
     make_cursor,
     normalise,
     read_cursor,
     term_prefix,
     u64_bounds,
-    u64_key,
 )
 from .spelling import correct
 from .walk import Budget
 
-Entries = dict[bytes, bytes]
 CATALOGUE_CHUNK = 1000  # cards per catalogue transaction while publishing
-
-
-@dataclass(frozen=True, slots=True)
-class IndexConfig:
-    content_lsh: LshParams | None = CONTENT_LSH
-    name_lsh: LshParams | None = NAME_LSH
-    threshold: float = 0.5  # similar_to: estimated Jaccard kept after re-ranking
-    name_threshold: float = 0.3  # similar_names: 3-gram Jaccard kept
-    retries: int = 32
-    # A leaf write the DHT refused or let time out (no node stored it) is tried again
-    # after this, doubling, WRITE_ATTEMPTS times in all (driver.py): a busy moment
-    # does not fail an import of 10^5 cards.
-    write_retry_delay: float = 0.5
-    lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
-    in_flight: int = 64  # DHT operations outstanding at once, over all trees
-    # Gets searches have outstanding at once, apart from publishing's (None: as many as
-    # ``in_flight``). A common word's walk fetches a few hundred nodes, so this bound,
-    # not the tree, sets its rounds (2000 matches, 380 gets: 2 rounds at 256, 7 at 64).
-    # Not higher by default: at 256 on a 20-node network in one process gets timed out,
-    # and a get that times out reads as an absent node (test_node_search lost entries).
-    read_in_flight: int | None = None
-    max_range_nodes: int = 2048  # PHT nodes one range/prefix query may fetch
-    # Up to this many candidates a search fetches every card and ranks by BM25; beyond
-    # it, only the page's cards (a popular term at 10^5 cards has thousands).
-    rank_all: int = 64
-
-
-@dataclass(slots=True)
-class IndexStats:
-    """What publishing costs, whatever the store: the figures DESIGN.md asks for."""
-
-    cards_published: int = 0
-    gets: int = 0
-    puts: int = 0
-    items: set[bytes] = field(default_factory=set)  # distinct targets this index wrote
-
-    @property
-    def puts_per_card(self) -> float:
-        return self.puts / self.cards_published if self.cards_published else 0.0
-
-    @property
-    def items_per_card(self) -> float:
-        return len(self.items) / self.cards_published if self.cards_published else 0.0
-
-
-class _CountingStore:
-    """Counts gets and puts on the way to the real store, and bounds how many are in
-    flight at once (a bulk import must not open thousands of DHT lookups together)."""
-
-    def __init__(self, store: ItemStore, stats: IndexStats, in_flight: int) -> None:
-        self._store = store
-        self._stats = stats
-        self._slots = asyncio.Semaphore(in_flight)
-
-    async def get_immutable(self, target: bytes) -> Value | None:
-        self._stats.gets += 1
-        async with self._slots:
-            return await self._store.get_immutable(target)
-
-    async def put_immutable(self, value: Value) -> bytes:
-        self._stats.puts += 1
-        async with self._slots:
-            target = await self._store.put_immutable(value)
-        self._stats.items.add(target)
-        return target
-
-    async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> MutableItem | None:
-        self._stats.gets += 1
-        async with self._slots:
-            return await self._store.get_mutable(public_key, salt)
-
-    async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
-        self._stats.puts += 1
-        async with self._slots:
-            await self._store.put_mutable(item, cas=cas)
-        self._stats.items.add(item.target)
-
-
-def _lsh_spec(params: LshParams, band: int) -> TreeSpec:
-    return TreeSpec(params.tree(band), 8 + TAIL_BYTES, VALUE_BYTES)
-
-
-def name_signature(name: str) -> tuple[int, ...]:
-    return signature(name_grams(name), NAME_PERM)
-
-
-def card_entries(card: Card, config: IndexConfig) -> dict[TreeSpec, Entries]:
-    """Every PHT entry one card adds, by tree. Pure."""
-    target = card.target
-    value = entry_value(target, card.infohash)
-    out: dict[TreeSpec, Entries] = {
-        KW: kw_entries(card.name, target, card.infohash, card.size, card.created),
-        SIZE: {u64_key(card.size, target): value},
-        TIME: {u64_key(card.created, target): value},
-    }
-    bands: list[tuple[LshParams, Sequence[int]]] = []
-    if config.content_lsh is not None and card.signature:
-        bands.append((config.content_lsh, card.signature))
-    if config.name_lsh is not None and card.name:
-        bands.append((config.name_lsh, name_signature(card.name)))
-    for params, sig in bands:
-        for i, band in enumerate(params.band_hashes(sig)):
-            out[_lsh_spec(params, i)] = {band + target[:TAIL_BYTES]: value}
-    return out
 
 
 def _matches(card: Card, query: Query) -> bool:
@@ -197,12 +87,12 @@ class SearchIndex:
         self.stats = IndexStats()
         self.backend = store
         self.config = config or IndexConfig()
-        self.store: ItemStore = _CountingStore(store, self.stats, self.config.in_flight)
+        self.store: ItemStore = CountingStore(store, self.stats, self.config.in_flight)
         reads = self.config.read_in_flight or self.config.in_flight
-        self.reader: ItemStore = _CountingStore(store, self.stats, reads)
+        self.reader: ItemStore = CountingStore(store, self.stats, reads)
         # The size and time trees' own: a combined query's selective range probe must
         # not wait behind its keyword walk's hundreds of gets (it would answer later).
-        self._range_reader: ItemStore = _CountingStore(store, self.stats, reads)
+        self._range_reader: ItemStore = CountingStore(store, self.stats, reads)
         self.namespaces = list(namespaces) if namespaces else [Namespace.open_default()]
         self.catalogue = catalogue if catalogue is not None else Catalogue()
         self.counters = PhtCounters()
@@ -468,7 +358,7 @@ class SearchIndex:
         owners = []
         for ns in self.namespaces:
             for i, band in enumerate(params.band_hashes(sig)):
-                jobs.append(self._pht(ns, _lsh_spec(params, i), read=True).get_prefix(band))
+                jobs.append(self._pht(ns, lsh_spec(params, i), read=True).get_prefix(band))
                 owners.append(ns.public_key)
         found = await asyncio.gather(*jobs)
         out: dict[bytes, bytes] = {}
