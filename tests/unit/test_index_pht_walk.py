@@ -151,10 +151,8 @@ async def test_a_warm_range_reads_its_cached_leaves_in_one_round(seed: int) -> N
     assert (await count_rounds(store, reader.get_range(lo, hi)))[0] == expected(data, lo, hi)
 
 
-@given(st.sets(st.integers(0, 2**30 - 1), max_size=40), st.integers(0, 2**8 - 1))
-def test_shapes_round_trip(picks: set[int], top: int) -> None:
-    label = Label(8, top)
-    # any set closed upwards (a subtree's internal nodes) below the label, 23 levels deep
+def subtree(picks: set[int], top: int) -> set[Label]:
+    """Any set closed upwards (a subtree's internal nodes) below Label(8, top), 23 levels deep."""
     inside: set[Label] = set()
     for p in picks:
         depth = 1 + p % 23
@@ -162,6 +160,13 @@ def test_shapes_round_trip(picks: set[int], top: int) -> None:
         while node.length > 8:
             inside.add(node)
             node = node.parent()
+    return inside
+
+
+@given(st.sets(st.integers(0, 2**30 - 1), max_size=40), st.integers(0, 2**8 - 1))
+def test_shapes_round_trip(picks: set[int], top: int) -> None:
+    label = Label(8, top)
+    inside = subtree(picks, top)
     assert decode_shape(label, encode_shape(label, inside), 32) == frozenset(inside)
 
 
@@ -196,13 +201,7 @@ def test_the_path_a_shape_names_is_the_decoded_shapes_path(
     picks: set[int], top: int, below: int
 ) -> None:
     label = Label(8, top)
-    inside: set[Label] = set()
-    for p in picks:
-        depth = 1 + p % 23
-        node = Label(8 + depth, (top << depth) | (p >> 5) % (1 << depth))
-        while node.length > 8:
-            inside.add(node)
-            node = node.parent()
+    inside = subtree(picks, top)
     raw = encode_shape(label, inside)
     decoded = decode_shape(label, raw, 32)
     for key in [((top << 24) | below).to_bytes(4, "big")] + [
