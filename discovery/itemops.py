@@ -22,6 +22,7 @@ class GetFound:
     value: Value | None = None
     found: bool = False
     item: MutableItem | None = None
+    newest_seq: int = 0  # the highest seq any node answered with (``item`` may be older)
     nodes: list[tuple[bytes, Address]] = field(default_factory=list)
 
 
@@ -68,13 +69,18 @@ class GetOp(LookupOp):
         # all of the k closest at once would spend queries for a round it rarely needs.
         self.lookup.final_round = not (stop_early and public_key is None)
         self.found = GetFound()
-        # Replicas can disagree at one seq: BEP 44's cas is decided by each node on
-        # its own, so two writers may each win on some of the k nodes. Every reader
-        # must then pick the same version (most replicas, then the smallest signature)
-        # until a writer settles the replicas with a clean write (see PutOp).
-        self._votes: dict[bytes, int] = {}
+        # Replicas can disagree: BEP 44's cas is decided by each node on its own, so
+        # two writers may each win on some of the k nodes, and a writer that lost such
+        # a race leaves its item (possibly at a higher seq, built on an older version)
+        # on the replicas it reached first. Every reader must then pick the same
+        # version: the one most replicas hold, then the highest seq, then the smallest
+        # signature, until a writer settles the replicas with a clean write (PutOp).
+        # Picking the highest seq instead let a lost write's leftover on one replica
+        # hide the entries of the writer that had won everywhere else.
+        self._votes: dict[bytes, int] = {}  # by signature
         self._versions: dict[bytes, MutableItem] = {}
-        self.seen_seq: dict[Address, int] = {}  # the seq each node that had the item holds
+        self._voted: dict[Address, bytes] = {}  # one vote per node, however often asked
+        self.seen_seq: dict[Address, int] = {}  # the seq each node held (0: no item)
         self._from: Address | None = None
 
     def args(self) -> dict[bytes, Value]:
@@ -97,9 +103,16 @@ class GetOp(LookupOp):
         self._from = addr  # read() runs inside and records this node's seq
         super().on_reply(node_id, addr, reply)
 
+    def on_late_reply(self, node_id: bytes, addr: Address, reply: Response) -> None:
+        self._from = addr
+        super().on_late_reply(node_id, addr, reply)
+
     def read(self, reply: Response) -> None:
         v = reply.values.get(b"v")
         if v is None:
+            if self.public_key is not None and self._from is not None:
+                # Holds no item: a put must find it still empty (cas 0, CAS_ABSENT).
+                self.seen_seq.setdefault(self._from, 0)
             return
         if self.public_key is None:
             if not self.found.found and hashlib.sha1(encode(v)).digest() == self.target:
@@ -110,22 +123,23 @@ class GetOp(LookupOp):
         item = self._mutable(reply, v)
         if item is None:
             return
+        votes, versions = self._votes, self._versions
         if self._from is not None:
+            # A node can answer twice (asked as a bootstrap address and by its id, or
+            # late after a timeout): its vote moves, it is not counted again.
             self.seen_seq[self._from] = item.seq
-        best = self.found.item
-        if best is not None and item.seq < best.seq:
-            return
-        if best is None or item.seq > best.seq:
-            self._votes.clear()
-            self._versions.clear()
-        self._votes[item.signature] = self._votes.get(item.signature, 0) + 1
-        self._versions[item.signature] = item
-        votes = self._votes
-        if len(votes) == 1:  # the replicas agree (the common case): nothing to choose
+            before = self._voted.get(self._from)
+            if before is not None:
+                votes[before] -= 1
+            self._voted[self._from] = item.signature
+        self.found.newest_seq = max(self.found.newest_seq, item.seq)
+        votes[item.signature] = votes.get(item.signature, 0) + 1
+        versions[item.signature] = item
+        if len(versions) == 1:  # the replicas agree (the common case): nothing to choose
             chosen = item.signature
         else:
-            chosen = max(votes, key=lambda sig: (votes[sig], _inverse(sig)))
-        self.found.item = self._versions[chosen]
+            chosen = max(votes, key=lambda sig: (votes[sig], versions[sig].seq, _inverse(sig)))
+        self.found.item = versions[chosen]
 
     def _mutable(self, reply: Response, v: Value) -> MutableItem | None:
         key, sig, seq = (reply.values.get(n) for n in (b"k", b"sig", b"seq"))
@@ -185,7 +199,7 @@ class PutOp(StoringLookup, GetOp):
         self.value = value
         self.item = item
         self.cas = cas
-        self.reuse = reuse if reuse is not None and reuse.target == target else None
+        self.reuse = reuse if _reusable(reuse, target, cas) else None
         if self.reuse is not None:
             self.seen_seq.update(self.reuse.seen_seq)
             self.found.item = self.reuse.item
@@ -239,19 +253,14 @@ class PutOp(StoringLookup, GetOp):
             )
             if self.item.salt:
                 args[b"salt"] = self.item.salt
-            # A replica that lags behind the version we read (it missed a write, or it
-            # is new among the closest) would refuse any cas forever; it gets the item
-            # without cas, which its seq check still keeps monotonic, and so catches up.
-            if self.cas is not None and not self._lagging(addr):
-                args[b"cas"] = self.cas
+            # Each replica's cas is the seq it held when we read: a replica that lags
+            # behind the version we read (it missed a write) or holds a lost race's
+            # leftover would refuse the version's cas forever. It takes our item only
+            # if nobody wrote to it since, so no write we did not see is overwritten.
+            if self.cas is not None:
+                seen = self.seen_seq.get(addr) if addr is not None else None
+                args[b"cas"] = self.cas if seen is None else seen
         return args
-
-    def _lagging(self, addr: Address | None) -> bool:
-        """Did this node answer our read with an item older than the one we read?"""
-        if addr is None or self.cas is None:
-            return False
-        seq = self.seen_seq.get(addr)
-        return seq is not None and seq < self.cas
 
     def outcome_before_store(self) -> object | None:
         # Someone wrote since our read: the put can only lose, so skip it.
@@ -263,31 +272,45 @@ class PutOp(StoringLookup, GetOp):
         return None
 
     def store_outcome(self, store: StorePhase) -> object:
-        current = self.found.item.seq if self.found.item is not None else None
+        # The highest seq any replica held (a lost race's leftover may be above the
+        # version we read): a writer's next attempt must go above it.
+        newest = max(self.seen_seq.values(), default=self.found.newest_seq)
+        current = None if self.found.item is None else max(newest, self.found.item.seq)
         if self.cas is not None:
             # BEP 44's cas is decided by each replica alone, so two writers can each win
-            # on part of the k closest. A put counts only when no up-to-date replica
-            # refused it: then every other writer at this seq was refused wherever we
-            # were accepted, and must read again (and will see our version). A writer
-            # that did meet a refusal retries, and its next write settles the replicas
-            # on one version (update_mutable's ``settle``). Lagging replicas and
-            # timeouts do not count: they would block every writer for good.
-            raced = [
-                error
-                for addr, error in store.refused.items()
-                if error.code in (CAS_MISMATCH, SEQ_TOO_LOW) and not self._lagging(addr)
-            ]
+            # on part of the k closest. A put counts only when no replica refused it
+            # (each was sent the seq it held when we read, see ``store_args_for``): then
+            # every other writer was refused wherever we were accepted, and must read
+            # again (and will see our version). A writer that did meet a refusal
+            # retries, and its next write settles the replicas on one version
+            # (update_mutable's ``settle``). Timeouts do not refuse (a dead replica
+            # would block every writer for good), but readers follow the version most
+            # replicas hold, so a put that fewer than half of the replicas took is not
+            # a win either: the writer tries again.
+            raced = [e for e in store.refused.values() if e.code in (CAS_MISMATCH, SEQ_TOO_LOW)]
             if raced:
                 return CasConflict(current_seq=current, landed=store.accepted)
-            if store.accepted:
+            if store.accepted * 2 > store.accepted + len(store.refused):
                 return store.accepted
-            return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
+            return PutError(
+                f"only {store.accepted} of {store.accepted + len(store.refused)} nodes stored"
+                " the item (the others refused or timed out)"
+            )
         too_low = [e for e in store.errors if e.code == SEQ_TOO_LOW]
         if store.accepted:
             return store.accepted
         if too_low:
             return SeqTooLow(current_seq=current)
         return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
+
+
+def _reusable(reuse: WriteTokens | None, target: bytes, cas: int | None) -> bool:
+    """Are these a get's tokens for this put, from a read of the version ``cas`` names?
+    (The seqs the get saw become each replica's cas: they must be of the same read.)"""
+    if reuse is None or reuse.target != target:
+        return False
+    read = reuse.item.seq if reuse.item is not None else 0  # 0: CAS_ABSENT
+    return cas is None or cas == read
 
 
 def check_value_size(value: Value) -> int:

@@ -50,7 +50,8 @@ class ItemStore(Protocol):
         ...
 
     async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> MutableItem | None:
-        """The valid item with the highest ``seq`` found, or None."""
+        """The valid item found (where replicas disagree: the version most of them
+        hold, then the highest ``seq``), or None."""
         ...
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
@@ -66,6 +67,7 @@ async def update_mutable(
     *,
     retries: int = 8,
     settle: bool = False,
+    floor: int = 0,
 ) -> MutableItem | None:
     """Read-modify-write a mutable item, retrying on CAS conflicts (BEP 44 ``cas``).
 
@@ -77,7 +79,9 @@ async def update_mutable(
     have left them split between two versions at one seq (each replica decides cas
     alone). So after such a conflict, and from the start with ``settle`` (the caller's
     own raw put met one), the item is written again even when ``update`` wants no
-    change: a write no up-to-date replica refuses puts every replica on one version.
+    change: a write no replica refuses puts every replica on one version. Its seq is
+    above every seq a refusal reported (``floor``, the highest seen): a lost race can
+    leave a replica ahead of the version most replicas hold, and it must be overwritten.
     """
     last: CasConflict | SeqTooLow | None = None
     for _ in range(retries + 1):
@@ -87,13 +91,14 @@ async def update_mutable(
             if not settle or current is None:
                 return current
             new_value = current.value  # the same content, re-put over a split
-        seq = 1 if current is None else current.seq + 1
+        seq = max(floor, 0 if current is None else current.seq) + 1
         item = sign_item(keypair, new_value, seq, salt)
         try:
             await store.put_mutable(item, cas=CAS_ABSENT if current is None else current.seq)
         except (CasConflict, SeqTooLow) as exc:
             last = exc
             settle = settle or landed(exc)
+            floor = max(floor, exc.current_seq or 0)
             continue
         return item
     raise CasConflict(f"gave up after {retries + 1} attempts: {last}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -41,15 +42,19 @@ from .pht import (
     TreeSpec,
     decode_node,
     encode_node,
-    merge_entries,
     node_salt,
 )
 from .split import Outcome, Splitter
 from .walk import Budget, RangeWalk
-from .writes import by_leaf, update_from
+from .writes import by_leaf, decode_or_empty, leaf_update, update_from
 
 WARM_UP_KEYS = 256  # a batch this big into an unknown tree first walks it (``apply``)
 WRITE_ATTEMPTS = 4  # a leaf write no node stored: tried again after 0.5, 1, 2 s
+# A split that lost its flip waits up to 20 ms, doubling per loss up to 0.64 s, chosen at
+# random: two splitters of one leaf each undid the other's flip (a lost flip's settling
+# write moves the leaf's seq under the other's flip) 32 times in a row without it.
+SPLIT_BACKOFF = 0.02
+SPLIT_BACKOFF_MAX = 0.64
 
 
 @dataclass(slots=True)
@@ -78,6 +83,7 @@ class Pht:
         counters: PhtCounters | None = None,
         retries: int = 32,
         width: int = 3,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.width = width  # parallel gets per lookup round (LeafSearch.next_round)
@@ -88,6 +94,7 @@ class Pht:
         self.cache = cache if cache is not None else LeafCache()
         self.counters = counters if counters is not None else PhtCounters()
         self.retries = retries
+        self.rng = rng if rng is not None else random.Random()
         self.writable = True
         self._merger = Merger(self)
         self._splitter = Splitter(self)
@@ -404,10 +411,10 @@ class Pht:
             if not await self._reachable_leaf(label, next(iter(add or remove)), item):
                 return False
             known.append(item)
-        for _ in range(self.retries):
+        for attempt in range(self.retries):
             outcome = Outcome()
             update = functools.partial(
-                self._leaf_update, label, add=add, remove=remove, outcome=outcome
+                leaf_update, self.spec, label, add=add, remove=remove, outcome=outcome
             )
             if known:
                 current = await update_from(
@@ -427,6 +434,8 @@ class Pht:
                 return True
             if await self._splitter.split(label, outcome.overflow, current, remove, reachable=True):
                 return True
+            ceiling = min(SPLIT_BACKOFF_MAX, SPLIT_BACKOFF * 2**attempt)
+            await asyncio.sleep(self.rng.uniform(0, ceiling))
         raise PublishError(f"leaf {label} of {self.spec.name!r}: gave up after retries")
 
     async def _reachable_leaf(self, label: Label, key: bytes, item: MutableItem | None) -> bool:
@@ -445,37 +454,8 @@ class Pht:
         seen: dict[int, tuple[Node | None, int]] = {label.length: (node, item.seq)}
         return await self.reachable(key, label.length, node, seen) is None
 
-    def _leaf_update(
-        self,
-        label: Label,
-        value: Value | None,
-        add: Mapping[bytes, bytes],
-        remove: set[bytes],
-        outcome: Outcome,
-    ) -> Value | None:
-        node = self._decode_or_empty(label, value)
-        if node.kind is not NodeKind.LEAF:
-            outcome.moved = True
-            return None
-        merged = merge_entries(node.entries, add, remove)
-        if len(merged) > self.spec.capacity:
-            outcome.overflow = merged
-            return None
-        if remove:
-            outcome.remaining = len(merged)
-        if value is not None and merged == dict(node.entries):
-            return None
-        return encode_node(self.spec, Node(NodeKind.LEAF, merged))
-
     def _decode_or_empty(self, label: Label, value: Value | None) -> Node:
-        if value is None:
-            return EMPTY_LEAF
-        try:
-            return decode_node(self.spec, label, value)
-        except NodeError:
-            return EMPTY_LEAF
-
-    # -- merge (delete side of §3.3) -----------------------------------------------
+        return decode_or_empty(self.spec, label, value)
 
     # -- keeping it alive -------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""Helpers of batched PHT writes: which found leaf each key goes to, and a
-read-modify-write that starts from an item the writer has just read itself.
+"""Helpers of batched PHT writes: which found leaf each key goes to, the update a leaf
+write applies, and a read-modify-write that starts from an item the writer has just
+read itself.
 
 ``update_mutable`` reads the item and then writes it by CAS. A writer that has read the
 item a moment ago (to check that a cached leaf is still a reachable leaf) would read it
@@ -11,7 +12,7 @@ takes over from a fresh read (settling the replicas if the refused put landed on
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from swarmseek.discovery import (
     CAS_ABSENT,
@@ -25,7 +26,18 @@ from swarmseek.discovery import (
 )
 from swarmseek.transfer import Value
 
-from .pht import Label
+from .errors import NodeError
+from .pht import (
+    EMPTY_LEAF,
+    Label,
+    Node,
+    NodeKind,
+    TreeSpec,
+    decode_node,
+    encode_node,
+    merge_entries,
+)
+from .split import Outcome
 
 Updater = Callable[[Value | None], Value | None]  # as update_mutable takes it
 
@@ -49,7 +61,10 @@ async def update_from(
         await store.put_mutable(item, cas=CAS_ABSENT if known is None else known.seq)
     except (CasConflict, SeqTooLow) as exc:
         settle = isinstance(exc, CasConflict) and exc.landed > 0
-        return await update_mutable(store, keypair, salt, update, retries=retries, settle=settle)
+        floor = exc.current_seq or 0
+        return await update_mutable(
+            store, keypair, salt, update, retries=retries, settle=settle, floor=floor
+        )
     return item
 
 
@@ -66,3 +81,38 @@ def by_leaf(keys: list[bytes], labels: list[Label], key_bits: int) -> dict[Label
         if i >= 0 and point <= spans[i][1]:
             out.setdefault(spans[i][2], []).append(key)
     return out
+
+
+def decode_or_empty(spec: TreeSpec, label: Label, value: Value | None) -> Node:
+    """The node a stored value holds; absent or poisoned reads as an empty leaf."""
+    if value is None:
+        return EMPTY_LEAF
+    try:
+        return decode_node(spec, label, value)
+    except NodeError:
+        return EMPTY_LEAF
+
+
+def leaf_update(
+    spec: TreeSpec,
+    label: Label,
+    value: Value | None,
+    *,
+    add: Mapping[bytes, bytes],
+    remove: set[bytes],
+    outcome: Outcome,
+) -> Value | None:
+    """``update_mutable``'s function for adding and removing keys of one leaf."""
+    node = decode_or_empty(spec, label, value)
+    if node.kind is not NodeKind.LEAF:
+        outcome.moved = True
+        return None
+    merged = merge_entries(node.entries, add, remove)
+    if len(merged) > spec.capacity:
+        outcome.overflow = merged
+        return None
+    if remove:
+        outcome.remaining = len(merged)
+    if value is not None and merged == dict(node.entries):
+        return None
+    return encode_node(spec, Node(NodeKind.LEAF, merged))

@@ -7,7 +7,9 @@ import pytest
 
 from swarmseek.discovery import KeyPair, MemoryItemStore, sign_item, update_mutable
 from swarmseek.discovery.errors import CasConflict
-from swarmseek.discovery.itemops import GetFound
+from swarmseek.discovery.itemops import GetFound, GetOp
+from swarmseek.discovery.items import MutableItem
+from swarmseek.discovery.krpc import Response
 from tests.support.dhtsim import FakeNet, bootstrapped
 
 KEYS = KeyPair.from_seed(bytes(range(32)))
@@ -119,3 +121,77 @@ async def test_a_clean_refusal_does_not_force_a_rewrite() -> None:
     current = await update_mutable(store, KEYS, b"s", lambda old: None if old else b"mine")
     # Someone else's item won everywhere: our update wants no change, nothing to settle.
     assert current is not None and current.value == b"theirs" and store.counters.puts == 1
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_two_writers_never_both_win_when_a_replica_lags(seed: int) -> None:
+    # Regression: a replica both writers read as lagging (it missed seq 2) gets their
+    # seq 3 without cas; whichever lands there second is refused with 302. That refusal
+    # was ignored as "lagging", so both writers could win on disjoint replicas and one
+    # PHT entry vanished (test_concurrent_publishers_lose_no_card, ~1 run in 10).
+    net = network(4, seed)
+    a, b, *others = list(net.nodes)
+    one, two = sign_item(KEYS, b"1", 1), sign_item(KEYS, b"2", 2)
+    assert isinstance(net.run(a, net.start(a, lambda n, now: n.put_mutable(one, now))), int)
+    away = others[seed % len(others)]
+    net.dead.add(away)
+    assert isinstance(net.run(a, net.start(a, lambda n, now: n.put_mutable(two, now, cas=1))), int)
+    net.dead.discard(away)
+    three_a, three_b = sign_item(KEYS, b"3a", 3), sign_item(KEYS, b"3b", 3)
+    op_a = net.start(a, lambda n, now: n.put_mutable(three_a, now, cas=2))
+    op_b = net.start(b, lambda n, now: n.put_mutable(three_b, now, cas=2))
+    outcome_a, outcome_b = net.run(a, op_a), net.run(b, op_b)
+    won = [item for item, o in ((three_a, outcome_a), (three_b, outcome_b)) if isinstance(o, int)]
+    assert len(won) <= 1, (outcome_a, outcome_b)
+    if won:
+        for reader in others:
+            assert read(net, reader, one.target).item == won[0]
+
+
+def _reply(op: GetOp, item: MutableItem, port: int) -> None:
+    body = {b"v": item.value, b"k": KEYS.public_key, b"sig": item.signature, b"seq": item.seq}
+    op.on_reply(None, ("10.0.0.1", port), Response(b"t", bytes([port % 250 + 1]) * 20, body))
+
+
+def test_a_get_follows_most_replicas_not_a_lost_race_leftover_at_a_higher_seq() -> None:
+    # A writer that lost a race left seq 5 (built on an old version) on one replica;
+    # the winner's seq 4 is on two. Taking the highest seq dropped the winner's entries.
+    won, leftover = sign_item(KEYS, b"won", 4), sign_item(KEYS, b"leftover", 5)
+    op = GetOp(won.target, [], [], 8, 3, public_key=KEYS.public_key)
+    for item, port in ((leftover, 1), (won, 2), (won, 3)):
+        _reply(op, item, port)
+    assert op.found.item == won and op.found.newest_seq == 5
+
+
+def test_a_node_that_answers_twice_votes_once() -> None:
+    # Regression: a node asked as a bootstrap address and again by its id answered
+    # twice, its version got two votes and beat the version two other nodes held.
+    theirs, ours = sign_item(KEYS, b"theirs", 5), sign_item(KEYS, b"ours", 5)
+    op = GetOp(ours.target, [], [], 8, 3, public_key=KEYS.public_key)
+    for item, port in ((theirs, 1), (theirs, 1), (ours, 2), (ours, 3)):
+        _reply(op, item, port)
+    assert op.found.item == ours
+    assert op._votes == {theirs.signature: 1, ours.signature: 2}
+
+
+def test_a_leftover_above_the_version_read_is_overwritten_by_the_next_write() -> None:
+    net = network(6, 3)
+    writer, *others = list(net.nodes)
+    one = sign_item(KEYS, b"1", 1)
+    assert isinstance(
+        net.run(writer, net.start(writer, lambda n, now: n.put_mutable(one, now))), int
+    )
+    leftover = sign_item(KEYS, b"leftover", 5)
+    net.nodes[others[0]].items.put_mutable(leftover, None, net.now)
+    found = read(net, writer, one.target)  # the get whose tokens the puts reuse
+    assert found.item == one and found.newest_seq == 5
+    two = sign_item(KEYS, b"2", 2)
+    outcome = net.run(writer, net.start(writer, lambda n, now: n.put_mutable(two, now, cas=1)))
+    # Refused by the replica holding seq 5, and told so: the next attempt goes above it.
+    assert isinstance(outcome, CasConflict) and outcome.current_seq == 5
+    read(net, writer, one.target)
+    six = sign_item(KEYS, b"6", 6)
+    outcome = net.run(writer, net.start(writer, lambda n, now: n.put_mutable(six, now, cas=2)))
+    assert isinstance(outcome, int)
+    for reader in others:
+        assert read(net, reader, one.target).item == six
