@@ -5,6 +5,7 @@ to the k closest nodes with the write tokens their get answers carried.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from swarmseek.transfer import Value, encode
@@ -59,11 +60,13 @@ class GetOp(LookupOp):
         public_key: bytes | None = None,
         salt: bytes = b"",
         stop_early: bool = True,
+        avoid: frozenset[bytes] = frozenset(),
         **kwargs: object,
     ) -> None:
         super().__init__(target, *args, **kwargs)  # type: ignore[arg-type]
         self.public_key = public_key
         self.salt = salt
+        self.avoid = avoid  # signatures of our own lost writes (``LostWrites``)
         self.stop_early = stop_early
         # An immutable get ends at the first value, mostly in its first round: asking
         # all of the k closest at once would spend queries for a round it rarely needs.
@@ -138,7 +141,16 @@ class GetOp(LookupOp):
         if len(versions) == 1:  # the replicas agree (the common case): nothing to choose
             chosen = item.signature
         else:
-            chosen = max(votes, key=lambda sig: (votes[sig], versions[sig].seq, _inverse(sig)))
+            avoid = self.avoid
+            chosen = max(
+                votes,
+                key=lambda sig: (
+                    votes[sig],
+                    sig not in avoid,  # a tie goes to a version that is not our lost write
+                    versions[sig].seq,
+                    _inverse(sig),
+                ),
+            )
         self.found.item = versions[chosen]
 
     def _mutable(self, reply: Response, v: Value) -> MutableItem | None:
@@ -302,6 +314,37 @@ class PutOp(StoringLookup, GetOp):
         if too_low:
             return SeqTooLow(current_seq=current)
         return PutError(f"no node stored the item ({len(store.errors)} refused or timed out)")
+
+
+class LostWrites:
+    """Our own mutable puts that lost a race yet landed on some replicas, by target.
+
+    Such a leftover was built on a version that others then overwrote, so it may lack
+    a winner's changes: when as many replicas hold another version, our next read
+    takes that one (a three-way tie once went to ours by seq, and our settling re-put
+    erased a winner's PHT entry). A clean win on the target forgets them. Bounded: the
+    oldest targets go first.
+    """
+
+    LIMIT = 256  # targets (a node runs a few dozen read-modify-writes at once)
+
+    def __init__(self) -> None:
+        self._by_target: OrderedDict[bytes, frozenset[bytes]] = OrderedDict()
+
+    def avoid(self, target: bytes) -> frozenset[bytes]:
+        return self._by_target.get(target, frozenset())
+
+    def record(self, op: PutOp) -> None:
+        item, outcome = op.item, op.outcome
+        if item is None:
+            return
+        if isinstance(outcome, int):
+            self._by_target.pop(item.target, None)
+        elif isinstance(outcome, CasConflict) and outcome.landed:
+            lost = self._by_target.pop(item.target, frozenset())
+            self._by_target[item.target] = lost | {item.signature}
+            while len(self._by_target) > self.LIMIT:
+                self._by_target.popitem(last=False)
 
 
 def _reusable(reuse: WriteTokens | None, target: bytes, cas: int | None) -> bool:

@@ -22,7 +22,7 @@ from .answers import Answers
 from .bep42 import valid_node_id
 from .config import DhtConfig
 from .errors import KrpcError
-from .itemops import GetOp, PutOp, WriteTokens
+from .itemops import GetOp, LostWrites, PutOp, WriteTokens
 from .items import MutableItem, immutable_target, verify_own_item
 from .krpc import Address, ErrorReply, Query, Response
 from .operations import (
@@ -105,6 +105,7 @@ class KrpcNode:
         self._pinging: set[bytes] = set()
         self._template: krpc.QueryTemplate | None = None
         self._write_tokens: OrderedDict[bytes, WriteTokens] = OrderedDict()
+        self._lost = LostWrites()
         self._outbox: list[Outgoing] = []
         self._events: list[OperationFinished] = []
         self._next_upkeep = now
@@ -260,7 +261,9 @@ class KrpcNode:
     def get(
         self, target: bytes, now: float, public_key: bytes | None = None, salt: bytes = b""
     ) -> int:
-        return self._start(GetOp(*self._lookup_args(target), public_key=public_key, salt=salt), now)
+        avoid = self._lost.avoid(target) if public_key is not None else frozenset()
+        op = GetOp(*self._lookup_args(target), public_key=public_key, salt=salt, avoid=avoid)
+        return self._start(op, now)
 
     def put_immutable(self, value: Value, now: float) -> int:
         target = immutable_target(value)
@@ -281,6 +284,7 @@ class KrpcNode:
             public_key=item.public_key,
             salt=item.salt,
             reuse=reuse,
+            avoid=self._lost.avoid(item.target),
         )
         return self._start(op, now)
 
@@ -327,7 +331,9 @@ class KrpcNode:
                 break
         if op.finished:
             del self._ops[op_id]
-            if isinstance(op, GetOp):
+            if isinstance(op, PutOp):
+                self._lost.record(op)
+            elif isinstance(op, GetOp):
                 self._keep_tokens(op, now)
             if not op.internal:
                 self._events.append(OperationFinished(op_id, op.outcome))

@@ -3,11 +3,13 @@ say whether the replicas as a whole took it (pure KRPC nodes on a fake network).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from swarmseek.discovery import KeyPair, MemoryItemStore, sign_item, update_mutable
 from swarmseek.discovery.errors import CasConflict
-from swarmseek.discovery.itemops import GetFound, GetOp
+from swarmseek.discovery.itemops import GetFound, GetOp, LostWrites
 from swarmseek.discovery.items import MutableItem
 from swarmseek.discovery.krpc import Response
 from tests.support.dhtsim import FakeNet, bootstrapped
@@ -195,3 +197,31 @@ def test_a_leftover_above_the_version_read_is_overwritten_by_the_next_write() ->
     assert isinstance(outcome, int)
     for reader in others:
         assert read(net, reader, one.target).item == six
+
+
+def test_a_writer_does_not_build_on_its_own_lost_write_when_replicas_tie() -> None:
+    # Regression: three versions one vote each (a winner's, another writer's leftover,
+    # ours that lost); the tie went to ours by seq, and our settling re-put erased the
+    # winner's entry. Our own lost write is the last choice.
+    winner, ours = sign_item(KEYS, b"winner", 5), sign_item(KEYS, b"ours", 6)
+    op = GetOp(
+        ours.target, [], [], 8, 3, public_key=KEYS.public_key, avoid=frozenset({ours.signature})
+    )
+    for item, port in ((ours, 1), (winner, 2)):
+        _reply(op, item, port)
+    assert op.found.item == winner
+    alone = GetOp(
+        ours.target, [], [], 8, 3, public_key=KEYS.public_key, avoid=frozenset({ours.signature})
+    )
+    _reply(alone, ours, 1)
+    assert alone.found.item == ours  # nothing else there: still read
+
+
+def test_lost_writes_are_remembered_until_a_clean_win() -> None:
+    lost = LostWrites()
+    first, second = sign_item(KEYS, b"a", 2), sign_item(KEYS, b"b", 3)
+    lost.record(SimpleNamespace(item=first, outcome=CasConflict(landed=1)))  # type: ignore[arg-type]
+    lost.record(SimpleNamespace(item=second, outcome=CasConflict(landed=0)))  # type: ignore[arg-type]
+    assert lost.avoid(first.target) == {first.signature}  # a clean refusal left nothing
+    lost.record(SimpleNamespace(item=second, outcome=3))  # type: ignore[arg-type]
+    assert lost.avoid(first.target) == frozenset()
