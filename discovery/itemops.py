@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from swarmseek.transfer import Value, encode
 
 from .errors import CasConflict, ItemError, PutError, SeqTooLow
 from .items import MAX_VALUE_SIZE, MutableItem, verify_item
-from .krpc import CAS_MISMATCH, SEQ_TOO_LOW, Address, Response
+from .krpc import CAS_MISMATCH, SEQ_TOO_LOW, Address, ErrorReply, Response
 from .operations import LookupOp, Send, StorePhase, StoringLookup
+
+# Our own item store, when we are one of the k closest to a target: a replica like the
+# others (no node has the address ("", 0)). A writer that skipped itself left its own
+# node to whichever rival's put came first; that leftover, which every other writer
+# reads, was what several lost-entry races in test_concurrent_publishers started from.
+OWN: Address = ("", 0)
+
+# A put into our own store: the item and the cas it is sent with -> None if stored, or
+# the error code a remote node would answer (301, 302).
+LocalPut = Callable[[MutableItem, int | None], int | None]
 
 
 @dataclass(slots=True)
@@ -124,8 +135,20 @@ class GetOp(LookupOp):
                     self.lookup.stop()
             return
         item = self._mutable(reply, v)
-        if item is None:
+        if item is not None:
+            self._vote(item)
+
+    def read_own(self, item: MutableItem | None) -> None:
+        """Our own store's copy (already verified when stored) counts as a replica's."""
+        if self.public_key is None:
             return
+        self._from = OWN
+        if item is None:
+            self.seen_seq.setdefault(OWN, 0)
+        else:
+            self._vote(item)
+
+    def _vote(self, item: MutableItem) -> None:
         votes, versions = self._votes, self._versions
         if self._from is not None:
             # A node can answer twice (asked as a bootstrap address and by its id, or
@@ -205,12 +228,14 @@ class PutOp(StoringLookup, GetOp):
         item: MutableItem | None = None,
         cas: int | None = None,
         reuse: WriteTokens | None = None,
+        local: LocalPut | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(target, *args, stop_early=False, **kwargs)
         self.value = value
         self.item = item
         self.cas = cas
+        self.local = local  # our own store, written when we are among the k closest
         self.reuse = reuse if _reusable(reuse, target, cas) else None
         if self.reuse is not None:
             self.seen_seq.update(self.reuse.seen_seq)
@@ -232,6 +257,7 @@ class PutOp(StoringLookup, GetOp):
                     for node_id, addr, token in reuse.nodes
                 ]
             )
+            self._store_own(self.store, (node_id for node_id, _, _ in reuse.nodes))
         store = self.store
         out = store.sends()
         if store.waiting:
@@ -253,6 +279,28 @@ class PutOp(StoringLookup, GetOp):
             return False
         raced = (CAS_MISMATCH, SEQ_TOO_LOW)
         return not store.took or any(e.code not in raced for e in store.refused.values())
+
+    def _after_lookup(self) -> list[Send]:
+        fresh = self.store is None
+        out = super()._after_lookup()
+        if fresh and self.store is not None:
+            self._store_own(self.store, (c.node_id for c in self.lookup.result()))
+        return out
+
+    def _store_own(self, store: StorePhase, replicas: Iterable[bytes]) -> None:
+        """Put the item into our own store too if we are one of the k closest."""
+        own_id = self.exclude
+        if self.local is None or self.item is None or own_id is None or OWN in self.stored_at:
+            return
+        key = int.from_bytes(self.target, "big")
+        ours = int.from_bytes(own_id, "big") ^ key
+        closer = sum(1 for i in replicas if int.from_bytes(i, "big") ^ key < ours)
+        if closer >= self.lookup.k:
+            return
+        cas = None if self.cas is None else self.seen_seq.get(OWN, self.cas)
+        code = self.local(self.item, cas)
+        store.waiting.add(OWN)
+        store.answered(OWN, None if code is None else ErrorReply(b"", code, b"own store"))
 
     def store_args(self, token: bytes) -> dict[bytes, Value]:
         return self.store_args_for(None, token)

@@ -21,7 +21,7 @@ from . import krpc
 from .answers import Answers
 from .bep42 import valid_node_id
 from .config import DhtConfig
-from .errors import KrpcError
+from .errors import CasConflict, KrpcError, SeqTooLow
 from .itemops import GetOp, LostWrites, PutOp, WriteTokens
 from .items import MutableItem, immutable_target, verify_own_item
 from .krpc import Address, ErrorReply, Query, Response
@@ -261,8 +261,11 @@ class KrpcNode:
     def get(
         self, target: bytes, now: float, public_key: bytes | None = None, salt: bytes = b""
     ) -> int:
-        avoid = self._lost.avoid(target) if public_key is not None else frozenset()
+        if public_key is None:
+            return self._start(GetOp(*self._lookup_args(target)), now)
+        avoid = self._lost.avoid(target)
         op = GetOp(*self._lookup_args(target), public_key=public_key, salt=salt, avoid=avoid)
+        op.read_own(self._own_item(target, now))
         return self._start(op, now)
 
     def put_immutable(self, value: Value, now: float) -> int:
@@ -285,8 +288,24 @@ class KrpcNode:
             salt=item.salt,
             reuse=reuse,
             avoid=self._lost.avoid(item.target),
+            local=lambda own, cas: self._put_own(own, cas, now),
         )
+        if reuse is None:
+            op.read_own(self._own_item(item.target, now))
         return self._start(op, now)
+
+    def _own_item(self, target: bytes, now: float) -> MutableItem | None:
+        stored = self.items.get(target, now)
+        return None if stored is None else stored.mutable
+
+    def _put_own(self, item: MutableItem, cas: int | None, now: float) -> int | None:
+        try:
+            self.items.put_mutable(item, cas, now)
+        except CasConflict:
+            return krpc.CAS_MISMATCH
+        except SeqTooLow:
+            return krpc.SEQ_TOO_LOW
+        return None
 
     def _keep_tokens(self, op: GetOp, now: float) -> None:
         if self.config.token_reuse <= 0 or isinstance(op, PutOp):
