@@ -5,7 +5,8 @@ The swarm talks to a :class:`PieceStorage` and never opens a file (anacrolix's
 :class:`MemoryStorage`. :class:`DiskStorage` maps pieces onto the files with a
 :class:`FileMap`, creates files lazily (sparse: it writes at offsets and never
 pre-allocates), keeps a bounded LRU of open file descriptors, and uses positional
-I/O (``pread``/``pwrite``) so it is safe to call from several threads at once.
+I/O (``pread``/``pwrite``) so it is safe to call from several threads at once. What is
+aligned of a write goes around the page cache (``O_DIRECT``, see ``directio.py``).
 """
 
 from __future__ import annotations
@@ -235,6 +236,8 @@ class DiskStorage:
                 if held is not None:
                     self._evict(held)
                 direct = reopen_direct(fd) if write and self._direct else None
+                if write and direct is None:
+                    self._direct = False  # no O_DIRECT here: not tried for every file
                 handle = self._fds[index] = _Handle(fd, write, direct)
                 while len(self._fds) > self._max_open:
                     _, old = self._fds.popitem(last=False)
