@@ -4,7 +4,6 @@ through it, and the files hold exactly the same bytes either way."""
 from __future__ import annotations
 
 import ctypes
-import os
 import random
 from pathlib import Path
 
@@ -17,9 +16,8 @@ from swarmseek.transfer.directio import (
     DirectRefused,
     aligned_buffer,
     direct_length,
-    reopen_direct,
-    write_direct,
 )
+from tests.support.direct_io import direct_supported
 
 PL = 64 * 1024
 # A file that ends on a page boundary, then files that start mid-page (their pieces'
@@ -51,23 +49,6 @@ def _in_aligned_buffers(pieces: list[bytes]) -> list[memoryview]:
         buf[:] = data
         buffers.append(buf)
     return buffers
-
-
-def _direct_supported(folder: Path) -> bool:
-    """Whether the file system under ``folder`` takes a direct write."""
-    fd = os.open(folder / "probe", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        direct = reopen_direct(fd)
-        if direct is None:
-            return False
-        try:
-            return write_direct(direct, aligned_buffer(ALIGN), 0) == ALIGN
-        except DirectRefused:
-            return False
-        finally:
-            os.close(direct)
-    finally:
-        os.close(fd)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -110,7 +91,7 @@ def test_pieces_written_direct_or_not_give_the_same_files(
     assert verify(info, out).complete
     if not direct:
         assert storage.direct_bytes == 0
-    elif _direct_supported(tmp_path):
+    elif direct_supported(tmp_path / "probe"):
         # Every whole page of "a" and the pages of "e" that start on one, not "b", "c/d".
         assert storage.direct_bytes >= 3 * PL
 
