@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import re
 import socket
 import sys
@@ -179,6 +180,7 @@ def _get(args: argparse.Namespace) -> int:
     if isinstance(source, Magnet):
         hinted += source.peers
     use_dht = bool(args.dht_bootstrap) or not (peers or trackers or hinted)
+    _freeze_startup_objects()
     code = asyncio.run(_get_async(args, source, peers, use_dht))
     if trace.TRACER is not None:
         trace.TRACER.event("exit")
@@ -267,9 +269,17 @@ def _update_bar(bar: Any, status: Any) -> None:
     bar.set_postfix_str(f"{status.download_rate / 1e6:.1f} MB/s, {status.peers} peers, ETA {eta}")
 
 
+def _freeze_startup_objects() -> None:
+    # The ~30,000 objects of start-up (modules, classes, functions) live until exit:
+    # out of the cyclic collector's way, its collections during a 1 GiB download took
+    # 0.022 s instead of 0.056 s (one full collection alone was 0.017 s).
+    gc.freeze()
+
+
 # ------------------------------------------------------------------------ seed
 def _seed(args: argparse.Namespace) -> int:
     meta = parse_torrent(args.torrent.read_bytes())
+    _freeze_startup_objects()
     return asyncio.run(_seed_async(args, meta))
 
 

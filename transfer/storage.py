@@ -5,7 +5,8 @@ The swarm talks to a :class:`PieceStorage` and never opens a file (anacrolix's
 :class:`MemoryStorage`. :class:`DiskStorage` maps pieces onto the files with a
 :class:`FileMap`, creates files lazily (sparse: it writes at offsets and never
 pre-allocates), keeps a bounded LRU of open file descriptors, and uses positional
-I/O (``pread``/``pwrite``) so it is safe to call from several threads at once.
+I/O (``pread``/``pwrite``) so it is safe to call from several threads at once. What is
+aligned of a write goes around the page cache (``O_DIRECT``, see ``directio.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Protocol
 
+from .directio import DirectRefused, direct_length, reopen_direct, write_direct
 from .errors import StorageError
 from .filemap import FileMap, Span
 from .metainfo import Info
@@ -65,11 +67,12 @@ def data_paths(info: Info, save_path: Path | str) -> list[Path | None]:
 class _Handle:
     """An open descriptor of one file, and how many calls are using it right now."""
 
-    __slots__ = ("evicted", "fd", "unhinted", "users", "write")
+    __slots__ = ("direct", "evicted", "fd", "unhinted", "users", "write")
 
-    def __init__(self, fd: int, write: bool) -> None:
+    def __init__(self, fd: int, write: bool, direct: int | None = None) -> None:
         self.fd = fd
         self.write = write
+        self.direct = direct  # the same file open with O_DIRECT, for aligned writes
         self.users = 0
         self.evicted = False  # left the LRU while in use: closed by its last user
         self.unhinted = 0  # bytes written since the last writeback hint
@@ -79,7 +82,12 @@ class DiskStorage:
     """Pieces stored in the torrent's files under a save path."""
 
     def __init__(
-        self, info: Info, save_path: Path | str, *, max_open_files: int = DEFAULT_MAX_OPEN_FILES
+        self,
+        info: Info,
+        save_path: Path | str,
+        *,
+        max_open_files: int = DEFAULT_MAX_OPEN_FILES,
+        direct: bool = True,
     ) -> None:
         self.info = info
         self.filemap = FileMap(info.files, info.piece_length)
@@ -88,6 +96,10 @@ class DiskStorage:
         self._fds: OrderedDict[int, _Handle] = OrderedDict()
         self._dirty: set[_Handle] = set()
         self._lock = threading.Lock()
+        # Aligned writes bypass the page cache (see ``directio.py``) until the file
+        # system refuses one.
+        self._direct = direct
+        self.direct_bytes = 0  # written around the page cache so far
 
     # The lock guards the descriptor LRU only; reads and writes run outside it, so the
     # hashing/writing threads and the upload reader do their I/O at the same time. A
@@ -181,18 +193,33 @@ class DiskStorage:
         handle = self._acquire(index, write=True)
         assert handle is not None
         try:
-            done = 0
+            direct = self._write_direct(handle, file_offset, data)
+            done = direct
             while done < len(data):
                 done += os.pwrite(handle.fd, data[done:], file_offset + done)
             # To disk now, while the download goes on: the next fsync finds less to do.
             # The whole file at once, every few MiB: the kernel then writes its dirty
             # pages in file order, merged (pieces arrive in random order).
-            handle.unhinted += done
+            handle.unhinted += done - direct
             if handle.unhinted >= WRITEBACK_EVERY:
                 handle.unhinted = 0
                 start_writeback(handle.fd)
         finally:
             self._release(handle)
+
+    def _write_direct(self, handle: _Handle, file_offset: int, data: memoryview) -> int:
+        """Write what is aligned of ``data`` around the page cache; return its length."""
+        length = direct_length(data, file_offset) if self._direct else 0
+        if not length or handle.direct is None:
+            return 0
+        try:
+            written = write_direct(handle.direct, data[:length], file_offset)
+        except DirectRefused:
+            self._direct = False  # this file system: the page cache from now on
+            return 0
+        with self._lock:
+            self.direct_bytes += written
+        return written
 
     def _acquire(self, index: int, *, write: bool) -> _Handle | None:
         # An LRU of descriptors, upgraded to read-write on the first write; a handle
@@ -208,7 +235,10 @@ class DiskStorage:
                     return None
                 if held is not None:
                     self._evict(held)
-                handle = self._fds[index] = _Handle(fd, write)
+                direct = reopen_direct(fd) if write and self._direct else None
+                if write and direct is None:
+                    self._direct = False  # no O_DIRECT here: not tried for every file
+                handle = self._fds[index] = _Handle(fd, write, direct)
                 while len(self._fds) > self._max_open:
                     _, old = self._fds.popitem(last=False)
                     self._evict(old)
@@ -232,8 +262,10 @@ class DiskStorage:
     def _close(self, handle: _Handle) -> None:
         # Caller holds the lock; nobody is using the descriptor.
         if handle in self._dirty:
-            os.fsync(handle.fd)
+            os.fsync(handle.fd)  # the file's: what was written direct too
             self._dirty.discard(handle)
+        if handle.direct is not None:
+            os.close(handle.direct)
         os.close(handle.fd)
 
     def _open(self, index: int, write: bool) -> int | None:

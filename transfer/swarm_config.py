@@ -49,6 +49,9 @@ class SessionConfig:
     # pwrite into fresh page-cache pages takes 0.4-8 ms, so 2 left the event loop idle
     # 40-50% of a loaded 4-seeder download waiting for the disk queue; 4 halve that.
     disk_workers: int = 4
+    # Aligned piece writes bypass the page cache (O_DIRECT, see directio.py): about a
+    # third of a download's CPU went to copying into page-cache pages.
+    direct_io: bool = True
     min_queue_depth: int = 16  # requests in flight before a peer's rate is known
     # A failed address is tried again after retry_first seconds, doubling with each
     # failure in a row up to retry_interval: one dial lost to a busy moment (a connect

@@ -1,7 +1,8 @@
 """One torrent's download and seed controller (the asyncio side of picker and choker).
 
-Pieces are assembled in memory as blocks arrive (one bytearray per partial piece), then
-hashed and written with one ``pwrite`` in a worker thread: SHA-1 and ``os.pwrite``
+Pieces are assembled in memory as blocks arrive (one page-aligned buffer per partial
+piece), then hashed and written with one ``pwrite`` in a worker thread (around the page
+cache where it can: ``directio.py``): SHA-1 and ``os.pwrite``
 release the GIL, so the event loop keeps moving bytes while a piece is verified, and a
 piece is written to disk only once it is known good. Only then does the picker count
 it, a ``have`` go out, and a later resume commit record it (flush first). A deep disk
@@ -112,7 +113,7 @@ class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
         self.connections = {"encrypted": 0, "plaintext": 0}
         self._assembler = MetadataAssembler(info_hash)
         self._metadata_chunks: list[bytes] = []
-        self._buffers: dict[int, bytearray] = {}
+        self._buffers: dict[int, memoryview] = {}
         self._candidates: dict[tuple[str, int], None] = {}
         self._failed_at: dict[tuple[str, int], tuple[float, int]] = {}  # when, failures
         self._connecting = 0
@@ -219,7 +220,7 @@ class Torrent(TorrentPeers, TorrentBlocks, TorrentIO):
             if self.storage_factory is not None:
                 self.storage = self.storage_factory(info, self.save_path)
             else:
-                self.storage = DiskStorage(info, self.save_path)
+                self.storage = DiskStorage(info, self.save_path, direct=self.config.direct_io)
             if self.seed_mode:
                 have = [True] * info.num_pieces
             else:

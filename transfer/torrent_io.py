@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from . import trace
+from .directio import aligned_buffer
 from .wire_messages import Piece, Request
 
 if TYPE_CHECKING:
@@ -55,9 +56,9 @@ class TorrentIO:
         def fail(self, message: str) -> None: ...
 
     def __init__(self) -> None:
-        self._disk_queue: asyncio.Queue[tuple[int, bytearray, Senders]] = asyncio.Queue()
+        self._disk_queue: asyncio.Queue[tuple[int, memoryview, Senders]] = asyncio.Queue()
         self._queued_at: dict[int, float] = {}  # only while tracing
-        self._spare: list[bytearray] = []  # piece buffers back from the disk workers
+        self._spare: list[memoryview] = []  # piece buffers back from the disk workers
         self._disk_bytes = 0
         self._reading_paused = False
         self._upload_wake = asyncio.Event()
@@ -73,19 +74,20 @@ class TorrentIO:
         return self._disk_bytes
 
     # ------------------------------------------------------------------ disk
-    def piece_buffer(self, size: int) -> bytearray:
+    def piece_buffer(self, size: int) -> memoryview:
         """A buffer to assemble a piece of ``size`` bytes in (every byte is written
-        before it is hashed: a reused one needs no zeroing, and no fresh pages)."""
+        before it is hashed: a reused one needs no zeroing, and no fresh pages). Its
+        memory is page-aligned, so storage can write it without the page cache."""
         if self._spare and len(self._spare[-1]) == size:
             return self._spare.pop()
-        return bytearray(size)
+        return aligned_buffer(size)
 
-    def _recycle(self, buf: bytearray) -> None:
+    def _recycle(self, buf: memoryview) -> None:
         assert self.info is not None
         if len(buf) == self.info.piece_length and len(self._spare) * len(buf) < SPARE_BYTES:
             self._spare.append(buf)
 
-    def queue_piece(self, piece: int, buf: bytearray, senders: Senders) -> None:
+    def queue_piece(self, piece: int, buf: memoryview, senders: Senders) -> None:
         self._disk_queue.put_nowait((piece, buf, senders))
         if trace.TRACER is not None:
             self._queued_at[piece] = trace.TRACER.now()
@@ -121,7 +123,7 @@ class TorrentIO:
             self.piece_verified(piece, ok, blocks, senders)
 
     def _hash_and_write(
-        self, piece: int, buf: bytearray, suspect: bool
+        self, piece: int, buf: memoryview, suspect: bool
     ) -> tuple[bool, list[bytes] | None]:
         """In a worker thread: SHA-1 the piece; write it only if it matches."""
         assert self.info is not None and self.storage is not None
@@ -131,7 +133,7 @@ class TorrentIO:
         blocks = _block_digests(buf) if suspect or not ok else None
         hashed = tracer.now() if tracer is not None else 0.0
         if ok:
-            self.storage.write_block(piece, 0, memoryview(buf))
+            self.storage.write_block(piece, 0, buf)
         if tracer is not None:
             queued = began - self._queued_at.pop(piece, began)
             done = tracer.now()
@@ -188,6 +190,5 @@ class TorrentIO:
         return [storage.read_block(r.piece, r.offset, r.length) for r in requests]
 
 
-def _block_digests(buf: bytearray, block_size: int = 16384) -> list[bytes]:
-    view = memoryview(buf)
-    return [hashlib.sha1(view[i : i + block_size]).digest() for i in range(0, len(buf), block_size)]
+def _block_digests(buf: memoryview, block_size: int = 16384) -> list[bytes]:
+    return [hashlib.sha1(buf[i : i + block_size]).digest() for i in range(0, len(buf), block_size)]
