@@ -12,8 +12,8 @@ For each N, in the same run and on the same kind of network:
   network on one core);
 - swarmseek over WORKERS processes (default 2, env SWARMSEEK_BENCH_WORKERS), N/WORKERS
   nodes on each process's loop: the fair match for libtorrent's threads on 2 cores;
-- with SWARMSEEK_BENCH_UVLOOP=1, the same over WORKERS processes on uvloop (an A/B of
-  the event loop; uvloop must be installed).
+- with SWARMSEEK_BENCH_UVLOOP=1, the same two on uvloop (an A/B of the event loop;
+  uvloop must be installed).
 All of these networks are up at once and take turns, one get each, the order rotating
 from item to item, so a busy moment on a shared machine falls on each kind alike. Each
 get is started by a command from this process, so every kind starts its lookups from
@@ -275,7 +275,9 @@ def main() -> None:
     if workers > 1:
         kinds[f"swarmseek {workers} procs"] = (workers, "asyncio")
     if os.environ.get("SWARMSEEK_BENCH_UVLOOP") == "1":  # A/B of the event loop, same run
-        kinds[f"{workers} procs uvloop"] = (workers, "uvloop")
+        kinds["1 loop uvloop"] = (1, "uvloop")
+        if workers > 1:
+            kinds[f"{workers} procs uvloop"] = (workers, "uvloop")
     rows: dict[str, dict[int, Figures]] = {}
     for n in sizes:
         print(f"\nN = {n}")
