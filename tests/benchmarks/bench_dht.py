@@ -46,6 +46,7 @@ import math
 import os
 import random
 import sys
+import time
 
 import libtorrent as lt
 
@@ -75,6 +76,10 @@ from tests.support.dht_bench import (
     values,
     worker_network,
 )
+
+# seconds between two gets (env SWARMSEEK_BENCH_PAUSE_MS, default 2): a tail of a
+# get's queries takes a few hundred microseconds on loopback
+PAUSE = float(os.environ.get("SWARMSEEK_BENCH_PAUSE_MS", "2")) / 1000
 
 
 # ----------------------------------------------------------------- mixed networks
@@ -183,6 +188,10 @@ def bench_get(n: int, kinds: dict[str, tuple[int, str]], lt_max: int) -> dict[st
         for i, (getter, value) in enumerate(zip(getters, values(), strict=True)):
             for name in names[i % len(names) :] + names[: i % len(names)]:
                 figures[name].add(*nets[name].get(getter, targets[name][i], value))
+                # libtorrent answers at the first value while its traversal's other
+                # queries are still being answered on its threads (ours wait for theirs
+                # in settle()): let that tail end before the next kind's get.
+                time.sleep(PAUSE)
         return figures
 
 
