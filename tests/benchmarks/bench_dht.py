@@ -16,9 +16,12 @@ For each N, in the same run and on the same kind of network:
   uvloop must be installed).
 All of these networks are up at once and take turns, one get each, the order rotating
 from item to item, so a busy moment on a shared machine falls on each kind alike. Each
-get is started by a command from this process, so every kind starts its lookups from
-the same idle state (our one-loop network used to run its gets back to back in a warm
-loop, which libtorrent's sessions, polled for counters between gets, never did).
+get is started by a command from this process after a pause (env
+SWARMSEEK_BENCH_PAUSE_MS, default 2) that lets the previous get's remaining queries be
+answered, so every kind starts its lookups from the same settled, idle state (our
+one-loop network used to run its gets back to back in a warm loop, which libtorrent's
+sessions, polled for counters between gets, never did; and libtorrent's traversal,
+which answers at the first value, left queries in flight into the next get).
 Then each one's growth with N against log2 N, whether the target (ours needs no more
 queries and no more time than libtorrent, success 100%) is met at each N, and mixed
 networks (N <= MIXED_MAX_N, default 300, env SWARMSEEK_BENCH_MIXED_MAX_N): N/2
