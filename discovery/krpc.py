@@ -7,6 +7,7 @@ raises :class:`KrpcError`.
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from collections.abc import Container
@@ -381,7 +382,10 @@ def encode_message(message: Message, *, version: bytes | None = None) -> bytes:
     return encode_error(message)
 
 
-# Compact encodings (BEP 5): IPv4 only (BEP 32 is not required).
+# Compact encodings (BEP 5): IPv4 only (BEP 32 is not required). Every answer carries
+# the requester's address (BEP 42 "ip"), and a node hears from the same few thousand
+# addresses again and again: remembered (bounded), not packed anew each time.
+@functools.lru_cache(maxsize=4096)
 def compact_address(addr: Address) -> bytes:
     try:
         return socket.inet_aton(addr[0]) + struct.pack("!H", addr[1])

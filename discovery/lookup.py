@@ -15,7 +15,6 @@ import bisect
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from operator import attrgetter
 from typing import Protocol
 
 from .krpc import Address
@@ -38,6 +37,9 @@ class Candidate:
     distance: int
     state: State = State.NEW
     token: bytes | None = None
+
+
+_Entry = tuple[int, bytes, Address]  # a candidate: distance, node id, address
 
 
 class KnownNode(Protocol):
@@ -70,25 +72,30 @@ class IterativeLookup:
         self.alpha = alpha
         self.final_round = final_round
         self._width = alpha  # queries allowed in flight: alpha, or k in the final round
-        self._candidates: dict[bytes, Candidate] = {}
-        # The same candidates kept sorted by distance: every reply asks for the k
-        # closest, so they are maintained on insert instead of sorted per reply.
-        self._by_distance: list[Candidate] = []
+        # Every candidate as (distance, id, address), kept sorted by distance: every
+        # reply asks for the k closest, so they are maintained on insert instead of
+        # sorted per reply (distances are unique, so the tuples never compare further).
+        # Most candidates are never asked: they stay bare tuples, and a ``Candidate``
+        # with a state is made only when one is asked (a lookup starts from 2k known
+        # nodes and asks alpha of them; each reply brings up to k more).
+        self._by_distance: list[_Entry] = []
+        self._known: dict[bytes, _Entry] = {}
+        self._asked: dict[bytes, Candidate] = {}
         self._in_flight = 0
         self._stopped = False
         self.queries_sent = 0
 
     def add_candidates(self, nodes: Iterable[tuple[bytes, Address]]) -> None:
-        known, key = self._candidates, self._key
+        known, key = self._known, self._key
         by_distance = self._by_distance
         before = len(by_distance)
         for node_id, addr in nodes:
             if node_id in known or len(node_id) != 20:
                 continue
-            c = known[node_id] = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ key)
-            by_distance.append(c)
+            entry = known[node_id] = (int.from_bytes(node_id, "big") ^ key, node_id, addr)
+            by_distance.append(entry)
         if len(by_distance) != before:  # timsort merges the sorted run and the new ones
-            by_distance.sort(key=_distance)
+            by_distance.sort()
         if len(known) > MAX_CANDIDATES:
             self._trim()
 
@@ -96,41 +103,39 @@ class IterativeLookup:
         """Candidates from our routing table. The same as ``add_candidates`` with their
         ids and addresses, without converting each id to an int again (every lookup
         starts here, on the path to its first query)."""
-        known, key = self._candidates, self._key
+        known, key = self._known, self._key
         by_distance = self._by_distance
         before = len(by_distance)
         for e in entries:
             node_id = e.node_id
             if node_id in known or len(node_id) != 20:
                 continue
-            c = known[node_id] = Candidate(node_id, e.addr, e.key ^ key)
-            by_distance.append(c)
+            entry = known[node_id] = (e.key ^ key, node_id, e.addr)
+            by_distance.append(entry)
         if len(by_distance) != before:
-            by_distance.sort(key=_distance)
+            by_distance.sort()
         if len(known) > MAX_CANDIDATES:
             self._trim()
 
     @property
     def known(self) -> Container[bytes]:
         """The ids of every candidate (replies need not re-add them)."""
-        return self._candidates.keys()
+        return self._known.keys()
 
-    def _add(self, c: Candidate) -> None:
-        self._candidates[c.node_id] = c
-        bisect.insort(self._by_distance, c, key=_distance)
+    def candidates(self) -> list[Candidate]:
+        """Every candidate with its state, nearest first (for tests and debugging)."""
+        asked = self._asked
+        return [asked.get(i) or Candidate(i, a, d) for d, i, a in self._by_distance]
 
     def _trim(self) -> None:
         # Drop the farthest never-asked candidates: they can't matter to the k closest.
         far = self._by_distance[MAX_CANDIDATES:]
         del self._by_distance[MAX_CANDIDATES:]
-        for c in far:
-            if c.state is State.NEW:
-                del self._candidates[c.node_id]
+        for entry in far:
+            if entry[1] in self._asked:
+                self._by_distance.append(entry)
             else:
-                self._by_distance.append(c)
-
-    def _ordered(self) -> list[Candidate]:
-        return [c for c in self._by_distance if c.state is not State.FAILED]
+                del self._known[entry[1]]
 
     def _set(self, c: Candidate, state: State) -> None:
         self._in_flight += (state is State.IN_FLIGHT) - (c.state is State.IN_FLIGHT)
@@ -142,19 +147,21 @@ class IterativeLookup:
         del now
         if self._stopped:
             return []
-        out = []
+        out: list[Candidate] = []
         seen = 0
-        width = self._width
-        for c in self._by_distance:  # the k closest that did not fail, nearest first
+        width, asked = self._width, self._asked
+        for distance, node_id, addr in self._by_distance:  # the k closest not failed
             if seen == self.k or self._in_flight >= width:
                 break
-            if c.state is State.FAILED:
-                continue
-            seen += 1
-            if c.state is State.NEW:
-                self._set(c, State.IN_FLIGHT)
+            c = asked.get(node_id)
+            if c is None:
+                c = asked[node_id] = Candidate(node_id, addr, distance, State.IN_FLIGHT)
+                self._in_flight += 1
                 self.queries_sent += 1
                 out.append(c)
+            elif c.state is State.FAILED:
+                continue
+            seen += 1
         return out
 
     def on_response(
@@ -166,13 +173,14 @@ class IterativeLookup:
     ) -> None:
         """A reply from ``node_id``. With ``addr``, a node queried by address only
         (a bootstrap node whose id we did not know) joins as already answered."""
-        c = self._candidates.get(node_id)
+        c = self._asked.get(node_id)
         by_distance = self._by_distance
-        closest = by_distance[0].distance if by_distance else None
-        if c is None and addr is not None:
-            c = Candidate(node_id, addr, int.from_bytes(node_id, "big") ^ self._key)
-            c.state = State.ANSWERED
-            self._add(c)
+        closest = by_distance[0][0] if by_distance else None
+        if c is None and addr is not None and node_id not in self._known:
+            distance = int.from_bytes(node_id, "big") ^ self._key
+            c = self._asked[node_id] = Candidate(node_id, addr, distance, State.ANSWERED)
+            entry = self._known[node_id] = (distance, node_id, addr)
+            bisect.insort(by_distance, entry)
         elif c is None or c.state not in _ASKED:
             return
         else:
@@ -180,24 +188,24 @@ class IterativeLookup:
         c.token = token
         self.add_candidates(nodes)
         if self.final_round and closest is not None:
-            converged = by_distance[0].distance >= closest  # nothing closer came in
+            converged = by_distance[0][0] >= closest  # nothing closer came in
             self._width = self.k if converged else self.alpha
 
     def on_slow(self, node_id: bytes) -> None:
         """No answer yet from ``node_id``: free its alpha slot for the next candidate.
         It still counts among the k closest until it answers or times out."""
-        c = self._candidates.get(node_id)
+        c = self._asked.get(node_id)
         if c is not None and c.state is State.IN_FLIGHT:
             self._set(c, State.SLOW)
 
     def on_timeout(self, node_id: bytes) -> None:
-        c = self._candidates.get(node_id)
+        c = self._asked.get(node_id)
         if c is not None and c.state in _ASKED:
             self._set(c, State.FAILED)
 
     def revive(self, node_id: bytes) -> None:
         """A node that timed out answered after all: accept its reply next."""
-        c = self._candidates.get(node_id)
+        c = self._asked.get(node_id)
         if c is not None and c.state is State.FAILED:
             self._set(c, State.IN_FLIGHT)
 
@@ -219,9 +227,13 @@ class IterativeLookup:
         if self._stopped:
             return True
         seen = 0
-        for c in self._by_distance:  # done when the k closest live ones all answered
+        asked = self._asked
+        for entry in self._by_distance:  # done when the k closest live ones all answered
             if seen == self.k:
                 break
+            c = asked.get(entry[1])
+            if c is None:
+                return False  # never asked
             if c.state is State.FAILED:
                 continue
             if c.state is not State.ANSWERED:
@@ -231,11 +243,14 @@ class IterativeLookup:
 
     def result(self) -> list[Candidate]:
         """The k closest candidates that answered, closest first."""
-        answered = [c for c in self._by_distance if c.state is State.ANSWERED]
-        return answered[: self.k]
+        asked, out = self._asked, []
+        for entry in self._by_distance:
+            c = asked.get(entry[1])
+            if c is not None and c.state is State.ANSWERED:
+                out.append(c)
+                if len(out) == self.k:
+                    break
+        return out
 
 
 _ASKED = (State.IN_FLIGHT, State.SLOW)
-
-
-_distance = attrgetter("distance")  # a C-level sort key (every reply sorts)

@@ -233,7 +233,9 @@ class KrpcNode:
         return self.routing.closest(target, self.config.k * 2)
 
     def _seeds(self) -> list[Address]:
-        return list(self.config.bootstrap) if len(self.routing) < self.config.k else []
+        # (no bootstrap nodes configured: the table is not even counted, per lookup)
+        bootstrap = self.config.bootstrap
+        return list(bootstrap) if bootstrap and len(self.routing) < self.config.k else []
 
     def _lookup_args(self, target: bytes) -> tuple[bytes, list[NodeEntry], list[Address], int, int]:
         return target, self._known(target), self._seeds(), self.config.k, self.config.alpha

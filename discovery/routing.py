@@ -224,20 +224,22 @@ class RoutingTable:
         # those are sorted (every answer to find_node/get_peers/get calls this).
         # The target's own bucket is nearest of all: when it holds enough live nodes,
         # no other bucket needs a look.
+        # Sorted as (distance, entry) pairs: no Python key function per entry, and no
+        # tie ever reaches the entries (two entries never share an id).
         buckets = self.buckets
         home = buckets[bisect.bisect_right(self._los, key) - 1].nodes
         if len(home) >= want:
-            picked = [e for e in home if e.fails < MAX_FAILS]
-            if len(picked) >= want:
-                picked.sort(key=lambda e: e.key ^ key)
-                return picked[:want]
-        picked = []
+            near = [(e.key ^ key, e) for e in home if e.fails < MAX_FAILS]
+            if len(near) >= want:
+                near.sort()
+                return [e for _, e in near[:want]]
+        near = []
         for bucket in sorted(buckets, key=lambda b: (b.lo ^ key) & b.mask):
-            picked += [e for e in bucket.nodes if e.fails < MAX_FAILS]
-            if len(picked) >= want:
+            near += [(e.key ^ key, e) for e in bucket.nodes if e.fails < MAX_FAILS]
+            if len(near) >= want:
                 break
-        picked.sort(key=lambda e: e.key ^ key)
-        return picked[:want]
+        near.sort()
+        return [e for _, e in near[:want]]
 
     def entries(self) -> list[NodeEntry]:
         return [e for b in self.buckets for e in b.nodes]

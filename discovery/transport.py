@@ -60,11 +60,13 @@ class DhtNode:
         self._ticker: asyncio.Task[None] | None = None
         self._bootstrapped: asyncio.Future[object] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = 0.0  # the timer's deadline (read per batch: no method call)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------
     async def __aenter__(self) -> DhtNode:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         state = None
         if self.config.sqlite_path is not None:
             state = await asyncio.to_thread(load_state, self.config.sqlite_path)
@@ -126,9 +128,10 @@ class DhtNode:
             return
         when = self._core.next_wakeup()
         if self._timer is not None:
-            if self._timer.when() <= when:
+            if self._timer_when <= when:
                 return
             self._timer.cancel()
+        self._timer_when = when
         self._timer = asyncio.get_running_loop().call_at(when, self._on_timer, when)
 
     def _on_timer(self, when: float) -> None:
@@ -174,20 +177,20 @@ class DhtNode:
         # that finishes mid-batch (an immutable get's first value) is handed to its
         # caller first: the rest of the batch is read in the very next callback, still
         # ahead of the loop's due timers and of any later read.
-        if self._core is None or self._transport is None or self._closed:
+        core, transport, loop = self._core, self._transport, self._loop
+        if core is None or transport is None or loop is None or self._closed:
             return
-        core, sendto = self._core, self._transport.sendto
-        loop = asyncio.get_running_loop()
+        sendto, receive = transport.sendto, core.receive_datagram
         now = loop.time()
         last = len(batch) - 1
         for i, (data, addr) in enumerate(batch):
-            for out, to in core.receive_datagram(data, addr, now):
+            for out, to in receive(data, addr, now):
                 sendto(out, to)
             if i < last and core.has_events():
-                self._flush([])
+                self._deliver()
                 loop.call_soon(self._datagrams, batch[i + 1 :])
                 return
-        self._flush([])
+        self._deliver()
 
     def _send(self, out: list[Outgoing]) -> None:
         if self._transport is not None:
@@ -196,10 +199,16 @@ class DhtNode:
 
     def _flush(self, out: list[Outgoing]) -> None:
         self._send(out)
-        for event in self.core.events():
-            waiter = self._waiters.pop(event.op_id, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(event.outcome)
+        self._deliver()
+
+    def _deliver(self) -> None:
+        # Finished operations to their callers, then the timer for what is pending.
+        core = self.core
+        if core.has_events():
+            for event in core.events():
+                waiter = self._waiters.pop(event.op_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(event.outcome)
         self._schedule()
 
     def _waiter(self, op_id: int) -> asyncio.Future[object]:

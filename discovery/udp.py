@@ -117,7 +117,8 @@ class UdpEndpoint:
                 # next recvfrom): its query simply times out. Keep reading.
                 log.debug("udp error: %s", exc)
                 continue
-            batch.append((data, (str(addr[0]), int(addr[1]))))
+            # an IPv4 socket's (host, port) as it is; an IPv6 one's 4-tuple cut to 2
+            batch.append((data, addr if len(addr) == 2 else (addr[0], addr[1])))
         if batch:
             self._receive(batch)
 

@@ -8,9 +8,20 @@ max), latency p50/p95 (wall clock from the call to the answer), success.
 For each N, in the same run and on the same kind of network:
 - libtorrent: N sessions, each running its DHT on its own C++ threads (N <= LT_MAX_N,
   default 1000, env SWARMSEEK_BENCH_LT_MAX_N);
-- swarmseek 1 loop: N nodes on one asyncio loop (the whole network on one core);
+- swarmseek 1 loop: N nodes on one asyncio loop in a process of their own (the whole
+  network on one core);
 - swarmseek over WORKERS processes (default 2, env SWARMSEEK_BENCH_WORKERS), N/WORKERS
-  nodes on each process's loop: the fair match for libtorrent's threads on 2 cores.
+  nodes on each process's loop: the fair match for libtorrent's threads on 2 cores;
+- with SWARMSEEK_BENCH_UVLOOP=1, the same two on uvloop (an A/B of the event loop;
+  uvloop must be installed).
+All of these networks are up at once and take turns, one get each, the order rotating
+from item to item, so a busy moment on a shared machine falls on each kind alike. Each
+get is started by a command from this process after a pause (env
+SWARMSEEK_BENCH_PAUSE_MS, default 2) that lets the previous get's remaining queries be
+answered, so every kind starts its lookups from the same settled, idle state (our
+one-loop network used to run its gets back to back in a warm loop, which libtorrent's
+sessions, polled for counters between gets, never did; and libtorrent's traversal,
+which answers at the first value, left queries in flight into the next get).
 Then each one's growth with N against log2 N, whether the target (ours needs no more
 queries and no more time than libtorrent, success 100%) is met at each N, and mixed
 networks (N <= MIXED_MAX_N, default 300, env SWARMSEEK_BENCH_MIXED_MAX_N): N/2
@@ -33,207 +44,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import math
-import multiprocessing as mp
 import os
 import random
-import statistics
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
-from typing import Any
 
 import libtorrent as lt
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from swarmseek.discovery import DhtConfig, DhtNode, KeyPair, sign_item, update_mutable
-from tests.support.clients import lt_session, wait_for_alert, wait_until
+from swarmseek.discovery import DhtNode, sign_item
+from tests.support.clients import lt_session
+from tests.support.dht_bench import (
+    ITEMS,
+    KEYS,
+    LT_SETTINGS,
+    RMW,
+    SEED,
+    Address,
+    Figures,
+    LtNet,
+    OurNet,
+    lt_get,
+    lt_network,
+    lt_put,
+    lt_rmw,
+    lt_wait_routing,
+    our_config,
+    our_get,
+    our_network,
+    our_rmw,
+    values,
+    worker_network,
+)
 
-ITEMS = int(os.environ.get("SWARMSEEK_BENCH_ITEMS", "30"))
-RMW = int(os.environ.get("SWARMSEEK_BENCH_RMW", "30"))
-KEYS = KeyPair.from_seed(bytes(range(32)))
-SEED = 1
-Address = tuple[str, int]
-
-
-@dataclass
-class Figures:
-    queries: list[int] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)  # process CPU seconds per lookup
-    hits: int = 0
-    whole_network_cpu: bool = True  # False: the process holds only part of the network
-
-    def add(self, queries: int, latency: float, hit: bool, cpu: float) -> None:
-        self.queries.append(queries)
-        self.latencies.append(latency)
-        self.cpu.append(cpu)
-        self.hits += hit
-
-    def pct(self, p: float) -> float:
-        lat = sorted(self.latencies)
-        return lat[max(0, math.ceil(len(lat) * p) - 1)] * 1000
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.latencies) * 1000
-
-    @property
-    def cpu50(self) -> float:
-        return statistics.median(self.cpu) * 1000
-
-    @property
-    def mean_queries(self) -> float:
-        return statistics.mean(self.queries)
-
-    def line(self, name: str) -> str:
-        cpu = f"{self.cpu50:5.2f} ms" if self.whole_network_cpu else "    n/a "
-        return (
-            f"{name:17s} queries mean {self.mean_queries:4.1f} max {max(self.queries):2d}"
-            f"  p50 {self.p50:5.2f} ms  p95 {self.pct(0.95):5.2f} ms  cpu p50 {cpu}"
-            f"  success {self.hits}/{len(self.queries)}"
-        )
-
-
-def values() -> list[bytes]:
-    return [f"benchmark item {i}".encode() for i in range(ITEMS)]
-
-
-def our_config(node_id: bytes) -> DhtConfig:
-    return DhtConfig(host="127.0.0.1", rate_limit=1e6, rate_burst=1e6, node_id=node_id)
-
-
-async def our_get(node: DhtNode, target: bytes, value: bytes) -> tuple[int, float, bool, float]:
-    before = node.core.queries_sent
-    cpu, start = time.process_time(), time.perf_counter()
-    got = await node.get_immutable(target)
-    latency, cpu = time.perf_counter() - start, time.process_time() - cpu
-    await settle(node)
-    return node.core.queries_sent - before, latency, got == value, cpu
-
-
-async def settle(node: DhtNode) -> None:
-    """Let the answers still in flight for a finished lookup come in before the next
-    one starts (an immutable get returns on its first value, while up to alpha - 1 other
-    queries are out): with the whole network on one loop, their handling would otherwise
-    land inside the next lookup's figures. libtorrent handles them on its own threads.
-    Bounded: a lost answer only waits for its timeout."""
-    for _ in range(10_000):
-        if node.stats().pending_queries == 0:
-            return
-        await asyncio.sleep(0)
-
-
-# ------------------------------------------------------------------ pure networks
-async def our_network(
-    n: int, rng: random.Random, stack: contextlib.AsyncExitStack, reuse_tokens: bool = True
-) -> list[DhtNode]:
-    """N nodes on this loop, each bootstrapped from 8 random others. Without
-    ``reuse_tokens``, the even nodes put without reusing a get's tokens."""
-    nodes = []
-    for i in range(n):
-        config = our_config(rng.randbytes(20))
-        if not reuse_tokens and i % 2 == 0:
-            config = replace(config, token_reuse=0.0)
-        nodes.append(await stack.enter_async_context(DhtNode(config, rng=random.Random(i))))
-    addrs = [node.address for node in nodes]
-    await asyncio.gather(
-        *(node.bootstrap(rng.sample([a for a in addrs if a != node.address], 8)) for node in nodes)
-    )
-    return nodes
-
-
-async def bench_ours(n: int) -> Figures:
-    rng = random.Random(SEED)
-    async with contextlib.AsyncExitStack() as stack:
-        nodes = await our_network(n, rng, stack)
-        putters = [rng.randrange(n) for _ in range(ITEMS)]
-        targets = [await nodes[p].put_immutable(v) for p, v in zip(putters, values(), strict=True)]
-        figures = Figures()
-        for target, value, putter in zip(targets, values(), putters, strict=True):
-            getter = nodes[rng.choice([i for i in range(n) if i != putter])]
-            figures.add(*await our_get(getter, target, value))
-        return figures
-
-
-LT_SETTINGS = {
-    "enable_dht": True,
-    "dht_restrict_routing_ips": False,
-    "dht_restrict_search_ips": False,
-    "dht_enforce_node_id": False,
-    "dht_ignore_dark_internet": False,
-    "dht_block_ratelimit": 1_000_000,
-    "dht_upload_rate_limit": 100_000_000,
-    "alert_mask": lt.alert_category.dht | lt.alert_category.stats,
-}
-
-
-def lt_counter(session: Any, name: str) -> int:
-    session.post_session_stats()
-
-    def stats(alert: Any) -> Any:
-        if isinstance(alert, lt.session_stats_alert):
-            return ("v", alert.values[name])
-        return None
-
-    return int(wait_for_alert(session, stats)[1])
-
-
-def lt_wait_routing(sessions: list[Any]) -> None:
-    for session in sessions:  # wait until each knows at least k nodes
-        wait_until(lambda s=session: lt_counter(s, "dht.dht_nodes") >= 8, session, 120)
-
-
-def lt_put(session: Any, value: bytes) -> Any:
-    target = session.dht_put_immutable_item(value)
-    wait_for_alert(session, lambda a: isinstance(a, lt.dht_put_alert), 60)
-    return target
-
-
-def lt_get(session: Any, target: Any, value: bytes) -> tuple[int, float, bool, float]:
-    before = lt_counter(session, "dht.dht_get_out")
-    cpu, start = time.process_time(), time.perf_counter()
-    session.dht_get_immutable_item(target)
-
-    def item(alert: Any) -> Any:
-        if isinstance(alert, lt.dht_immutable_item_alert):
-            return ("item", alert.item)
-        return None
-
-    got = wait_for_alert(session, item, 60)[1]
-    latency, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return lt_counter(session, "dht.dht_get_out") - before, latency, got == value, cpu
-
-
-def lt_network(n: int, rng: random.Random) -> list[Any]:
-    sessions = [lt_session(**LT_SETTINGS) for _ in range(n)]
-    ports = [s.listen_port() for s in sessions]
-    for i, session in enumerate(sessions):
-        for j in rng.sample([j for j in range(n) if j != i], 8):
-            session.add_dht_node(("127.0.0.1", ports[j]))
-    lt_wait_routing(sessions)
-    return sessions
-
-
-def bench_libtorrent(n: int) -> Figures:
-    rng = random.Random(SEED)
-    sessions = lt_network(n, rng)
-    try:
-        putters = [rng.randrange(n) for _ in range(ITEMS)]
-        targets = [lt_put(sessions[p], v) for p, v in zip(putters, values(), strict=True)]
-        figures = Figures()
-        for target, value, putter in zip(targets, values(), putters, strict=True):
-            getter = sessions[rng.choice([i for i in range(n) if i != putter])]
-            figures.add(*lt_get(getter, target, value))
-        return figures
-    finally:
-        for session in sessions:
-            session.pause()
+# seconds between two gets (env SWARMSEEK_BENCH_PAUSE_MS, default 2): a tail of a
+# get's queries takes a few hundred microseconds on loopback
+PAUSE = float(os.environ.get("SWARMSEEK_BENCH_PAUSE_MS", "2")) / 1000
 
 
 # ----------------------------------------------------------------- mixed networks
@@ -282,16 +131,6 @@ async def bench_mixed(n: int) -> tuple[Figures, Figures]:
 
 
 # ------------------------------------------------------------ read-modify-writes
-async def our_rmw(node: DhtNode, salt: bytes) -> tuple[int, float, bool, float]:
-    before = node.core.queries_sent
-    cpu, start = time.process_time(), time.perf_counter()
-    item = await update_mutable(node, KEYS, salt, lambda old: old + b"+")
-    latency, cpu = time.perf_counter() - start, time.process_time() - cpu
-    await settle(node)
-    ok = item is not None and isinstance(item.value, bytes) and item.value.endswith(b"+")
-    return node.core.queries_sent - before, latency, ok, cpu
-
-
 async def bench_rmw_ours(n: int) -> tuple[Figures, Figures]:
     """One network: odd nodes reuse a get's tokens for the put, even ones do not."""
     rng = random.Random(SEED)
@@ -305,30 +144,6 @@ async def bench_rmw_ours(n: int) -> tuple[Figures, Figures]:
             reuse.add(*await our_rmw(rng.choice(nodes[1::2]), salt))
             fresh.add(*await our_rmw(rng.choice(nodes[0::2]), salt))
         return reuse, fresh
-
-
-def lt_rmw(session: Any, salt: bytes) -> tuple[int, float, bool, float]:
-    names = ("dht.dht_get_out", "dht.dht_put_out")
-    before = sum(lt_counter(session, name) for name in names)
-    secret = lt_secret(KEYS.seed)
-    cpu, start = time.process_time(), time.perf_counter()
-    session.dht_put_mutable_item(secret, KEYS.public_key, b"x", salt)
-
-    def put(alert: Any) -> Any:
-        return ("n", alert.num_success) if isinstance(alert, lt.dht_put_alert) else None
-
-    stored = wait_for_alert(session, put, 60)[1]
-    latency, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return sum(lt_counter(session, n) for n in names) - before, latency, stored > 0, cpu
-
-
-def lt_secret(seed: bytes) -> bytes:
-    """libtorrent's 64-byte expanded ed25519 key (LIBTORRENT_NOTES.md)."""
-    h = bytearray(hashlib.sha512(seed).digest())
-    h[0] &= 248
-    h[31] &= 63
-    h[31] |= 64
-    return bytes(h)
 
 
 def bench_rmw_libtorrent(n: int) -> Figures:
@@ -347,83 +162,39 @@ def bench_rmw_libtorrent(n: int) -> Figures:
             session.pause()
 
 
-# ------------------------------------------------------- ours over several processes
-def _worker(conn: Connection, n: int, seed: int) -> None:
-    asyncio.run(_worker_main(conn, n, seed))
-
-
-async def _worker_main(conn: Connection, n: int, seed: int) -> None:
-    """Run ``n`` nodes on this process's loop and obey the parent's commands."""
-    rng = random.Random(seed)
-    async with contextlib.AsyncExitStack() as stack:
-        nodes = []
-        for i in range(n):
-            node = DhtNode(our_config(rng.randbytes(20)), rng=random.Random(seed * 100_000 + i))
-            nodes.append(await stack.enter_async_context(node))
-        conn.send([node.address for node in nodes])
-        while True:
-            command, *args = await asyncio.to_thread(conn.recv)
-            if command == "bootstrap":
-                everyone: list[Address] = args[0]
-                await asyncio.gather(
-                    *(
-                        node.bootstrap(rng.sample([a for a in everyone if a != node.address], 8))
-                        for node in nodes
-                    )
-                )
-                conn.send("ok")
-            elif command == "put":
-                conn.send(await nodes[args[0]].put_immutable(args[1]))
-            elif command == "get":
-                conn.send(await our_get(nodes[args[0]], args[1], args[2]))
-            elif command == "put_mutable":
-                await nodes[args[0]].put_mutable(sign_item(KEYS, b"0", 1, args[1]))
-                conn.send("ok")
-            elif command == "rmw":
-                conn.send(await our_rmw(nodes[args[0]], args[1]))
-            else:
-                return
-
-
-@contextlib.contextmanager
-def worker_network(n: int, workers: int) -> Iterator[list[Connection]]:
-    """N/WORKERS nodes on each of WORKERS processes, bootstrapped into one network."""
-    ctx = mp.get_context("spawn")
-    conns, procs = [], []
-    for w in range(workers):
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, n // workers, SEED + w), daemon=True)
-        proc.start()
-        conns.append(parent)
-        procs.append(proc)
-    try:
-        everyone = [addr for conn in conns for addr in conn.recv()]
-        for conn in conns:  # all workers bootstrap at once (each answers the others)
-            conn.send(("bootstrap", everyone))
-        for conn in conns:
-            assert conn.recv() == "ok"
-        yield conns
-    finally:
-        for conn in conns:
-            conn.send(("stop",))
-        for proc in procs:
-            proc.join(30)
-
-
-def bench_processes(n: int, workers: int) -> Figures:
+def bench_get(n: int, kinds: dict[str, tuple[int, str]], lt_max: int) -> dict[str, Figures]:
+    """Every kind's network built at once, the same values put in each, then each item
+    fetched by every kind in turn, the order rotating from one item to the next: load
+    from other programs on a shared machine then falls on every kind alike (run one
+    after the other, a kind could meet a busy minute the others missed).
+    ``kinds``: name -> (worker processes, event loop); libtorrent joins when N <= lt_max."""
     rng = random.Random(SEED)
-    with worker_network(n, workers) as conns:
-        per = n // workers
-        figures = Figures(whole_network_cpu=False)
-        placed = []
-        for value in values():
-            putter = rng.randrange(per * workers)
-            conns[putter // per].send(("put", putter % per, value))
-            placed.append((putter, conns[putter // per].recv(), value))
-        for putter, target, value in placed:
-            getter = rng.choice([i for i in range(per * workers) if i != putter])
-            conns[getter // per].send(("get", getter % per, target, value))
-            figures.add(*conns[getter // per].recv())
+    nets: dict[str, LtNet | OurNet] = {}
+    with contextlib.ExitStack() as stack:
+        if n <= lt_max:
+            nets["libtorrent"] = lt_net = LtNet(n, rng)
+            stack.callback(lt_net.close)
+        for name, (workers, loop) in kinds.items():
+            nets[name] = OurNet(n, workers, stack, loop)
+        putters = [rng.randrange(n) for _ in range(ITEMS)]
+        getters = [rng.choice([i for i in range(n) if i != p]) for p in putters]
+        # cpu per lookup is the whole network's only where one process holds all of it
+        figures = {
+            name: Figures(whole_network_cpu=isinstance(net, LtNet) or net.per == n)
+            for name, net in nets.items()
+        }
+        targets = {
+            name: [net.put(p, v) for p, v in zip(putters, values(), strict=True)]
+            for name, net in nets.items()
+        }
+        names = list(nets)
+        for i, (getter, value) in enumerate(zip(getters, values(), strict=True)):
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                figures[name].add(*nets[name].get(getter, targets[name][i], value))
+                # libtorrent answers at the first value while its traversal's other
+                # queries are still being answered on its threads (ours wait for theirs
+                # in settle()): let that tail end before the next kind's get.
+                time.sleep(PAUSE)
         return figures
 
 
@@ -512,40 +283,43 @@ def main() -> None:
         "the machine. Load average now:"
         f" {os.getloadavg()[0]:.1f}."
     )
-    lt_rows: dict[int, Figures] = {}
-    one_rows: dict[int, Figures] = {}
-    split_rows: dict[int, Figures] = {}
+    kinds: dict[str, tuple[int, str]] = {"swarmseek 1 loop": (1, "asyncio")}
+    if workers > 1:
+        kinds[f"swarmseek {workers} procs"] = (workers, "asyncio")
+    if os.environ.get("SWARMSEEK_BENCH_UVLOOP") == "1":  # A/B of the event loop, same run
+        kinds["1 loop uvloop"] = (1, "uvloop")
+        if workers > 1:
+            kinds[f"{workers} procs uvloop"] = (workers, "uvloop")
+    rows: dict[str, dict[int, Figures]] = {}
     for n in sizes:
         print(f"\nN = {n}")
-        if n <= lt_max:
-            lt_rows[n] = bench_libtorrent(n)
-            print("  " + lt_rows[n].line("libtorrent"))
-        one_rows[n] = asyncio.run(bench_ours(n))
-        print("  " + one_rows[n].line("swarmseek 1 loop"))
-        if workers > 1:
-            split_rows[n] = bench_processes(n, workers)
-            print("  " + split_rows[n].line(f"swarmseek {workers} procs"))
-        if n in lt_rows:
-            print(f"  ours/libtorrent, 1 loop:   {ratios(one_rows[n], lt_rows[n])}")
-            if n in split_rows:
-                print(f"  ours/libtorrent, {workers} procs:  {ratios(split_rows[n], lt_rows[n])}")
-        else:
+        for name, figures in bench_get(n, kinds, lt_max).items():
+            rows.setdefault(name, {})[n] = figures
+            print("  " + figures.line(name))
+        theirs = rows.get("libtorrent", {}).get(n)
+        if theirs is None:
             print(f"  libtorrent not run above N = {lt_max} (SWARMSEEK_BENCH_LT_MAX_N)")
+            continue
+        for name in kinds:
+            print(
+                f"  ours/libtorrent, {name[10:] if name.startswith('swarmseek') else name}:"
+                f"  {ratios(rows[name][n], theirs)}"
+            )
 
     print("\ngrowth:")
-    growth(one_rows, "swarmseek 1 loop")
-    if split_rows:
-        growth(split_rows, f"swarmseek {workers} procs")
-    if len(lt_rows) > 1:
-        growth(lt_rows, "libtorrent")
+    for name, by_n in rows.items():
+        if len(by_n) > 1:
+            growth(by_n, name)
 
-    if lt_rows:
+    if "libtorrent" in rows:
         print("\ntarget: no more queries and no more time (p50) than libtorrent, success 100%")
-        for n, theirs in lt_rows.items():
-            line = f"  N = {n:5d}:  1 loop {verdict(one_rows[n], theirs)}"
-            if n in split_rows:
-                line += f";  {workers} procs {verdict(split_rows[n], theirs)}"
-            print(line)
+        for n, theirs in rows["libtorrent"].items():
+            parts = [
+                f"{name[10:] if name.startswith('swarmseek') else name} "
+                f"{verdict(rows[name][n], theirs)}"
+                for name in kinds
+            ]
+            print(f"  N = {n:5d}:  " + ";  ".join(parts))
 
     mixed = [n for n in sizes if n <= mixed_max]
     if mixed:

@@ -79,7 +79,7 @@ def test_lookup_agrees_with_sorting_every_time(
             else:
                 lookup.revive(node_id)
         live = sorted(
-            (c for c in lookup._candidates.values() if c.state is not State.FAILED),
+            (c for c in lookup.candidates() if c.state is not State.FAILED),
             key=lambda c: c.distance,
         )
         in_flight = [c for c in live if c.state is State.IN_FLIGHT]
@@ -87,4 +87,4 @@ def test_lookup_agrees_with_sorting_every_time(
         assert lookup.done == all(c.state is State.ANSWERED for c in live[:k])
         answered = [c for c in live if c.state is State.ANSWERED][:k]
         assert lookup.result() == answered
-        assert len(lookup._candidates) <= MAX_CANDIDATES + len(asked)
+        assert len(lookup.candidates()) <= MAX_CANDIDATES + len(asked)

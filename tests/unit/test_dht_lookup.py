@@ -52,7 +52,7 @@ def test_candidates_bounded() -> None:
     lookup = IterativeLookup(bytes(20))
     rng = random.Random(1)
     lookup.add_candidates([(rng.randbytes(20), A) for _ in range(5000)])
-    assert len(lookup._candidates) <= 256
+    assert len(lookup.candidates()) <= 256
 
 
 def build(n: int, seed: int) -> FakeNet:
