@@ -23,6 +23,7 @@ import libtorrent as lt
 
 from swarmseek.discovery import DhtConfig, DhtNode, KeyPair, sign_item, update_mutable
 from tests.support.clients import lt_session, wait_for_alert, wait_until
+from tests.support.mixed_dht import LT_DHT
 
 ITEMS = int(os.environ.get("SWARMSEEK_BENCH_ITEMS", "30"))
 RMW = int(os.environ.get("SWARMSEEK_BENCH_RMW", "30"))
@@ -118,16 +119,9 @@ async def our_network(
     return nodes
 
 
-LT_SETTINGS = {
-    "enable_dht": True,
-    "dht_restrict_routing_ips": False,
-    "dht_restrict_search_ips": False,
-    "dht_enforce_node_id": False,
-    "dht_ignore_dark_internet": False,
-    "dht_block_ratelimit": 1_000_000,
-    "dht_upload_rate_limit": 100_000_000,
-    "alert_mask": lt.alert_category.dht | lt.alert_category.stats,
-}
+# The loopback DHT settings the mixed-network tests use, with the stats alerts a
+# bench reads its query counters from.
+LT_SETTINGS = {**LT_DHT, "alert_mask": lt.alert_category.dht | lt.alert_category.stats}
 
 
 def lt_counter(session: Any, name: str) -> int:
