@@ -60,7 +60,7 @@ def _inverse(data: bytes) -> bytes:
 
 class GetOp(LookupOp):
     """BEP 44 get. Immutable: stops at the first value whose hash is the target.
-    Mutable (``public_key`` given): keeps the valid item with the highest seq."""
+    Mutable (``public_key`` given): the valid version most replicas hold (see below)."""
 
     method = b"get"
 

@@ -45,9 +45,10 @@ class DhtNode:
             peers = await node.get_peers(infohash)
 
     It is an ``ItemStore``: ``put_*`` return once the k closest nodes that answered
-    have stored the item (``PutError`` if none did; ``CasConflict``/``SeqTooLow`` when
-    the closest nodes answer 301/302), ``get_mutable`` returns the valid item with the
-    highest seq.
+    have stored the item (``PutError`` if none did, or for a mutable put fewer than
+    half; ``CasConflict``/``SeqTooLow`` when a replica answers 301/302), and
+    ``get_mutable`` returns the valid version most replicas hold (then the highest
+    seq). The node's own store is one of the replicas when it is among the closest.
     """
 
     def __init__(self, config: DhtConfig, *, rng: random.Random | None = None) -> None:
