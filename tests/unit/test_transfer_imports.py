@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from swarmseek.api import cli
+
 
 def _output(code: str) -> str:
     """What ``code`` prints in a fresh interpreter, stripped."""
@@ -78,3 +80,26 @@ def test_a_get_from_given_peers_loads_none_of_the_lazy_modules(tmp_path: Path) -
         "    print('gave up:', exc.exit_code)\n"
     )
     assert _run(code) == ["gave up: 3", ""]
+
+
+def test_the_command_line_itself_loads_only_the_chosen_command(tmp_path: Path) -> None:
+    # The same `get` through `swarmseek`'s own entry point: cli.py registers only the
+    # module of the command named (the DHT commands' module imports the DHT).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["get", "11" * 20, "--out", str(tmp_path), "--peer", f"127.0.0.1:{port}"]
+    code = (
+        f"from swarmseek.api import cli\nprint('exit', cli.main({argv!r} + ['--timeout', '0.1']))"
+    )
+    assert _run(code) == ["exit 3", ""]
+
+
+def test_every_command_is_in_the_table_of_lazy_commands() -> None:
+    full = cli.build_parser()
+    commands = next(a for a in full._actions if a.dest == "command").choices
+    assert set(commands) == set(cli._COMMAND_OF)
+    for name, module in cli._COMMAND_OF.items():
+        lazy = cli.build_parser([name])
+        assert set(next(a for a in lazy._actions if a.dest == "command").choices) >= {name}
+        assert module in cli._COMMAND_MODULES
