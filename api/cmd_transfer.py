@@ -113,6 +113,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="DHT node to start from (repeatable)",
     )
+    parser.add_argument(
+        "--no-direct-io",
+        dest="direct_io",
+        action="store_false",
+        help="write pieces through the page cache (default: around it, O_DIRECT, where the"
+        " file system allows; through it suits a spinning disk or seeding from memory)",
+    )
     parser.add_argument("--resume-interval", type=float, default=5.0, help=argparse.SUPPRESS)
 
 
@@ -146,6 +153,7 @@ def _config(args: argparse.Namespace) -> SessionConfig:
         port=args.port,
         encryption=EncryptionPolicy(args.encryption),
         resume_interval=args.resume_interval,
+        direct_io=args.direct_io,
     )
 
 
