@@ -138,6 +138,14 @@ class GetOp(LookupOp):
         if item is not None:
             self._vote(item)
 
+    def read_own_immutable(self, value: Value) -> None:
+        """Our own store holds the immutable item: with ``stop_early`` the get ends
+        before its first query (a put we received was checked against the target)."""
+        if self.public_key is None and not self.found.found:
+            self.found.value, self.found.found = value, True
+            if self.stop_early:
+                self.lookup.stop()
+
     def read_own(self, item: MutableItem | None) -> None:
         """Our own store's copy (already verified when stored) counts as a replica's."""
         if self.public_key is None:

@@ -264,7 +264,13 @@ class KrpcNode:
         self, target: bytes, now: float, public_key: bytes | None = None, salt: bytes = b""
     ) -> int:
         if public_key is None:
-            return self._start(GetOp(*self._lookup_args(target)), now)
+            op = GetOp(*self._lookup_args(target))
+            stored = self.items.get(target, now)
+            if stored is not None and stored.mutable is None:
+                # We are one of the replicas: our copy is as good as any node's (it was
+                # hash-checked when stored), and no query need leave.
+                op.read_own_immutable(stored.value)
+            return self._start(op, now)
         avoid = self._lost.avoid(target)
         op = GetOp(*self._lookup_args(target), public_key=public_key, salt=salt, avoid=avoid)
         op.read_own(self._own_item(target, now))

@@ -111,6 +111,22 @@ def test_put_get_immutable() -> None:
     assert isinstance(reply, Response) and reply.values[b"v"] == value
 
 
+def test_own_replica_answers_an_immutable_get_without_a_query() -> None:
+    node = make()
+    ask(node, b"ping", {})  # a node to ask: without the local copy a query would leave
+    value = {b"name": b"card"}
+    target = hashlib.sha1(encode(value)).digest()
+    assert isinstance(ask(node, b"put", {b"v": value, b"token": token(node, target)}), Response)
+    sent = node.queries_sent
+    op = node.get(target, 1.0)
+    assert node.datagrams_to_send() == [] and node.queries_sent == sent
+    [event] = node.events()
+    assert event.op_id == op and event.outcome.found and event.outcome.value == value
+    other = hashlib.sha1(b"absent").digest()  # not held: the lookup goes out as before
+    node.get(other, 1.0)
+    assert len(node.datagrams_to_send()) == 1 and node.events() == []
+
+
 def test_put_errors_205_206_207() -> None:
     node = make()
     keys = KeyPair.from_seed(bytes(32))
