@@ -85,6 +85,14 @@ from tests.support.dht_bench import (
 PAUSE = float(os.environ.get("SWARMSEEK_BENCH_PAUSE_MS", "2")) / 1000
 
 
+# With SWARMSEEK_BENCH_ONE_CORE=1, a whole network on one core of each kind as well:
+# libtorrent's N sessions with every thread on CPU 0, ours on one loop on CPU 1 (same
+# hardware each; the kinds above leave libtorrent's threads both cores).
+ONE_CORE = os.environ.get("SWARMSEEK_BENCH_ONE_CORE") == "1"
+LT_ONE_CORE = "libtorrent 1 core"
+OURS_ONE_CORE = "swarmseek 1 core"
+
+
 # ----------------------------------------------------------------- mixed networks
 async def bench_mixed(n: int) -> tuple[Figures, Figures]:
     """N/2 libtorrent + N/2 ours; the same items fetched by each side. libtorrent's
@@ -174,8 +182,11 @@ def bench_get(n: int, kinds: dict[str, tuple[int, str]], lt_max: int) -> dict[st
         if n <= lt_max:
             nets["libtorrent"] = lt_net = LtNet(n, rng)
             stack.callback(lt_net.close)
+            if ONE_CORE:
+                nets[LT_ONE_CORE] = lt_pinned = LtNet(n, rng, {0})
+                stack.callback(lt_pinned.close)
         for name, (workers, loop) in kinds.items():
-            nets[name] = OurNet(n, workers, stack, loop)
+            nets[name] = OurNet(n, workers, stack, loop, {1} if name == OURS_ONE_CORE else None)
         putters = [rng.randrange(n) for _ in range(ITEMS)]
         getters = [rng.choice([i for i in range(n) if i != p]) for p in putters]
         # cpu per lookup is the whole network's only where one process holds all of it
@@ -290,6 +301,17 @@ def main() -> None:
         kinds["1 loop uvloop"] = (1, "uvloop")
         if workers > 1:
             kinds[f"{workers} procs uvloop"] = (workers, "uvloop")
+    if ONE_CORE:
+        kinds[OURS_ONE_CORE] = (1, "asyncio")
+        print(f"'{OURS_ONE_CORE}' is ours on one loop on CPU 1, '{LT_ONE_CORE}' libtorrent's")
+        print("sessions with all their threads on CPU 0: each compared with the other.")
+
+    def short(name: str) -> str:
+        return name[10:] if name.startswith("swarmseek") else name
+
+    def reference(name: str) -> str:
+        return LT_ONE_CORE if name == OURS_ONE_CORE else "libtorrent"
+
     rows: dict[str, dict[int, Figures]] = {}
     for n in sizes:
         print(f"\nN = {n}")
@@ -301,10 +323,8 @@ def main() -> None:
             print(f"  libtorrent not run above N = {lt_max} (SWARMSEEK_BENCH_LT_MAX_N)")
             continue
         for name in kinds:
-            print(
-                f"  ours/libtorrent, {name[10:] if name.startswith('swarmseek') else name}:"
-                f"  {ratios(rows[name][n], theirs)}"
-            )
+            ref = reference(name)
+            print(f"  ours/{short(ref)}, {short(name)}:  {ratios(rows[name][n], rows[ref][n])}")
 
     print("\ngrowth:")
     for name, by_n in rows.items():
@@ -313,10 +333,9 @@ def main() -> None:
 
     if "libtorrent" in rows:
         print("\ntarget: no more queries and no more time (p50) than libtorrent, success 100%")
-        for n, theirs in rows["libtorrent"].items():
+        for n in rows["libtorrent"]:
             parts = [
-                f"{name[10:] if name.startswith('swarmseek') else name} "
-                f"{verdict(rows[name][n], theirs)}"
+                f"{short(name)} {verdict(rows[name][n], rows[reference(name)][n])}"
                 for name in kinds
             ]
             print(f"  N = {n:5d}:  " + ";  ".join(parts))

@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import random
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -262,15 +263,20 @@ async def _worker_main(conn: Connection, n: int, seed: int) -> None:
 
 
 @contextlib.contextmanager
-def worker_network(n: int, workers: int, loop: str = "asyncio") -> Iterator[list[Connection]]:
+def worker_network(
+    n: int, workers: int, loop: str = "asyncio", cpus: set[int] | None = None
+) -> Iterator[list[Connection]]:
     """N/WORKERS nodes on each of WORKERS processes, bootstrapped into one network;
-    ``loop`` "uvloop" runs each process's nodes on uvloop instead of asyncio's loop."""
+    ``loop`` "uvloop" runs each process's nodes on uvloop instead of asyncio's loop;
+    ``cpus``: the processes run on those CPUs only."""
     ctx = mp.get_context("spawn")
     conns, procs = [], []
     for w in range(workers):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_worker, args=(child, n // workers, SEED + w, loop), daemon=True)
         proc.start()
+        if cpus is not None:
+            os.sched_setaffinity(proc.pid, cpus)
         conns.append(parent)
         procs.append(proc)
     try:
@@ -288,11 +294,26 @@ def worker_network(n: int, workers: int, loop: str = "asyncio") -> Iterator[list
 
 
 class LtNet:
-    """N libtorrent sessions in this process (their DHTs on their own threads)."""
+    """N libtorrent sessions in this process (their DHTs on their own threads); with
+    ``cpus``, every thread of theirs runs on those CPUs only."""
 
-    def __init__(self, n: int, rng: random.Random) -> None:
+    def __init__(self, n: int, rng: random.Random, cpus: set[int] | None = None) -> None:
         self.n = n
-        self.sessions = lt_network(n, rng)
+        if cpus is None:
+            self.sessions = lt_network(n, rng)
+            return
+        # A thread's affinity passes to the threads it starts: sessions made on a
+        # pinned thread keep all their threads (network, disk, DHT) on ``cpus``.
+        made: list[list[Any]] = []
+
+        def build() -> None:
+            os.sched_setaffinity(0, cpus)
+            made.append(lt_network(n, rng))
+
+        thread = threading.Thread(target=build)
+        thread.start()
+        thread.join()
+        self.sessions = made[0]
 
     def put(self, i: int, value: bytes) -> bytes:
         return bytes.fromhex(str(lt_put(self.sessions[i], value)))
@@ -308,9 +329,16 @@ class LtNet:
 class OurNet:
     """N swarmseek nodes over ``workers`` processes (1: the whole network on one loop)."""
 
-    def __init__(self, n: int, workers: int, stack: contextlib.ExitStack, loop: str) -> None:
+    def __init__(
+        self,
+        n: int,
+        workers: int,
+        stack: contextlib.ExitStack,
+        loop: str,
+        cpus: set[int] | None = None,
+    ) -> None:
         self.n, self.per = n, n // workers
-        self.conns = stack.enter_context(worker_network(n, workers, loop))
+        self.conns = stack.enter_context(worker_network(n, workers, loop, cpus))
 
     def _ask(self, i: int, *command: object) -> Any:
         conn = self.conns[i // self.per]
