@@ -120,14 +120,32 @@ def _api_arg(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     node = subparsers.add_parser("node", help="run a node: DHT, peers, JSON API and web page")
-    node.add_argument("--data-dir", type=Path, default=Path("~/.swarmseek"), metavar="DIR")
+    node.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("~/.swarmseek"),
+        metavar="DIR",
+        help="state: routing table, DHT items, catalogue, resume data (default %(default)s)",
+    )
     node.add_argument("--port", type=int, default=6881, help="DHT (UDP) and peer (TCP) port")
-    node.add_argument("--api-port", type=int, default=8600, metavar="N")
+    node.add_argument(
+        "--api-port", type=int, default=8600, metavar="N", help="JSON API and web page port"
+    )
     node.add_argument(
         "--bootstrap", action="append", default=[], metavar="HOST:PORT", help="repeatable"
     )
-    node.add_argument("--encryption", choices=[p.value for p in EncryptionPolicy], default="prefer")
-    node.add_argument("--download-dir", type=Path, metavar="DIR")
+    node.add_argument(
+        "--encryption",
+        choices=[p.value for p in EncryptionPolicy],
+        default="prefer",
+        help="MSE/PE for peer connections (default %(default)s)",
+    )
+    node.add_argument(
+        "--download-dir",
+        type=Path,
+        metavar="DIR",
+        help="where downloads go (default DATA_DIR/downloads)",
+    )
     node.add_argument(
         "--share-root",
         action="append",
@@ -169,13 +187,25 @@ def register(subparsers: Any) -> None:
     imp.set_defaults(func=_import)
 
     search = subparsers.add_parser("search", help="search the index through a running node")
-    search.add_argument("query", nargs="?", default=None, metavar="QUERY")
-    search.add_argument("--prefix", metavar="P")
-    search.add_argument("--size-min", type=parse_size, metavar="N")
-    search.add_argument("--size-max", type=parse_size, metavar="N")
-    search.add_argument("--after", type=parse_date, metavar="DATE")
-    search.add_argument("--before", type=parse_date, metavar="DATE")
-    search.add_argument("--limit", type=int, default=20, metavar="N")
+    search.add_argument(
+        "query",
+        nargs="?",
+        default=None,
+        metavar="QUERY",
+        help='words every name must have ("debian iso"; "ubuntu desk*" ends in a prefix)',
+    )
+    search.add_argument("--prefix", metavar="P", help="names with a word starting with P")
+    search.add_argument(
+        "--size-min", type=parse_size, metavar="SIZE", help="at least SIZE (1500, 10MB, 1GiB)"
+    )
+    search.add_argument("--size-max", type=parse_size, metavar="SIZE", help="at most SIZE")
+    search.add_argument(
+        "--after", type=parse_date, metavar="DATE", help="created on or after DATE (YYYY-MM-DD)"
+    )
+    search.add_argument("--before", type=parse_date, metavar="DATE", help="created before DATE")
+    search.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="results to show (default %(default)s)"
+    )
     search.add_argument(
         "--exact",
         action="store_true",
@@ -187,19 +217,30 @@ def register(subparsers: Any) -> None:
 
     similar = subparsers.add_parser("similar", help="torrents with content like a file")
     similar.add_argument("target", metavar="PATH|INFOHASH")
-    similar.add_argument("--limit", type=int, default=20, metavar="N")
+    similar.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="results to show (default %(default)s)"
+    )
     similar.add_argument("--json", action="store_true", help="print a JSON array")
     _api_arg(similar)
     similar.set_defaults(func=_similar)
 
     demo = subparsers.add_parser("demo", help="a whole network on this machine, with a web page")
-    demo.add_argument("--nodes", type=int, default=20, metavar="N")
+    demo.add_argument(
+        "--nodes", type=int, default=20, metavar="N", help="DHT nodes to run (default %(default)s)"
+    )
     demo.add_argument("--api-port", type=int, default=8600, metavar="N", help="0 picks one")
     demo.add_argument(
         "--empty", action="store_true", help="start an empty network: share nothing, import nothing"
     )
-    demo.add_argument("--catalogue", type=Path, metavar="FILE", help="JSON lines to import")
-    demo.add_argument("--data-dir", type=Path, metavar="DIR", help="keep state here")
+    demo.add_argument(
+        "--catalogue",
+        type=Path,
+        metavar="FILE",
+        help="JSON lines to import (default: the bundled Debian catalogue)",
+    )
+    demo.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="keep state here (default: a temporary folder)"
+    )
     demo.set_defaults(func=_demo)
 
 
