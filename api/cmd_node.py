@@ -127,12 +127,18 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="state: routing table, DHT items, catalogue, resume data (default %(default)s)",
     )
-    node.add_argument("--port", type=int, default=6881, help="DHT (UDP) and peer (TCP) port")
+    node.add_argument(
+        "--port", type=int, default=6881, help="DHT (UDP) and peer (TCP) port (default %(default)s)"
+    )
     node.add_argument(
         "--api-port", type=int, default=8600, metavar="N", help="JSON API and web page port"
     )
     node.add_argument(
-        "--bootstrap", action="append", default=[], metavar="HOST:PORT", help="repeatable"
+        "--bootstrap",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="a DHT node to join through (repeatable; default the public Mainline routers)",
     )
     node.add_argument(
         "--encryption",
