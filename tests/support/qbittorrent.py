@@ -149,14 +149,15 @@ class QBittorrent:
         write_config(self.profile, self.encryption)
         # HOME too: nothing of qBittorrent's or Qt's lands outside the profile.
         env = dict(os.environ, HOME=str(self.profile), XDG_RUNTIME_DIR=str(self.profile))
-        self._process = await asyncio.create_subprocess_exec(
-            binary,
-            f"--profile={self.profile}",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=env,
-        )
+        with self.output_file.open("wb") as output:  # the child keeps its own descriptor
+            self._process = await asyncio.create_subprocess_exec(
+                binary,
+                f"--profile={self.profile}",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=output,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+            )
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         try:
             async with asyncio.timeout(STARTUP_TIMEOUT):
@@ -186,12 +187,17 @@ class QBittorrent:
         assert self._process is not None
         if self._process.returncode is not None:
             raise QBittorrentError(
-                f"qbittorrent-nox exited with {self._process.returncode}; see {self.log_file}"
+                f"qbittorrent-nox exited with {self._process.returncode};"
+                f" see {self.output_file} and {self.log_file}"
             )
 
     @property
     def log_file(self) -> Path:
         return self.profile / "qBittorrent" / "data" / "logs" / "qbittorrent.log"
+
+    @property
+    def output_file(self) -> Path:
+        return self.profile / "output.txt"
 
     async def _find_web_ui(self) -> int:
         while True:
