@@ -206,6 +206,7 @@ class QBittorrent:
                 self.web_port = port
                 if await self._answers():
                     return port
+                self.web_port = 0  # not (yet) the Web UI: close() must not post to it
             await asyncio.sleep(POLL)
 
     async def _answers(self) -> bool:
