@@ -1,4 +1,7 @@
-"""Debian clients download from our seeder through our tracker: aria2 and Transmission."""
+"""Debian clients download from our seeder through our tracker: aria2 and Transmission.
+
+qBittorrent has its own module, test_swarm_qbittorrent.py.
+"""
 
 from __future__ import annotations
 

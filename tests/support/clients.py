@@ -1,7 +1,7 @@
 """Real BitTorrent clients for interop tests: libtorrent sessions and Debian binaries.
 
-libtorrent is a required test dependency. Debian clients (aria2c, transmission-cli)
-are installed by ``.ci/run``; locally a missing one skips its test, but with
+libtorrent is a required test dependency. Debian clients (aria2c, transmission-cli,
+qbittorrent-nox) are installed by ``.ci/run``; locally a missing one skips its test, but with
 ``SWARMSEEK_REQUIRE_INTEROP=1`` (set by CI) a missing client fails the test.
 """
 
