@@ -142,6 +142,21 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measu
     return elapsed, peak, cpu, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw
 
 
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by the live processes ``pids``."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                # After the ")" that ends the command name: fields 3 on; utime and
+                # stime are fields 14 and 15 (proc(5)).
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def recycle_pages(folder: pathlib.Path, size: int) -> None:
     """Write ``size`` bytes to a scratch file and delete it.
 
@@ -303,12 +318,17 @@ def main() -> None:
                 command, env = commands[name]
                 recycle_pages(folder, size)
                 load = os.getloadavg()[0]
+                seeders_before = process_cpu([s.pid for s in seeders])
                 results[name] = run_measured(command, env)
+                seeders_cpu = process_cpu([s.pid for s in seeders]) - seeders_before
                 got = folder / name / data.name
                 if sha1_file(got) != expected:
                     raise SystemExit(f"{name} downloaded different bytes")
                 shutil.rmtree(got.parent)
                 print(_line(name, size, results[name], load), flush=True)
+                # The seeders are libtorrent for every downloader; their CPU while it
+                # ran is what serving it cost (RC4 on their side when encrypted).
+                print(f"{'':>10}  seeders' CPU meanwhile {seeders_cpu:6.2f} s", flush=True)
             print(_ratios(results), flush=True)
             rounds.append(results)
         for process in seeders:
