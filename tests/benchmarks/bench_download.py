@@ -17,6 +17,7 @@ import hashlib
 import os
 import pathlib
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -181,6 +182,50 @@ def sha1_file(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
+def start_seeders(
+    args: argparse.Namespace, torrent: pathlib.Path, save: pathlib.Path
+) -> tuple[list[subprocess.Popen[str]], list[int]]:
+    """``args.seeders`` seeder processes (libtorrent, or ``swarmseek seed``) and their
+    ports, once each serves the whole torrent."""
+    if args.seeder == "libtorrent":
+        enc = ["--encrypted"] if args.encrypted else []
+        command = [sys.executable, str(HERE), "--role", "seeder", "--torrent", str(torrent)]
+        command += ["--save", str(save), *enc]
+    else:
+        # Plaintext means plaintext here: under ``prefer`` our seeder selects RC4
+        # whenever the downloader offers it (ours does).
+        policy = "require" if args.encrypted else "disable"
+        command = [sys.executable, "-m", "swarmseek.api.cli", "seed", str(torrent)]
+        command += ["--data", str(save), "--bind", "127.0.0.1", "--encryption", policy]
+    seeders = [
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(args.seeders)
+    ]
+    ports = []
+    for process in seeders:
+        assert process.stdout is not None
+        if args.seeder == "libtorrent":
+            ports.append(int(process.stdout.readline()))
+            continue
+        # "listening on HOST:PORT", then "seeding NAME: ..." once the data is checked.
+        ports.append(int(process.stdout.readline().rsplit(":", 1)[1]))
+        if not process.stdout.readline().startswith("seeding"):
+            raise SystemExit("swarmseek seed did not start seeding")
+    return seeders, ports
+
+
+def stop_seeders(seeders: list[subprocess.Popen[str]]) -> None:
+    for process in seeders:
+        assert process.stdin is not None
+        process.stdin.close()  # libtorrent's seeder role ends with its stdin
+        process.send_signal(signal.SIGINT)  # ``swarmseek seed`` runs until interrupted
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _commands(
     args: argparse.Namespace, folder: pathlib.Path, torrent: pathlib.Path, ports: list[int]
 ) -> dict[str, tuple[list[str], dict[str, str]]]:
@@ -194,6 +239,12 @@ def _commands(
         str(torrent),
         *[a for p in ports for a in ("--peer", f"127.0.0.1:{p}")],
         *(["--encryption", "require"] if args.encrypted else []),
+        # Our own seeder refuses MSE in a plaintext run (see start_seeders): no attempt.
+        *(
+            ["--encryption", "disable"]
+            if not args.encrypted and args.seeder != "libtorrent"
+            else []
+        ),
     ]
     env = dict(os.environ)
     commands = {
@@ -251,6 +302,12 @@ def main() -> None:
     parser.add_argument("--seeders", type=int, default=1)
     parser.add_argument("--encrypted", action="store_true", help="force RC4 on both sides")
     parser.add_argument(
+        "--seeder",
+        choices=["libtorrent", "swarmseek"],
+        default="libtorrent",
+        help="who seeds (both downloaders fetch from the same seeders)",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1, help="downloads of each client (order rotates per round)"
     )
     parser.add_argument(
@@ -275,7 +332,8 @@ def main() -> None:
 
     size = args.size_mib << 20
     print(
-        f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  seeders: {args.seeders}  "
+        f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  "
+        f"seeders: {args.seeders} ({args.seeder})  "
         f"encrypted: {args.encrypted}",
         flush=True,
     )
@@ -284,27 +342,7 @@ def main() -> None:
         folder = pathlib.Path(tmp)
         data, torrent = make_data(folder, size)
         expected = sha1_file(data)  # also warms the page cache for the seeders
-        enc = ["--encrypted"] if args.encrypted else []
-        seeders = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(HERE),
-                    "--role",
-                    "seeder",
-                    "--torrent",
-                    str(torrent),
-                    "--save",
-                    str(data.parent),
-                    *enc,
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(args.seeders)
-        ]
-        ports = [int(s.stdout.readline()) for s in seeders if s.stdout]
+        seeders, ports = start_seeders(args, torrent, data.parent)
         commands = _commands(args, folder, torrent, ports)
         for name, (_, env) in commands.items():
             if name != "libtorrent":
@@ -331,10 +369,7 @@ def main() -> None:
                 print(f"{'':>10}  seeders' CPU meanwhile {seeders_cpu:6.2f} s", flush=True)
             print(_ratios(results), flush=True)
             rounds.append(results)
-        for process in seeders:
-            assert process.stdin is not None
-            process.stdin.close()
-            process.wait()
+        stop_seeders(seeders)
     if len(rounds) > 1:
         _summary(rounds)
 
