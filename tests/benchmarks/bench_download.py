@@ -214,11 +214,12 @@ def start_seeders(
     return seeders, ports
 
 
-def stop_seeders(seeders: list[subprocess.Popen[str]]) -> None:
+def stop_seeders(seeders: list[subprocess.Popen[str]], kind: str) -> None:
     for process in seeders:
         assert process.stdin is not None
         process.stdin.close()  # libtorrent's seeder role ends with its stdin
-        process.send_signal(signal.SIGINT)  # ``swarmseek seed`` runs until interrupted
+        if kind == "swarmseek":
+            process.send_signal(signal.SIGINT)  # ``swarmseek seed`` runs until interrupted
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -369,7 +370,7 @@ def main() -> None:
                 print(f"{'':>10}  seeders' CPU meanwhile {seeders_cpu:6.2f} s", flush=True)
             print(_ratios(results), flush=True)
             rounds.append(results)
-        stop_seeders(seeders)
+        stop_seeders(seeders, args.seeder)
     if len(rounds) > 1:
         _summary(rounds)
 
