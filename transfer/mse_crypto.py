@@ -217,6 +217,12 @@ def _in_place_by_copy(keystream: Keystream) -> Callable[[bytearray | memoryview]
     return in_place
 
 
+def _in_place(keystream: Keystream) -> Callable[[bytearray | memoryview], None]:
+    if isinstance(keystream, _OpenSslRc4):
+        return keystream.in_place
+    return _in_place_by_copy(keystream)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamCipher:
     """The cipher for the rest of a connection after the MSE/PE handshake.
@@ -235,6 +241,9 @@ class StreamCipher:
     # adapter decrypts each read where it landed, in the wire protocol's own buffer.
     # None for plaintext.
     decrypt_in_place: Callable[[bytearray | memoryview], None] | None = None
+    # The same keystream as ``encrypt``, in place: the adapter encrypts each write in
+    # the buffer it was assembled in (no bytes <-> bytearray copies). None for plaintext.
+    encrypt_in_place: Callable[[bytearray | memoryview], None] | None = None
 
     @property
     def is_identity(self) -> bool:
@@ -249,7 +258,10 @@ class StreamCipher:
     @classmethod
     def rc4(cls, encryptor: Keystream, decryptor: Keystream) -> StreamCipher:
         """RC4 continuing the handshake's keystreams (they are never re-keyed)."""
-        if isinstance(decryptor, _OpenSslRc4):
-            return cls(CryptoMethod.RC4, encryptor.update, decryptor.update, decryptor.in_place)
-        in_place = _in_place_by_copy(decryptor)
-        return cls(CryptoMethod.RC4, encryptor.update, decryptor.update, in_place)
+        return cls(
+            CryptoMethod.RC4,
+            encryptor.update,
+            decryptor.update,
+            _in_place(decryptor),
+            _in_place(encryptor),
+        )

@@ -182,6 +182,10 @@ class Peer:
         """
         self._lazy += self.conn.send(message)
 
+    def send_block(self, request: Request, data: bytes) -> None:
+        """Answer ``request`` with ``data``: ``send(Piece(...))`` without its copies."""
+        self.conn.send_piece_into(self._out, request.piece, request.offset, data)
+
     def send_requests(self, blocks: list[Block]) -> None:
         self._out += self.conn.send_requests(blocks)
 

@@ -87,6 +87,8 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.encrypted = False
         self._pending = bytearray()
         self._encrypt: Callable[[bytes], bytes] | None = None
+        # Encrypts a write in the buffer it came in (a bytearray the caller gives up).
+        self._encrypt_in_place: Callable[[bytearray | memoryview], None] | None = None
         # Any buffer: RC4's update takes the memoryview of the read buffer as it is.
         self._decrypt: Callable[[Any], bytes] | None = None
         self._mse: MseInitiator | MseReceiver | None = None
@@ -163,9 +165,15 @@ class PeerProtocol(asyncio.BufferedProtocol):
         return self._lost_reason is not None or self.transport is None
 
     def write(self, data: bytes | bytearray) -> None:
+        """Send ``data``. A bytearray is the caller's to give up: on an encrypted
+        connection it is encrypted where it is (bytes are copied once to do that)."""
         if self.transport is None or self._lost_reason is not None:
             return
-        if self._encrypt is not None:
+        if self._encrypt_in_place is not None:
+            if type(data) is not bytearray:
+                data = bytearray(data)
+            self._encrypt_in_place(data)
+        elif self._encrypt is not None:
             data = self._encrypt(bytes(data))
         self.transport.write(data)
 
@@ -210,6 +218,7 @@ class PeerProtocol(asyncio.BufferedProtocol):
         """Encrypt every later write and decrypt every later read with ``cipher``."""
         self._encrypt, self._decrypt = cipher.encrypt, cipher.decrypt
         self._decrypt_in_place = cipher.decrypt_in_place
+        self._encrypt_in_place = cipher.encrypt_in_place
         self.encrypted = True
 
     def start_mse(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import trace
 from .directio import aligned_buffer
-from .wire_messages import Piece, Request
+from .wire_messages import Request
 
 if TYPE_CHECKING:
     from .metainfo import Info
@@ -175,7 +175,7 @@ class TorrentIO:
             touched: dict[Peer, None] = {}
             for (peer, request), data in zip(batch, datas, strict=True):
                 if not peer.closed and request in peer.conn.peer_requests:
-                    peer.send(Piece(request.piece, request.offset, data))
+                    peer.send_block(request, data)
                     peer.count_up(len(data))
                     self.uploaded += len(data)
                     touched[peer] = None

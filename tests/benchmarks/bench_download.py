@@ -17,6 +17,7 @@ import hashlib
 import os
 import pathlib
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -142,6 +143,21 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measu
     return elapsed, peak, cpu, usage.ru_stime, usage.ru_nvcsw, usage.ru_nivcsw
 
 
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by the live processes ``pids``."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                # After the ")" that ends the command name: fields 3 on; utime and
+                # stime are fields 14 and 15 (proc(5)).
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def recycle_pages(folder: pathlib.Path, size: int) -> None:
     """Write ``size`` bytes to a scratch file and delete it.
 
@@ -166,6 +182,51 @@ def sha1_file(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
+def start_seeders(
+    args: argparse.Namespace, torrent: pathlib.Path, save: pathlib.Path
+) -> tuple[list[subprocess.Popen[str]], list[int]]:
+    """``args.seeders`` seeder processes (libtorrent, or ``swarmseek seed``) and their
+    ports, once each serves the whole torrent."""
+    if args.seeder == "libtorrent":
+        enc = ["--encrypted"] if args.encrypted else []
+        command = [sys.executable, str(HERE), "--role", "seeder", "--torrent", str(torrent)]
+        command += ["--save", str(save), *enc]
+    else:
+        # Plaintext means plaintext here: under ``prefer`` our seeder selects RC4
+        # whenever the downloader offers it (ours does).
+        policy = "require" if args.encrypted else "disable"
+        command = [sys.executable, "-m", "swarmseek.api.cli", "seed", str(torrent)]
+        command += ["--data", str(save), "--bind", "127.0.0.1", "--encryption", policy]
+    seeders = [
+        subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(args.seeders)
+    ]
+    ports = []
+    for process in seeders:
+        assert process.stdout is not None
+        if args.seeder == "libtorrent":
+            ports.append(int(process.stdout.readline()))
+            continue
+        # "listening on HOST:PORT", then "seeding NAME: ..." once the data is checked.
+        ports.append(int(process.stdout.readline().rsplit(":", 1)[1]))
+        if not process.stdout.readline().startswith("seeding"):
+            raise SystemExit("swarmseek seed did not start seeding")
+    return seeders, ports
+
+
+def stop_seeders(seeders: list[subprocess.Popen[str]], kind: str) -> None:
+    for process in seeders:
+        assert process.stdin is not None
+        process.stdin.close()  # libtorrent's seeder role ends with its stdin
+        if kind == "swarmseek":
+            process.send_signal(signal.SIGINT)  # ``swarmseek seed`` runs until interrupted
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _commands(
     args: argparse.Namespace, folder: pathlib.Path, torrent: pathlib.Path, ports: list[int]
 ) -> dict[str, tuple[list[str], dict[str, str]]]:
@@ -179,6 +240,12 @@ def _commands(
         str(torrent),
         *[a for p in ports for a in ("--peer", f"127.0.0.1:{p}")],
         *(["--encryption", "require"] if args.encrypted else []),
+        # Our own seeder refuses MSE in a plaintext run (see start_seeders): no attempt.
+        *(
+            ["--encryption", "disable"]
+            if not args.encrypted and args.seeder != "libtorrent"
+            else []
+        ),
     ]
     env = dict(os.environ)
     commands = {
@@ -236,6 +303,12 @@ def main() -> None:
     parser.add_argument("--seeders", type=int, default=1)
     parser.add_argument("--encrypted", action="store_true", help="force RC4 on both sides")
     parser.add_argument(
+        "--seeder",
+        choices=["libtorrent", "swarmseek"],
+        default="libtorrent",
+        help="who seeds (both downloaders fetch from the same seeders)",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1, help="downloads of each client (order rotates per round)"
     )
     parser.add_argument(
@@ -260,7 +333,8 @@ def main() -> None:
 
     size = args.size_mib << 20
     print(
-        f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  seeders: {args.seeders}  "
+        f"cores: {os.cpu_count()}  size: {args.size_mib} MiB  "
+        f"seeders: {args.seeders} ({args.seeder})  "
         f"encrypted: {args.encrypted}",
         flush=True,
     )
@@ -269,27 +343,7 @@ def main() -> None:
         folder = pathlib.Path(tmp)
         data, torrent = make_data(folder, size)
         expected = sha1_file(data)  # also warms the page cache for the seeders
-        enc = ["--encrypted"] if args.encrypted else []
-        seeders = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(HERE),
-                    "--role",
-                    "seeder",
-                    "--torrent",
-                    str(torrent),
-                    "--save",
-                    str(data.parent),
-                    *enc,
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(args.seeders)
-        ]
-        ports = [int(s.stdout.readline()) for s in seeders if s.stdout]
+        seeders, ports = start_seeders(args, torrent, data.parent)
         commands = _commands(args, folder, torrent, ports)
         for name, (_, env) in commands.items():
             if name != "libtorrent":
@@ -303,18 +357,20 @@ def main() -> None:
                 command, env = commands[name]
                 recycle_pages(folder, size)
                 load = os.getloadavg()[0]
+                seeders_before = process_cpu([s.pid for s in seeders])
                 results[name] = run_measured(command, env)
+                seeders_cpu = process_cpu([s.pid for s in seeders]) - seeders_before
                 got = folder / name / data.name
                 if sha1_file(got) != expected:
                     raise SystemExit(f"{name} downloaded different bytes")
                 shutil.rmtree(got.parent)
                 print(_line(name, size, results[name], load), flush=True)
+                # The seeders are libtorrent for every downloader; their CPU while it
+                # ran is what serving it cost (RC4 on their side when encrypted).
+                print(f"{'':>10}  seeders' CPU meanwhile {seeders_cpu:6.2f} s", flush=True)
             print(_ratios(results), flush=True)
             rounds.append(results)
-        for process in seeders:
-            assert process.stdin is not None
-            process.stdin.close()
-            process.wait()
+        stop_seeders(seeders, args.seeder)
     if len(rounds) > 1:
         _summary(rounds)
 

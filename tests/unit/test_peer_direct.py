@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from swarmseek.transfer import Have, Interested, PeerConnection, StreamCipher
-from swarmseek.transfer.mse_crypto import CryptoMethod
+from swarmseek.transfer.mse_crypto import CryptoMethod, rc4_drop1024
 from swarmseek.transfer.peer import Peer
 from swarmseek.transfer.peer_io import PeerProtocol
 from swarmseek.transfer.wire_messages import PROTOCOL, encode_message
@@ -64,6 +64,30 @@ def test_encrypted_reads_are_decrypted_in_the_sinks_buffer() -> None:
     room[:2] = b"\x01\x01"
     proto.buffer_updated(2)
     assert sink.got == [b"\x00\x00"]
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes | bytearray] = []
+
+    def write(self, data: bytes | bytearray) -> None:
+        self.written.append(data)
+
+
+def test_encrypted_writes_are_encrypted_in_the_callers_buffer() -> None:
+    proto = PeerProtocol()
+    proto.use_cipher(StreamCipher.rc4(rc4_drop1024(b"k" * 20), rc4_drop1024(b"j" * 20)))
+    transport = RecordingTransport()
+    proto.transport = transport  # type: ignore[assignment]
+    reference = rc4_drop1024(b"k" * 20)
+    given = bytearray(b"block" * 1000)
+    proto.write(given)  # a bytearray is given up: encrypted where it is
+    assert transport.written[-1] is given
+    assert given == reference.update(b"block" * 1000)
+    message = b"\0\0\0\x01\x02"
+    proto.write(message)  # bytes stay as they are: a copy is encrypted
+    assert message == b"\0\0\0\x01\x02"
+    assert transport.written[-1] == reference.update(message)
 
 
 class FakeTorrent:

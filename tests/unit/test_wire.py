@@ -483,6 +483,23 @@ def test_piece_only_answers_a_request() -> None:
     assert conn.send(Piece(1, 0, b"x")) == frame(7, struct.pack(">II", 1, 0) + b"x")
 
 
+def test_piece_framed_into_a_buffer_is_what_send_returns() -> None:
+    conn = unchoked_interested()
+    out = bytearray(b"before")
+    with pytest.raises(LocalProtocolError):
+        conn.send_piece_into(out, 1, 0, b"x")  # answers no request
+    receive_and_get(conn, frame(6, struct.pack(">III", 1, 0, 3)))
+    receive_and_get(conn, frame(6, struct.pack(">III", 2, 0, 0)))  # invalid: a reject queued
+    conn.send_piece_into(out, 1, 0, b"xyz")
+    reject = frame(16, struct.pack(">III", 2, 0, 0))
+    assert out == b"before" + reject + frame(7, struct.pack(">II", 1, 0) + b"xyz")
+    assert conn.data_to_send() == b""
+    with pytest.raises(LocalProtocolError):
+        conn.send_piece_into(out, 1, 0, b"xyz")  # already answered
+    with pytest.raises(LocalProtocolError):
+        conn.send_piece_into(out, 1, 0, b"")
+
+
 def test_our_choke_with_fast_rejects_pending_requests() -> None:
     conn = unchoked_interested()
     conn.send(AllowedFast(5))
