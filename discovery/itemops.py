@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from swarmseek.transfer import Value, encode
 
-from .errors import CasConflict, ItemError, PutError, SeqTooLow
+from .errors import CasConflict, ItemError, LookupFailed, PutError, SeqTooLow
 from .items import MAX_VALUE_SIZE, MutableItem, verify_item
 from .krpc import CAS_MISMATCH, SEQ_TOO_LOW, Address, ErrorReply, Response
 from .operations import LookupOp, Send, StorePhase, StoringLookup
@@ -36,6 +36,10 @@ class GetFound:
     item: MutableItem | None = None
     newest_seq: int = 0  # the highest seq any node answered with (``item`` may be older)
     nodes: list[tuple[bytes, Address]] = field(default_factory=list)
+    # Of the k closest nodes asked, how many answered (our own store counted when it is
+    # one of them) and how many timed out or refused: how far an "absent" is trusted.
+    answered: int = 0
+    failed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +76,13 @@ class GetOp(LookupOp):
         salt: bytes = b"",
         stop_early: bool = True,
         avoid: frozenset[bytes] = frozenset(),
+        quorum: int = 1,
+        own_replica: bool = True,
         **kwargs: object,
     ) -> None:
         super().__init__(target, *args, **kwargs)  # type: ignore[arg-type]
+        self.quorum = quorum  # answers from the k closest that make "absent" trusted
+        self.own_replica = own_replica  # our store was read (a read-only node holds none)
         self.public_key = public_key
         self.salt = salt
         self.avoid = avoid  # signatures of our own lost writes (``LostWrites``)
@@ -200,8 +208,41 @@ class GetOp(LookupOp):
         return item
 
     def result(self) -> object:
-        self.found.nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
-        return self.found
+        found = self.found
+        found.nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
+        own = self.exclude if self.own_replica else None
+        found.answered, found.failed = self.lookup.closest_outcomes(own)
+        if found.found or found.item is not None:
+            # BEP 44: any valid answer is the item (a mutable one may lag behind the
+            # version most replicas hold, as with any reader; a writer's cas finds out).
+            return found
+        return self._absent_or_unknown(found)
+
+    def _absent_or_unknown(self, found: GetFound) -> GetFound | LookupFailed:
+        """Nothing found: "absent" only if enough of the k closest answered.
+
+        The rule: some node answered (a lone node's own store is the whole network;
+        a read-only node that reached nobody knows nothing), some remote node did if
+        any query failed (our own store alone is no evidence once the network was
+        asked and said nothing), and of the k closest nodes asked at least ``quorum``
+        answered, or all of them when fewer were asked (a network smaller than
+        ``quorum``). Failed nodes
+        nearer than the answers count: if the k closest all failed, the answers came
+        from nodes farther out that were never the item's replicas (a departed
+        region), so their "absent" says nothing.
+        """
+        answered, failed = found.answered, found.failed
+        nobody = not found.nodes and (failed or self.seeds_failed)
+        if not nobody and answered >= max(1, min(self.quorum, answered + failed)):
+            return found
+        silent = f", {self.seeds_failed} bootstrap nodes silent" if self.seeds_failed else ""
+        return LookupFailed(
+            f"too few DHT nodes answered the get of {self.target.hex()}"
+            f" ({answered} of the {answered + failed} closest asked{silent})",
+            self.target,
+            answered,
+            failed,
+        )
 
     def write_tokens(self, now: float) -> WriteTokens | None:
         """The tokens of a finished mutable get that asked every one of the k closest
