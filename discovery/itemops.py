@@ -78,11 +78,13 @@ class GetOp(LookupOp):
         avoid: frozenset[bytes] = frozenset(),
         quorum: int = 1,
         own_replica: bool = True,
+        alone: bool = False,
         **kwargs: object,
     ) -> None:
         super().__init__(target, *args, **kwargs)  # type: ignore[arg-type]
         self.quorum = quorum  # answers from the k closest that make "absent" trusted
         self.own_replica = own_replica  # our store was read (a read-only node holds none)
+        self.alone = alone  # we know no other node and have none to bootstrap from
         self.public_key = public_key
         self.salt = salt
         self.avoid = avoid  # signatures of our own lost writes (``LostWrites``)
@@ -221,18 +223,25 @@ class GetOp(LookupOp):
     def _absent_or_unknown(self, found: GetFound) -> GetFound | LookupFailed:
         """Nothing found: "absent" only if enough of the k closest answered.
 
-        The rule: some node answered (a lone node's own store is the whole network;
-        a read-only node that reached nobody knows nothing), some remote node did if
-        any query failed (our own store alone is no evidence once the network was
-        asked and said nothing), and of the k closest nodes asked at least ``quorum``
+        The rule: some other node answered, unless we know of none at all (a network
+        of one, whose own store is the whole DHT); and of the k closest nodes asked
+        (our own store counted among them where it falls) at least ``quorum``
         answered, or all of them when fewer were asked (a network smaller than
-        ``quorum``). Failed nodes
-        nearer than the answers count: if the k closest all failed, the answers came
-        from nodes farther out that were never the item's replicas (a departed
-        region), so their "absent" says nothing.
+        ``quorum``). Our own store alone is no evidence once the network was there
+        and said nothing (every contact timed out, or went bad and is no longer
+        asked). Failed nodes nearer than the answers count: if the k closest all
+        failed, the answers came from nodes farther out that were never the item's
+        replicas (a departed region), so their "absent" says nothing.
+
+        ``quorum`` is 1 by default, as BEP 44 readers go (libtorrent takes whatever
+        the nodes it reached hold): a majority (k/2) would make an absent certain on
+        a stable network, where a mutable put needs more than half of the k closest,
+        but on the public DHT, where a fair share of any k closest do not answer, it
+        would turn many true absences into errors (every PHT lookup reads absent
+        nodes below its leaf). The index retries an unknown read instead.
         """
         answered, failed = found.answered, found.failed
-        nobody = not found.nodes and (failed or self.seeds_failed)
+        nobody = not found.nodes and not self.alone
         if not nobody and answered >= max(1, min(self.quorum, answered + failed)):
             return found
         silent = f", {self.seeds_failed} bootstrap nodes silent" if self.seeds_failed else ""

@@ -264,8 +264,9 @@ class KrpcNode:
         self, target: bytes, now: float, public_key: bytes | None = None, salt: bytes = b""
     ) -> int:
         quorum, own = self.config.read_quorum, not self.config.read_only
+        alone = not self.config.bootstrap and len(self.routing) == 0
         if public_key is None:
-            op = GetOp(*self._lookup_args(target), quorum=quorum, own_replica=own)
+            op = GetOp(*self._lookup_args(target), quorum=quorum, own_replica=own, alone=alone)
             stored = self.items.get(target, now)
             if stored is not None and stored.mutable is None:
                 # We are one of the replicas: our copy is as good as any node's (it was
@@ -280,6 +281,7 @@ class KrpcNode:
             avoid=avoid,
             quorum=quorum,
             own_replica=own,
+            alone=alone,
         )
         op.read_own(self._own_item(target, now))
         return self._start(op, now)

@@ -48,6 +48,15 @@ def test_a_get_every_query_of_which_timed_out_raises_lookup_failed(mutable: bool
     # (our own store counts as one answer if we are among the k closest)
     assert outcome.answered <= 1 and outcome.failed >= 7 and outcome.target == target
     assert net.now - start >= net.nodes[reader].config.query_timeout  # waited for them
+    # Once every contact has failed twice (bad, no longer asked), a get with nobody
+    # left to ask is still unknown: the node is not a network of one, it knew others.
+    for _ in range(20):
+        assert isinstance(get(net, reader, target, mutable), LookupFailed)
+        if not net.nodes[reader].routing.closest(target):
+            break
+    assert net.nodes[reader].routing.closest(target) == []
+    outcome = get(net, reader, target, mutable)
+    assert isinstance(outcome, LookupFailed) and outcome.failed == 0
 
 
 @pytest.mark.parametrize("mutable", [False, True])
