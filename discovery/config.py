@@ -38,7 +38,7 @@ class DhtConfig:
     # A get that finds nothing says "absent" (None) only when this many of the k closest
     # nodes it asked answered (all of them, if fewer were asked); else it raises
     # LookupFailed ("unknown"). See GetOp._absent_or_unknown for why this number.
-    read_quorum: int = 1
+    read_quorum: int = 2
     rate_limit: float = 50.0  # queries per second accepted from one source IP
     rate_burst: float = 100.0
     max_pending: int = 2048  # outstanding queries we track (bounded transaction table)

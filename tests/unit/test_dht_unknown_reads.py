@@ -92,19 +92,20 @@ def test_answers_from_farther_nodes_when_the_k_closest_departed_are_unknown() ->
     assert outcome.answered == 0 and outcome.failed == 8
 
 
-def test_one_of_the_closest_alive_is_enough_by_default_but_not_for_a_quorum() -> None:
+def test_the_quorum_is_how_many_of_the_k_closest_must_answer_for_absent() -> None:
     net = bootstrapped(50, 9)
     reader = next(iter(net.nodes))
+    node = net.nodes[reader]
     target = net.rng.randbytes(20)
     nearest = closest(net, target, reader, 8)
-    net.dead.update(nearest[1:])  # only the closest one still answers
-    outcome = get(net, reader, target)
-    assert isinstance(outcome, GetFound) and not outcome.found
-    assert outcome.answered >= 1
-    node = net.nodes[reader]
-    node.config = replace(node.config, read_quorum=4)
-    outcome = get(net, reader, target)
-    assert isinstance(outcome, LookupFailed) and outcome.answered < 4
+    net.dead.update(nearest[2:])  # only the two closest still answer
+    for quorum, absent in ((1, True), (2, True), (3, False), (4, False)):
+        node.config = replace(node.config, read_quorum=quorum)
+        outcome = get(net, reader, target)
+        if absent:
+            assert isinstance(outcome, GetFound) and not outcome.found, quorum
+        else:
+            assert isinstance(outcome, LookupFailed) and outcome.answered == 2, quorum
 
 
 def test_a_found_item_is_returned_however_few_answered() -> None:
