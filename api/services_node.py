@@ -373,6 +373,8 @@ class NodeServices:
                 "gets": index.gets,
                 "puts": index.puts,
                 "puts_per_card": round(index.puts_per_card, 2),
+                # gets too few DHT nodes answered (each retried, or the search failed)
+                "unanswered_gets": index.unanswered_gets,
                 "import_queue": counters.import_queue,
             },
             "pht": {

@@ -25,7 +25,7 @@ class IndexStats:
     gets: int = 0
     puts: int = 0
     items: set[bytes] = field(default_factory=set)  # distinct targets this index wrote
-    unanswered_reads: int = 0  # gets too few nodes answered (each retried, or ReadError)
+    unanswered_gets: int = 0  # gets too few nodes answered (each retried, or ReadError)
 
     @property
     def puts_per_card(self) -> float:
@@ -99,7 +99,7 @@ class CountingStore:
                 async with self._slots:
                     return await get()
             except LookupFailed as exc:
-                self._stats.unanswered_reads += 1
+                self._stats.unanswered_gets += 1
                 failed += 1
                 if failed == attempts:
                     raise ReadError(

@@ -98,7 +98,7 @@ async def one_round(node: Node, lines: list, reads: int, mode: str) -> Counter[s
         else:
             tally["short"] += 1
             tally["entries lost"] += len(expected - got)
-    tally["gets unanswered"] += node.index.stats.unanswered_reads
+    tally["gets unanswered"] += node.index.stats.unanswered_gets
     return tally
 
 

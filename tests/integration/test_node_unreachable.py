@@ -40,4 +40,6 @@ async def test_a_search_whose_replicas_are_gone_is_503_not_partial(tmp_path: Pat
                 assert r.status == 503, body
             assert body["error"]["code"] == "unavailable"
             assert "could not be read" in body["error"]["message"]
-            assert reader.index.stats.unanswered_reads >= reader.index.config.read_attempts
+            async with http.get(url + "/api/v1/stats") as r:
+                stats = await r.json()
+            assert stats["index"]["unanswered_gets"] >= reader.index.config.read_attempts

@@ -96,7 +96,7 @@ async def test_a_read_nobody_answered_once_is_retried_and_the_search_is_whole(
     index = reader(store)
     assert await search_ubuntu(index) == {c.name for c in CARDS}
     assert store.refused and all(n == 1 for n in store.refused.values())
-    assert index.stats.unanswered_reads == len(store.refused)
+    assert index.stats.unanswered_gets == len(store.refused)
 
 
 @pytest.mark.parametrize("silence", ["root", "every kw node", "a card"])
