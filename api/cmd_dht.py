@@ -22,6 +22,7 @@ from swarmseek.discovery import (
     DhtNode,
     ItemError,
     KeyPair,
+    LookupFailed,
     MutableItem,
     mutable_target,
     update_mutable,
@@ -37,6 +38,10 @@ DEFAULT_BOOTSTRAP = (
 )
 
 Printer = Callable[[dict[str, Any]], None]
+
+# ``dht get``: nobody (or too few of the closest nodes) answered, so whether the item
+# exists is unknown; a script must not read that as "not found" (exit status 2).
+UNKNOWN_EXIT = 3
 
 
 def register(subparsers: Any) -> None:
@@ -75,6 +80,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--key", required=True, type=Path, metavar="KEYFILE", help="32-byte seed in hex")
     p.add_argument("--salt", default="", help="salt (up to 64 bytes)")
     p = command("get", "fetch an immutable or (with --public-key) mutable item", _get)
+    p.epilog = (
+        "exit status: 0 found; 2 not found (the closest nodes answered without it);"
+        f" {UNKNOWN_EXIT} unknown (too few nodes answered: try again); 1 other errors"
+    )
     p.add_argument("target", metavar="TARGET_HEX", nargs="?", help="target (40 hex digits)")
     p.add_argument("--public-key", metavar="HEX", help="mutable item's ed25519 public key")
     p.add_argument("--salt", default="", help="mutable item's salt")
@@ -204,6 +213,16 @@ async def _put_mutable(node: DhtNode, args: argparse.Namespace) -> dict[str, Any
 
 
 async def _get(node: DhtNode, args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return await _get_item(node, args)
+    except LookupFailed as exc:
+        raise CliError(
+            f"could not tell whether the item exists: {exc}; try again, or other --bootstrap nodes",
+            exit_code=UNKNOWN_EXIT,
+        ) from exc
+
+
+async def _get_item(node: DhtNode, args: argparse.Namespace) -> dict[str, Any]:
     if args.public_key is None:
         if args.target is None:
             raise CliError("give TARGET_HEX, or --public-key for a mutable item")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmseek.discovery import DhtError
-from swarmseek.index import PublishError
+from swarmseek.index import PublishError, ReadError
 
 from .node import Node, NodeConfig, Prepared, Shared
 from .services_node import parse_lines, serve_api
@@ -175,7 +175,7 @@ async def _share_corpus(nodes: list[Node], corpus: Path) -> None:
     done = await asyncio.gather(*(finish(n, p) for n, p in prepared), return_exceptions=True)
     shared = 0
     for (_, p), outcome in zip(prepared, done, strict=True):
-        if isinstance(outcome, DhtError | PublishError | OSError | ValueError):
+        if isinstance(outcome, DhtError | PublishError | ReadError | OSError | ValueError):
             _say(f"could not share {p.path.name}: {outcome}")
         elif isinstance(outcome, BaseException):
             raise outcome

@@ -35,6 +35,7 @@ from swarmseek.index import (
     IndexConfig,
     Namespace,
     PublishError,
+    ReadError,
     SearchIndex,
     signature_of_paths,
 )
@@ -230,7 +231,7 @@ class Node:
             cards = [card for job in jobs for card in job.cards]
             try:
                 await self._publish_batch(cards)
-            except (DhtError, PublishError, ValueError) as exc:
+            except (DhtError, PublishError, ReadError, ValueError) as exc:
                 for job in jobs:
                     if not job.done.done():
                         job.done.set_exception(exc)
@@ -250,7 +251,7 @@ class Node:
             try:
                 await self.index.publish(cards)
                 return
-            except (DhtError, PublishError) as exc:
+            except (DhtError, PublishError, ReadError) as exc:
                 if attempt == PUBLISH_ATTEMPTS - 1:
                     raise
                 log.info("publishing %d cards failed (%s); trying again", len(cards), exc)
@@ -269,7 +270,7 @@ class Node:
             try:
                 puts = await self.index.republish()
                 break
-            except (DhtError, PublishError) as exc:
+            except (DhtError, PublishError, ReadError) as exc:
                 # One put nobody acknowledged aborts the pass; re-putting is idempotent.
                 log.warning("republish failed (attempt %d): %s", attempt + 1, exc)
         else:

@@ -171,6 +171,7 @@ _STATUS_TEXT = {
     409: "Conflict",
     413: "Body too large",
     415: "Unsupported media type",
+    503: "The DHT did not answer enough to give a complete answer: try again",
 }
 
 

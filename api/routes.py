@@ -61,6 +61,7 @@ ROUTES: tuple[Route, ...] = (
         "Search by keywords, prefix, size and date",
         SEARCH_PARAMS,
         response="SearchPage",
+        extra_statuses=(503,),
     ),
     Route(
         "similar_get",
@@ -69,7 +70,7 @@ ROUTES: tuple[Route, ...] = (
         "Torrents with content similar to a known one",
         (INFOHASH_PARAM, _LIMIT),
         response="SimilarPage",
-        extra_statuses=(404,),
+        extra_statuses=(404, 503),
     ),
     Route(
         "similar_post",
@@ -82,7 +83,7 @@ ROUTES: tuple[Route, ...] = (
             "application/json": {"schema": {"$ref": "#/components/schemas/PathBody"}},
         },
         response="SimilarPage",
-        extra_statuses=(404, 413),
+        extra_statuses=(404, 413, 503),
     ),
     Route(
         "suggest",
@@ -112,7 +113,7 @@ ROUTES: tuple[Route, ...] = (
         body={"application/json": {"schema": {"$ref": "#/components/schemas/PathBody"}}},
         response="Share",
         mutating=True,
-        extra_statuses=(404,),
+        extra_statuses=(404, 503),
     ),
     Route(
         "import",
@@ -122,7 +123,7 @@ ROUTES: tuple[Route, ...] = (
         body={"application/x-ndjson": {"schema": {"type": "string"}}},
         response="ImportReport",
         mutating=True,
-        extra_statuses=(413,),
+        extra_statuses=(413, 503),
     ),
     Route("stats", "GET", "/api/v1/stats", "Node statistics", response="Stats"),
     Route("downloads", "GET", "/api/v1/downloads", "All downloads", response="DownloadList"),

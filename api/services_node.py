@@ -29,6 +29,7 @@ from swarmseek.index import (
     PublishError,
     Query,
     QueryError,
+    ReadError,
     Result,
     normalise,
     signature_of_paths,
@@ -372,6 +373,8 @@ class NodeServices:
                 "gets": index.gets,
                 "puts": index.puts,
                 "puts_per_card": round(index.puts_per_card, 2),
+                # gets too few DHT nodes answered (each retried, or the search failed)
+                "unanswered_gets": index.unanswered_gets,
                 "import_queue": counters.import_queue,
             },
             "pht": {
@@ -447,9 +450,13 @@ class NodeServices:
 
 @contextlib.contextmanager
 def _network() -> Iterator[None]:
-    """DHT failures (nobody answered, a write lost every retry) are a 503, not a 500."""
+    """DHT failures (nobody answered, a write lost every retry) are a 503, not a 500,
+    and so is a read of the index the DHT could not answer: a search that cannot read a
+    PHT node answers 503 rather than a silently partial page."""
     try:
         yield
+    except ReadError as exc:
+        raise Unavailable(f"the index could not be read completely: {exc}") from None
     except (DhtError, PublishError) as exc:
         raise Unavailable(f"the DHT did not answer: {exc}") from None
 

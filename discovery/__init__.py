@@ -1,7 +1,15 @@
 """The Mainline DHT node (BEP 5, 42, 43, 44) that routes queries and stores the index."""
 
 from .config import DhtConfig
-from .errors import CasConflict, DhtError, ItemError, KrpcError, PutError, SeqTooLow
+from .errors import (
+    CasConflict,
+    DhtError,
+    ItemError,
+    KrpcError,
+    LookupFailed,
+    PutError,
+    SeqTooLow,
+)
 from .items import (
     MAX_SALT_SIZE,
     MAX_VALUE_SIZE,
@@ -42,6 +50,7 @@ __all__ = [
     "KeyPair",
     "KrpcError",
     "KrpcNode",
+    "LookupFailed",
     "MemoryItemStore",
     "MutableItem",
     "NodeStats",

@@ -35,6 +35,10 @@ class DhtConfig:
     # minutes in libtorrent and here; a minute leaves a wide margin for other clients,
     # and a refused token falls back to a lookup. 0 turns reuse off.
     token_reuse: float = 60.0
+    # A get that finds nothing says "absent" (None) only when this many of the k closest
+    # nodes it asked answered (all of them, if fewer were asked); else it raises
+    # LookupFailed ("unknown"). See GetOp._absent_or_unknown for why this number.
+    read_quorum: int = 2
     rate_limit: float = 50.0  # queries per second accepted from one source IP
     rate_burst: float = 100.0
     max_pending: int = 2048  # outstanding queries we track (bounded transaction table)
@@ -54,6 +58,8 @@ class DhtConfig:
             raise ValueError("a node id is 20 bytes")
         if self.k < 1 or self.alpha < 1:
             raise ValueError("k and alpha must be positive")
+        if not 1 <= self.read_quorum <= self.k:
+            raise ValueError("read_quorum must be between 1 and k")
         if self.query_slow <= 0 or self.query_timeout <= 0:
             raise ValueError("query_slow and query_timeout must be positive")
         if self.token_reuse < 0:

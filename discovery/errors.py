@@ -15,6 +15,23 @@ class ItemError(DhtError, ValueError):
     """A BEP 44 item is invalid: too large, bad signature, bad key or salt."""
 
 
+class LookupFailed(DhtError):
+    """A get could not tell whether the item exists: no node, or too few of the k
+    closest, answered (every query timed out: overload, loss, a departed region).
+
+    Distinct from "absent" (``None``), which a get returns only when enough of the
+    closest nodes answered without the item. ``answered``/``failed``: of the k closest
+    nodes the lookup asked, how many answered (our own store counted when it is one of
+    them) and how many did not.
+    """
+
+    def __init__(self, message: str, target: bytes = b"", answered: int = 0, failed: int = 0):
+        super().__init__(message)
+        self.target = target
+        self.answered = answered
+        self.failed = failed
+
+
 class PutError(DhtError):
     """A BEP 44 put was refused or reached no node."""
 

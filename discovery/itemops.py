@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from swarmseek.transfer import Value, encode
 
-from .errors import CasConflict, ItemError, PutError, SeqTooLow
+from .errors import CasConflict, ItemError, LookupFailed, PutError, SeqTooLow
 from .items import MAX_VALUE_SIZE, MutableItem, verify_item
 from .krpc import CAS_MISMATCH, SEQ_TOO_LOW, Address, ErrorReply, Response
 from .operations import LookupOp, Send, StorePhase, StoringLookup
@@ -36,6 +36,10 @@ class GetFound:
     item: MutableItem | None = None
     newest_seq: int = 0  # the highest seq any node answered with (``item`` may be older)
     nodes: list[tuple[bytes, Address]] = field(default_factory=list)
+    # Of the k closest nodes asked, how many answered (our own store counted when it is
+    # one of them) and how many timed out or refused: how far an "absent" is trusted.
+    answered: int = 0
+    failed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +76,15 @@ class GetOp(LookupOp):
         salt: bytes = b"",
         stop_early: bool = True,
         avoid: frozenset[bytes] = frozenset(),
+        quorum: int = 2,
+        own_replica: bool = True,
+        alone: bool = False,
         **kwargs: object,
     ) -> None:
         super().__init__(target, *args, **kwargs)  # type: ignore[arg-type]
+        self.quorum = quorum  # answers from the k closest that make "absent" trusted
+        self.own_replica = own_replica  # our store was read (a read-only node holds none)
+        self.alone = alone  # we know no other node and have none to bootstrap from
         self.public_key = public_key
         self.salt = salt
         self.avoid = avoid  # signatures of our own lost writes (``LostWrites``)
@@ -200,8 +210,55 @@ class GetOp(LookupOp):
         return item
 
     def result(self) -> object:
-        self.found.nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
-        return self.found
+        found = self.found
+        found.nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
+        own = self.exclude if self.own_replica else None
+        found.answered, found.failed = self.lookup.closest_outcomes(own)
+        if found.found or found.item is not None:
+            # BEP 44: any valid answer is the item (a mutable one may lag behind the
+            # version most replicas hold, as with any reader; a writer's cas finds out).
+            return found
+        return self._absent_or_unknown(found)
+
+    def _absent_or_unknown(self, found: GetFound) -> GetFound | LookupFailed:
+        """Nothing found: "absent" only if enough of the k closest answered.
+
+        The rule: some other node answered, unless we know of none at all (a network
+        of one, whose own store is the whole DHT); and of the k closest nodes asked
+        (our own store counted among them where it falls) at least ``quorum``
+        answered, or all of them when fewer were asked (a network smaller than
+        ``quorum``). Our own store alone is no evidence once the network was there
+        and said nothing (every contact timed out, or went bad and is no longer
+        asked). Failed nodes nearer than the answers count: if the k closest all
+        failed, the answers came from nodes farther out that were never the item's
+        replicas (a departed region), so their "absent" says nothing.
+
+        ``quorum`` is 2 by default (``DhtConfig.read_quorum``). BEP 44 readers take
+        whatever the nodes they reached hold (libtorrent), but one answer is one
+        replica's word, and a mutable put counts once just over half of the k closest
+        took it: the one node that answered may be one that missed it, while those
+        holding it timed out under load. On a 20-node loopback network with 256 gets
+        in flight and replies late (tests/benchmarks/stress_reads.py 256 5 0.02), with
+        retries in the index, 5 of 80 searches silently lost 41 entries at quorum 1,
+        none of 80 at 2 (before this rule: 11 of 80 lost 642). A majority (k/2) would
+        make an absent certain on a stable network, but on the public DHT, where a
+        fair share of any k closest do not answer, it would turn many true absences
+        into errors (every PHT lookup reads absent nodes below its leaf): with 40% of
+        them silent, 17% of the gets of absent items would come back unknown at 4,
+        under 1% at 2 (and the index retries those).
+        """
+        answered, failed = found.answered, found.failed
+        nobody = not found.nodes and not self.alone
+        if not nobody and answered >= max(1, min(self.quorum, answered + failed)):
+            return found
+        silent = f", {self.seeds_failed} bootstrap nodes silent" if self.seeds_failed else ""
+        return LookupFailed(
+            f"too few DHT nodes answered the get of {self.target.hex()}"
+            f" ({answered} of the {answered + failed} closest asked{silent})",
+            self.target,
+            answered,
+            failed,
+        )
 
     def write_tokens(self, now: float) -> WriteTokens | None:
         """The tokens of a finished mutable get that asked every one of the k closest

@@ -42,7 +42,9 @@ class ItemStore(Protocol):
     """BEP 44 get/put, as the index uses them."""
 
     async def get_immutable(self, target: bytes) -> Value | None:
-        """The value whose bencoding hashes to ``target``, or None if no node has it."""
+        """The value whose bencoding hashes to ``target``, or None if no node has it.
+        Raises ``LookupFailed`` when too few nodes answered to tell (not None: an
+        unreachable item is not an absent one)."""
         ...
 
     async def put_immutable(self, value: Value) -> bytes:
@@ -51,7 +53,8 @@ class ItemStore(Protocol):
 
     async def get_mutable(self, public_key: bytes, salt: bytes = b"") -> MutableItem | None:
         """The valid item found (where replicas disagree: the version most of them
-        hold, then the highest ``seq``), or None."""
+        hold, then the highest ``seq``), or None. Raises ``LookupFailed`` when too few
+        nodes answered to tell."""
         ...
 
     async def put_mutable(self, item: MutableItem, *, cas: int | None = None) -> None:
@@ -72,8 +75,10 @@ async def update_mutable(
     """Read-modify-write a mutable item, retrying on CAS conflicts (BEP 44 ``cas``).
 
     Returns the item written, or the current item if ``update`` returned None.
-    Raises ``CasConflict`` if every retry lost the race. On a ``DhtNode`` each attempt
-    costs one lookup: the put reuses the write tokens of the get just before it.
+    Raises ``CasConflict`` if every retry lost the race, and lets ``LookupFailed``
+    through (a read that saw nothing must not be written over as if the item were
+    absent). On a ``DhtNode`` each attempt costs one lookup: the put reuses the write
+    tokens of the get just before it.
 
     A lost race whose put still landed on some replicas (``CasConflict.landed``) may
     have left them split between two versions at one seq (each replica decides cas

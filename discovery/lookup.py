@@ -241,6 +241,25 @@ class IterativeLookup:
             seen += 1
         return True
 
+    def closest_outcomes(self, own: bytes | None = None) -> tuple[int, int]:
+        """Of the k closest nodes asked, how many answered and how many failed. ``own``:
+        a node id (ours, whose store was read without a query) that counts as answered
+        if it falls among them. A node not asked, or still waiting, is neither: a done
+        lookup has none nearer than its k-th answer."""
+        window: list[tuple[int, bool]] = []
+        asked, k = self._asked, self.k
+        for distance, node_id, _ in self._by_distance:
+            c = asked.get(node_id)
+            if c is not None and c.state in _SETTLED:
+                window.append((distance, c.state is State.ANSWERED))
+                if len(window) == k:
+                    break
+        if own is not None:
+            bisect.insort(window, (int.from_bytes(own, "big") ^ self._key, True))
+            del window[k:]
+        answered = sum(1 for _, ok in window if ok)
+        return answered, len(window) - answered
+
     def result(self) -> list[Candidate]:
         """The k closest candidates that answered, closest first."""
         asked, out = self._asked, []
@@ -254,3 +273,4 @@ class IterativeLookup:
 
 
 _ASKED = (State.IN_FLIGHT, State.SLOW)
+_SETTLED = (State.ANSWERED, State.FAILED)

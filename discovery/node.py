@@ -263,8 +263,10 @@ class KrpcNode:
     def get(
         self, target: bytes, now: float, public_key: bytes | None = None, salt: bytes = b""
     ) -> int:
+        quorum, own = self.config.read_quorum, not self.config.read_only
+        alone = not self.config.bootstrap and len(self.routing) == 0
         if public_key is None:
-            op = GetOp(*self._lookup_args(target))
+            op = GetOp(*self._lookup_args(target), quorum=quorum, own_replica=own, alone=alone)
             stored = self.items.get(target, now)
             if stored is not None and stored.mutable is None:
                 # We are one of the replicas: our copy is as good as any node's (it was
@@ -272,7 +274,15 @@ class KrpcNode:
                 op.read_own_immutable(stored.value)
             return self._start(op, now)
         avoid = self._lost.avoid(target)
-        op = GetOp(*self._lookup_args(target), public_key=public_key, salt=salt, avoid=avoid)
+        op = GetOp(
+            *self._lookup_args(target),
+            public_key=public_key,
+            salt=salt,
+            avoid=avoid,
+            quorum=quorum,
+            own_replica=own,
+            alone=alone,
+        )
         op.read_own(self._own_item(target, now))
         return self._start(op, now)
 

@@ -121,6 +121,7 @@ class LookupOp(Operation):
             self.lookup.add_known(cast(Sequence[KnownNode], known))
         self._seeds = list(dict.fromkeys(seeds)) if seeds else []
         self._seeds_out = 0
+        self.seeds_failed = 0  # bootstrap addresses that did not answer
         self.exclude: bytes | None = None  # our own id: never a candidate
         self._query_args: dict[bytes, Value] | None = None
 
@@ -166,6 +167,7 @@ class LookupOp(Operation):
     def on_timeout(self, node_id: bytes | None, addr: Address) -> None:
         if node_id is None:
             self._seeds_out -= 1
+            self.seeds_failed += 1
         else:
             self.lookup.on_timeout(node_id)
 

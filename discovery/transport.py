@@ -49,6 +49,9 @@ class DhtNode:
     half; ``CasConflict``/``SeqTooLow`` when a replica answers 301/302), and
     ``get_mutable`` returns the valid version most replicas hold (then the highest
     seq). The node's own store is one of the replicas when it is among the closest.
+    A get returns None ("absent") only when enough of the k closest nodes answered
+    without the item (``DhtConfig.read_quorum``); when too few answered it raises
+    ``LookupFailed`` ("unknown").
     """
 
     def __init__(self, config: DhtConfig, *, rng: random.Random | None = None) -> None:

@@ -6,7 +6,14 @@ from .catalogue import Catalogue
 from .counting import IndexStats
 from .driver import Pht, PhtCounters
 from .entries import IndexConfig, card_entries
-from .errors import CardError, NodeError, PublishError, QueryError, SearchIndexError
+from .errors import (
+    CardError,
+    NodeError,
+    PublishError,
+    QueryError,
+    ReadError,
+    SearchIndexError,
+)
 from .features import (
     chunk_boundaries,
     file_features,
@@ -40,6 +47,7 @@ __all__ = [
     "PublishError",
     "Query",
     "QueryError",
+    "ReadError",
     "Result",
     "SearchIndex",
     "SearchIndexError",

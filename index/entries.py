@@ -29,13 +29,21 @@ class IndexConfig:
     # after this, doubling, WRITE_ATTEMPTS times in all (driver.py): a busy moment
     # does not fail an import of 10^5 cards.
     write_retry_delay: float = 0.5
+    # A get the DHT could not answer (too few nodes did: discovery's LookupFailed) is
+    # tried again after about this long, doubling, ``read_attempts`` times in all
+    # (counting.py); then the search or publish fails with ReadError instead of taking
+    # the PHT node for absent (a silently partial result, or a write over what it did
+    # not see).
+    read_attempts: int = 3
+    read_retry_delay: float = 0.25
     lookup_width: int = 3  # parallel gets per PHT lookup round: fewer sequential rounds
     in_flight: int = 64  # DHT operations outstanding at once, over all trees
     # Gets searches have outstanding at once, apart from publishing's (None: as many as
     # ``in_flight``). A common word's walk fetches a few hundred nodes, so this bound,
     # not the tree, sets its rounds (2000 matches, 380 gets: 2 rounds at 256, 7 at 64).
-    # Not higher by default: at 256 on a 20-node network in one process gets timed out,
-    # and a get that times out reads as an absent node (test_node_search lost entries).
+    # Not higher by default: at 256 on a 20-node network in one process gets timed out
+    # (a get nobody answered once read as an absent node: test_node_search lost entries;
+    # now it is retried, then fails the search with ReadError).
     read_in_flight: int | None = None
     max_range_nodes: int = 2048  # PHT nodes one range/prefix query may fetch
     # Up to this many candidates a search fetches every card and ranks by BM25; beyond

@@ -21,3 +21,10 @@ class QueryError(SearchIndexError, ValueError):
 
 class PublishError(SearchIndexError):
     """A write to the index could not be completed (every CAS retry lost, or no node)."""
+
+
+class ReadError(SearchIndexError):
+    """The DHT could not say what a node of the index holds: too few nodes answered its
+    get, retries included. A search stops rather than return what it read elsewhere
+    (a partial answer), and a write stops rather than decide on a read that saw
+    nothing. Trying again later (a loaded or churning network) may succeed."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from swarmseek.discovery import DhtError
 
-from .errors import QueryError
+from .errors import QueryError, ReadError
 from .paging import UNKNOWN, Candidate, score
 from .query import U64, Query
 from .walk import Budget
@@ -111,8 +111,8 @@ async def _narrowing(
 ) -> dict[bytes, Candidate] | None:
     try:
         return await index._all_candidates(query, ranges=True, max_nodes=budget)
-    except (QueryError, DhtError):
-        return None  # not the selective side: the keyword entries answer
+    except (QueryError, ReadError, DhtError):
+        return None  # not the selective side (or unreadable): the keyword entries answer
 
 
 def _everything(lo: int | None, hi: int | None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 from collections.abc import Awaitable, Iterable, Sequence
 
 from swarmseek.discovery import ItemStore, PutError, immutable_target
@@ -17,7 +18,7 @@ from swarmseek.discovery import ItemStore, PutError, immutable_target
 from .cache import LeafCache
 from .card import Card
 from .catalogue import Catalogue
-from .counting import CountingStore, IndexStats
+from .counting import CountingStore, IndexStats, ReadRetry
 from .driver import WRITE_ATTEMPTS, Pht, PhtCounters
 from .entries import Entries, IndexConfig, card_entries, lsh_spec, name_signature
 from .errors import CardError, PublishError, QueryError
@@ -83,16 +84,23 @@ class SearchIndex:
         catalogue: Catalogue | None = None,
         *,
         config: IndexConfig | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.stats = IndexStats()
         self.backend = store
         self.config = config or IndexConfig()
-        self.store: ItemStore = CountingStore(store, self.stats, self.config.in_flight)
+        rng = rng if rng is not None else random.Random()
+        retry = ReadRetry(self.config.read_attempts, self.config.read_retry_delay)
+
+        def counting(in_flight: int) -> ItemStore:
+            return CountingStore(store, self.stats, in_flight, retry=retry, rng=rng)
+
+        self.store: ItemStore = counting(self.config.in_flight)
         reads = self.config.read_in_flight or self.config.in_flight
-        self.reader: ItemStore = CountingStore(store, self.stats, reads)
+        self.reader: ItemStore = counting(reads)
         # The size and time trees' own: a combined query's selective range probe must
         # not wait behind its keyword walk's hundreds of gets (it would answer later).
-        self._range_reader: ItemStore = CountingStore(store, self.stats, reads)
+        self._range_reader: ItemStore = counting(reads)
         self.namespaces = list(namespaces) if namespaces else [Namespace.open_default()]
         self.catalogue = catalogue if catalogue is not None else Catalogue()
         self.counters = PhtCounters()

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from swarmseek.discovery import CasConflict, DhtConfig, DhtNode, KeyPair, sign_item, update_mutable
+from swarmseek.discovery import (
+    CasConflict,
+    DhtConfig,
+    DhtNode,
+    KeyPair,
+    LookupFailed,
+    sign_item,
+    update_mutable,
+)
 from swarmseek.discovery.routing import distance
 
 pytestmark = pytest.mark.timeout(120)
@@ -211,6 +219,35 @@ async def test_cli_commands_against_a_loopback_dht(tmp_path: Path) -> None:
         # read-only clients never entered anyone's routing table (BEP 43)
         known = {e.addr for n in net.nodes for e in n.core.routing.entries()}
         assert known <= {n.address for n in net.nodes}
+
+
+async def test_a_get_nobody_answers_is_unknown_not_absent() -> None:
+    # Regression: with every other node gone, a get read as "absent" (None).
+    async with network(12, 21, timeout=0.3) as net:
+        keys = KeyPair.from_seed(bytes(32))
+        reader = net.nodes[0]
+        assert await reader.get_mutable(keys.public_key, b"nothing here") is None  # absent
+        for node in net.nodes[1:]:
+            await net.kill(node)
+        with pytest.raises(LookupFailed) as info:
+            await reader.get_mutable(keys.public_key, b"nothing here")
+        assert info.value.answered <= 1  # our own store, if we are among the closest
+        with pytest.raises(LookupFailed):
+            await reader.get_immutable(bytes(20))
+
+
+async def test_cli_get_from_silent_nodes_says_unknown_not_not_found() -> None:
+    loop = asyncio.get_running_loop()
+    silent, _ = await loop.create_datagram_endpoint(  # takes every query, answers none
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        host, port = silent.get_extra_info("sockname")[:2]
+        code, out, err = await run_cli("get", "00" * 20, "--bootstrap", f"{host}:{port}")
+    finally:
+        silent.close()
+    assert code == 3 and out == ""
+    assert "could not tell whether the item exists" in err
 
 
 async def test_garbage_on_the_socket_does_not_hurt() -> None:
