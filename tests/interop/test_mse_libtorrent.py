@@ -27,7 +27,7 @@ from swarmseek.transfer import (
     classify_incoming,
     req2_index,
 )
-from tests.support.clients import lt_session, wait_until
+from tests.support.clients import lt_session, wait_accepting_peers
 
 pytestmark = [
     pytest.mark.interop,
@@ -119,9 +119,7 @@ def test_we_connect_to_libtorrent_with_mse(
     handle = session.add_torrent(
         {"ti": ti, "save_path": str(tmp_path / "seed"), "flags": lt.torrent_flags.seed_mode}
     )
-    # Under load this once failed with libtorrent closing the connection mid-handshake:
-    # connect only once the torrent is seeding, so it cannot still be being added.
-    wait_until(lambda: handle.status().is_seeding, session, timeout=FAILURE_BOUND)
+    wait_accepting_peers(handle, session, timeout=FAILURE_BOUND)
     machine = MseInitiator(
         info_hash,
         rng=random.SystemRandom(),

@@ -59,6 +59,15 @@ def wait_for_alert(session: Any, predicate: Callable[[Any], bool], timeout: floa
     raise AssertionError(f"no matching libtorrent alert within {timeout} s")
 
 
+def wait_accepting_peers(handle: Any, session: Any, timeout: float = 60.0) -> None:
+    """Wait until a libtorrent torrent accepts incoming peers: its state is seeding.
+    ``status().is_seeding`` is not enough: a seed-mode torrent has every piece from the
+    start, while its state is still checking_resume_data, and libtorrent closes an
+    incoming connection then ("torrent is not ready to accept peers"; 31 of 120
+    handshakes under load before this wait)."""
+    wait_until(lambda: handle.status().state == lt.torrent_status.seeding, session, timeout)
+
+
 def wait_until(
     condition: Callable[[], bool], session: Any | None = None, timeout: float = 60.0
 ) -> None:
