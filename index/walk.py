@@ -129,7 +129,7 @@ class RangeWalk:
         budget.fetch(len(tiles))
         nodes = await asyncio.gather(*(pht._fetch(t) for t in tiles))
         out: dict[bytes, bytes] = {}
-        tagged = []
+        tagged = []  # checked only once every tile is known to be a leaf
         for tile, (node, seq) in zip(tiles, nodes, strict=True):
             if node is None:
                 continue  # an empty leaf (splits do not write them; merges freeze both)
@@ -137,10 +137,15 @@ class RangeWalk:
                 pht.cache.forget(pht.spec, tile)
                 return None
             if node.pending is not None:  # checked again: a tagged node may be new there
-                key = _key_of(tile, pht.spec.key_bits)
-                tagged.append(pht.reachable(key, tile.length, node, {tile.length: (node, seq)}))
+                tagged.append((tile, node, seq))
             out.update(node.entries)
-        if any(above is not None for above in await asyncio.gather(*tagged)):
+        checks = (
+            pht.reachable(
+                _key_of(tile, pht.spec.key_bits), tile.length, node, {tile.length: (node, seq)}
+            )
+            for tile, node, seq in tagged
+        )
+        if any(above is not None for above in await asyncio.gather(*checks)):
             return None
         budget.reach(sum(1 for node, _ in nodes if node is not None and node.entries))
         return out
