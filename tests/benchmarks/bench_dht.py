@@ -13,7 +13,9 @@ For each N, in the same run and on the same kind of network:
 - swarmseek over WORKERS processes (default 2, env SWARMSEEK_BENCH_WORKERS), N/WORKERS
   nodes on each process's loop: the fair match for libtorrent's threads on 2 cores;
 - with SWARMSEEK_BENCH_UVLOOP=1, the same two on uvloop (an A/B of the event loop;
-  uvloop must be installed).
+  uvloop must be installed);
+- with SWARMSEEK_BENCH_ONE_CORE=1, a whole network on one core of each kind: libtorrent's
+  sessions with every thread on CPU 0 against ours on one loop on CPU 1.
 All of these networks are up at once and take turns, one get each, the order rotating
 from item to item, so a busy moment on a shared machine falls on each kind alike. Each
 get is started by a command from this process after a pause (env
