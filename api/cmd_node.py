@@ -27,7 +27,7 @@ from typing import Any
 from swarmseek.transfer import EncryptionPolicy
 
 from .cmd_dht import DEFAULT_BOOTSTRAP
-from .cmd_transfer import _address
+from .cmd_transfer import _address, encryption_arg
 from .errors import CliError
 from .node_config import NodeConfig
 
@@ -140,12 +140,7 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="a DHT node to join through (repeatable; default the public Mainline routers)",
     )
-    node.add_argument(
-        "--encryption",
-        choices=[p.value for p in EncryptionPolicy],
-        default="prefer",
-        help="MSE/PE for peer connections (default %(default)s)",
-    )
+    encryption_arg(node)
     node.add_argument(
         "--download-dir",
         type=Path,

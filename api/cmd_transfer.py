@@ -72,6 +72,16 @@ class DhtFinder:
             raise PeerSourceError(f"DHT announce_peer: {exc}") from exc
 
 
+def encryption_arg(parser: argparse.ArgumentParser) -> None:
+    """``--encryption``: the MSE/PE policy of peer connections (get, seed, node)."""
+    parser.add_argument(
+        "--encryption",
+        choices=[p.value for p in EncryptionPolicy],
+        default="prefer",
+        help="MSE/PE for peer connections: prefer (default), require, or disable",
+    )
+
+
 def _address(text: str, kind: int = socket.SOCK_STREAM) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -97,12 +107,7 @@ def _source(text: str) -> Metainfo | Magnet | bytes:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="TCP port to listen on (default any)")
     parser.add_argument("--bind", default="0.0.0.0", metavar="ADDR", help="address to listen on")
-    parser.add_argument(
-        "--encryption",
-        choices=[p.value for p in EncryptionPolicy],
-        default="prefer",
-        help="MSE/PE: prefer (default), require, or disable",
-    )
+    encryption_arg(parser)
     parser.add_argument(
         "--tracker", action="append", default=[], metavar="URL", help="extra tracker"
     )
