@@ -14,7 +14,7 @@ import libtorrent as lt
 import pytest
 
 from swarmseek.discovery import DhtConfig, DhtNode, KeyPair, sign_item
-from tests.support.clients import lt_session, wait_for_alert
+from tests.support.clients import lt_expanded_secret, lt_session, wait_for_alert
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
@@ -32,15 +32,6 @@ LT_DHT = {
     | lt.alert_category.dht_log
     | lt.alert_category.error,
 }
-
-
-def expanded_secret(seed: bytes) -> bytes:
-    """libtorrent wants the 64-byte expanded ed25519 key (LIBTORRENT_NOTES.md)."""
-    h = bytearray(hashlib.sha512(seed).digest())
-    h[0] &= 248
-    h[31] &= 63
-    h[31] |= 64
-    return bytes(h)
 
 
 async def wait_lt(session: Any, predicate: Callable[[Any], Any], timeout: float = 30.0) -> Any:
@@ -155,7 +146,7 @@ async def test_mutable_items_both_ways() -> None:
         theirs = KeyPair.from_seed(bytes(range(1, 33)))
         writer = net.sessions[3]
         writer.dht_put_mutable_item(
-            expanded_secret(theirs.seed), theirs.public_key, b"their value", b"salt2"
+            lt_expanded_secret(theirs.seed), theirs.public_key, b"their value", b"salt2"
         )
 
         def put_done(alert: Any) -> Any:

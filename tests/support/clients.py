@@ -7,6 +7,7 @@ qbittorrent-nox) are installed by ``.ci/run``; locally a missing one skips its t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -40,6 +41,16 @@ def lt_session(**overrides: Any) -> Any:
     }
     settings.update(overrides)
     return lt.session(settings)
+
+
+def lt_expanded_secret(seed: bytes) -> bytes:
+    """The 64-byte expanded ed25519 key libtorrent's mutable puts take for a 32-byte
+    seed (LIBTORRENT_NOTES.md)."""
+    h = bytearray(hashlib.sha512(seed).digest())
+    h[0] &= 248
+    h[31] &= 63
+    h[31] |= 64
+    return bytes(h)
 
 
 def wait_for_alert(session: Any, predicate: Callable[[Any], bool], timeout: float = 60.0) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import math
 import multiprocessing as mp
 import os
@@ -23,7 +22,7 @@ from typing import Any
 import libtorrent as lt
 
 from swarmseek.discovery import DhtConfig, DhtNode, KeyPair, sign_item, update_mutable
-from tests.support.clients import lt_session, wait_for_alert, wait_until
+from tests.support.clients import lt_expanded_secret, lt_session, wait_for_alert, wait_until
 from tests.support.mixed_dht import LT_DHT
 
 ITEMS = int(os.environ.get("SWARMSEEK_BENCH_ITEMS", "30"))
@@ -185,7 +184,7 @@ async def our_rmw(node: DhtNode, salt: bytes) -> tuple[int, float, bool, float]:
 def lt_rmw(session: Any, salt: bytes) -> tuple[int, float, bool, float]:
     names = ("dht.dht_get_out", "dht.dht_put_out")
     before = sum(lt_counter(session, name) for name in names)
-    secret = lt_secret(KEYS.seed)
+    secret = lt_expanded_secret(KEYS.seed)
     cpu, start = time.process_time(), time.perf_counter()
     session.dht_put_mutable_item(secret, KEYS.public_key, b"x", salt)
 
@@ -195,15 +194,6 @@ def lt_rmw(session: Any, salt: bytes) -> tuple[int, float, bool, float]:
     stored = wait_for_alert(session, put, 60)[1]
     latency, cpu = time.perf_counter() - start, time.process_time() - cpu
     return sum(lt_counter(session, n) for n in names) - before, latency, stored > 0, cpu
-
-
-def lt_secret(seed: bytes) -> bytes:
-    """libtorrent's 64-byte expanded ed25519 key (LIBTORRENT_NOTES.md)."""
-    h = bytearray(hashlib.sha512(seed).digest())
-    h[0] &= 248
-    h[31] &= 63
-    h[31] |= 64
-    return bytes(h)
 
 
 # ------------------------------------------------------- ours over several processes
