@@ -254,11 +254,18 @@ async def _worker_main(conn: Connection, n: int, seed: int) -> None:
 
 @contextlib.contextmanager
 def worker_network(
-    n: int, workers: int, loop: str = "asyncio", cpus: set[int] | None = None
+    n: int,
+    workers: int,
+    loop: str = "asyncio",
+    cpus: set[int] | None = None,
+    others: list[Address] | None = None,
+    addresses: list[Address] | None = None,
 ) -> Iterator[list[Connection]]:
     """N/WORKERS nodes on each of WORKERS processes, bootstrapped into one network;
     ``loop`` "uvloop" runs each process's nodes on uvloop instead of asyncio's loop;
-    ``cpus``: the processes run on those CPUs only."""
+    ``cpus``: the processes run on those CPUs only; ``others``: nodes of another kind
+    (libtorrent's) each node may also bootstrap from, making one mixed network;
+    ``addresses``, when given, receives our nodes' addresses."""
     ctx = mp.get_context("spawn")
     conns, procs = [], []
     for w in range(workers):
@@ -270,7 +277,10 @@ def worker_network(
         conns.append(parent)
         procs.append(proc)
     try:
-        everyone = [addr for conn in conns for addr in conn.recv()]
+        ours = [addr for conn in conns for addr in conn.recv()]
+        if addresses is not None:
+            addresses.extend(ours)
+        everyone = ours + list(others or ())
         for conn in conns:  # all workers bootstrap at once (each answers the others)
             conn.send(("bootstrap", everyone))
         for conn in conns:
@@ -326,9 +336,12 @@ class OurNet:
         stack: contextlib.ExitStack,
         loop: str,
         cpus: set[int] | None = None,
+        others: list[Address] | None = None,
     ) -> None:
         self.n, self.per = n, n // workers
-        self.conns = stack.enter_context(worker_network(n, workers, loop, cpus))
+        self.addresses: list[Address] = []
+        network = worker_network(n, workers, loop, cpus, others, self.addresses)
+        self.conns = stack.enter_context(network)
 
     def _ask(self, i: int, *command: object) -> Any:
         conn = self.conns[i // self.per]
