@@ -67,6 +67,11 @@ def register(subparsers: Any) -> None:
     p = command("ping", "ping one node and print its id", _ping)
     p.add_argument("address", metavar="HOST:PORT")
     p = command("get-peers", "find peers for an infohash", _get_peers)
+    p.epilog = (
+        "exit status: 0 answered (the peers found, perhaps none);"
+        f" {UNKNOWN_EXIT} unknown (no peer found and too few nodes answered: try again);"
+        " 1 other errors"
+    )
     p.add_argument("infohash", metavar="INFOHASH", help="40 hex digits")
     p = command("announce", "announce a peer for an infohash", _announce)
     p.add_argument("infohash", metavar="INFOHASH", help="40 hex digits")
@@ -166,7 +171,13 @@ async def _ping(node: DhtNode, args: argparse.Namespace) -> dict[str, Any]:
 
 async def _get_peers(node: DhtNode, args: argparse.Namespace) -> dict[str, Any]:
     infohash = _hex(args.infohash, 20, "INFOHASH")
-    peers = await node.get_peers(infohash)
+    try:
+        peers = await node.get_peers(infohash)
+    except LookupFailed as exc:
+        raise CliError(
+            f"could not tell whether anyone has it: {exc}; try again, or other --bootstrap nodes",
+            exit_code=UNKNOWN_EXIT,
+        ) from exc
     return {"infohash": infohash.hex(), "peers": [f"{h}:{p}" for h, p in peers]}
 
 

@@ -14,7 +14,14 @@ from swarmseek.transfer import Value, encode
 from .errors import CasConflict, ItemError, LookupFailed, PutError, SeqTooLow
 from .items import MAX_VALUE_SIZE, MutableItem, verify_item
 from .krpc import CAS_MISMATCH, SEQ_TOO_LOW, Address, ErrorReply, Response
-from .operations import LookupOp, Send, StorePhase, StoringLookup
+from .operations import (
+    LookupOp,
+    Send,
+    StorePhase,
+    StoringLookup,
+    lookup_failed,
+    too_few_answered,
+)
 
 # Our own item store, when we are one of the k closest to a target: a replica like the
 # others (no node has the address ("", 0)). A writer that skipped itself left its own
@@ -248,17 +255,9 @@ class GetOp(LookupOp):
         under 1% at 2 (and the index retries those).
         """
         answered, failed = found.answered, found.failed
-        nobody = not found.nodes and not self.alone
-        if not nobody and answered >= max(1, min(self.quorum, answered + failed)):
-            return found
-        silent = f", {self.seeds_failed} bootstrap nodes silent" if self.seeds_failed else ""
-        return LookupFailed(
-            f"too few DHT nodes answered the get of {self.target.hex()}"
-            f" ({answered} of the {answered + failed} closest asked{silent})",
-            self.target,
-            answered,
-            failed,
-        )
+        if too_few_answered(bool(found.nodes), answered, failed, self.quorum, self.alone):
+            return lookup_failed("get", self.target, answered, failed, self.seeds_failed)
+        return found
 
     def write_tokens(self, now: float) -> WriteTokens | None:
         """The tokens of a finished mutable get that asked every one of the k closest

@@ -255,7 +255,12 @@ class KrpcNode:
         return self._start(FindNodeOp(*self._lookup_args(target)), now)
 
     def get_peers(self, infohash: bytes, now: float) -> int:
-        return self._start(GetPeersOp(*self._lookup_args(infohash)), now)
+        alone = not self.config.bootstrap and len(self.routing) == 0
+        own = None if self.config.read_only else self.peers.peers(infohash, now, self.rng)
+        op = GetPeersOp(
+            *self._lookup_args(infohash), quorum=self.config.read_quorum, alone=alone, own=own
+        )
+        return self._start(op, now)
 
     def announce_peer(self, infohash: bytes, port: int, now: float) -> int:
         return self._start(AnnounceOp(port, *self._lookup_args(infohash)), now)

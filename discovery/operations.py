@@ -11,7 +11,7 @@ from typing import cast
 
 from swarmseek.transfer import Value
 
-from .errors import DhtError, KrpcError, PutError
+from .errors import DhtError, KrpcError, LookupFailed, PutError
 from .krpc import (
     Address,
     ErrorReply,
@@ -30,6 +30,31 @@ class Send:
     addr: Address
     method: bytes
     args: dict[bytes, Value]
+
+
+def too_few_answered(
+    nodes_found: bool, answered: int, failed: int, quorum: int, alone: bool
+) -> bool:
+    """Whether a lookup that found nothing may not say "none": no node answered (unless
+    we know of none at all: a network of one), or of the k closest asked fewer than
+    ``quorum`` answered (all of them, when fewer were asked). ``GetOp._absent_or_unknown``
+    says why this rule and this quorum."""
+    if not nodes_found and not alone:
+        return True
+    return answered < max(1, min(quorum, answered + failed))
+
+
+def lookup_failed(
+    what: str, target: bytes, answered: int, failed: int, seeds_failed: int
+) -> LookupFailed:
+    silent = f", {seeds_failed} bootstrap nodes silent" if seeds_failed else ""
+    return LookupFailed(
+        f"too few DHT nodes answered the {what} of {target.hex()}"
+        f" ({answered} of the {answered + failed} closest asked{silent})",
+        target,
+        answered,
+        failed,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,11 +225,28 @@ class FindNodeOp(LookupOp):
 
 
 class GetPeersOp(LookupOp):
+    """A get_peers lookup. With a ``quorum`` (the node's own lookups; an announce has
+    none), finding no peer is "none" only if enough of the k closest nodes answered, as
+    for a BEP 44 get; otherwise the outcome is ``LookupFailed`` ("unknown"), so that a
+    swarm whose DHT said nothing is not told the torrent has no peers. ``own``: the
+    peers our own store holds, when we are a replica like any other (read without a
+    query, and counted among the k closest where our id falls)."""
+
     method = b"get_peers"
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *args: object,
+        quorum: int = 0,
+        alone: bool = False,
+        own: Sequence[Address] | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.peers: dict[Address, None] = {}
+        self.quorum = quorum
+        self.alone = alone  # we know no other node and have none to bootstrap from
+        self.own_replica = own is not None
+        self.peers: dict[Address, None] = dict.fromkeys(own or ())
 
     def args(self) -> dict[bytes, Value]:
         return {b"info_hash": self.target}
@@ -220,7 +262,13 @@ class GetPeersOp(LookupOp):
 
     def result(self) -> object:
         nodes = [(c.node_id, c.addr) for c in self.lookup.result()]
-        return PeersFound(list(self.peers), nodes)
+        if self.peers or not self.quorum:
+            return PeersFound(list(self.peers), nodes)
+        own = self.exclude if self.own_replica else None
+        answered, failed = self.lookup.closest_outcomes(own)
+        if too_few_answered(bool(nodes), answered, failed, self.quorum, self.alone):
+            return lookup_failed("get_peers", self.target, answered, failed, self.seeds_failed)
+        return PeersFound([], nodes)
 
 
 class StorePhase:

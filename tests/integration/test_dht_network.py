@@ -236,18 +236,25 @@ async def test_a_get_nobody_answers_is_unknown_not_absent() -> None:
             await reader.get_immutable(bytes(20))
 
 
-async def test_cli_get_from_silent_nodes_says_unknown_not_not_found() -> None:
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [("get", "could not tell whether the item exists"), ("get-peers", "whether anyone has it")],
+)
+async def test_cli_get_from_silent_nodes_says_unknown_not_not_found(
+    command: str, says: str
+) -> None:
+    # get-peers regression: it printed an empty peer list and exited 0.
     loop = asyncio.get_running_loop()
     silent, _ = await loop.create_datagram_endpoint(  # takes every query, answers none
         asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
     )
     try:
         host, port = silent.get_extra_info("sockname")[:2]
-        code, out, err = await run_cli("get", "00" * 20, "--bootstrap", f"{host}:{port}")
+        code, out, err = await run_cli(command, "00" * 20, "--bootstrap", f"{host}:{port}")
     finally:
         silent.close()
     assert code == 3 and out == ""
-    assert "could not tell whether the item exists" in err
+    assert says in err
 
 
 async def test_garbage_on_the_socket_does_not_hurt() -> None:

@@ -9,10 +9,18 @@ from dataclasses import replace
 
 import pytest
 
-from swarmseek.discovery import DhtConfig, KeyPair, LookupFailed, mutable_target, sign_item
+from swarmseek.discovery import (
+    DhtConfig,
+    KeyPair,
+    LookupFailed,
+    PutError,
+    mutable_target,
+    sign_item,
+)
 from swarmseek.discovery.itemops import GetFound
 from swarmseek.discovery.lookup import IterativeLookup
 from swarmseek.discovery.node import KrpcNode
+from swarmseek.discovery.operations import PeersFound
 from swarmseek.discovery.routing import distance
 from tests.support.dhtsim import FakeNet, bootstrapped
 
@@ -161,3 +169,57 @@ def test_closest_outcomes_count_the_k_nearest_settled_and_our_own_store() -> Non
     assert lookup.closest_outcomes() == (1, 2)  # 1 answered; 2 and 3 failed
     assert lookup.closest_outcomes(own=node(0)) == (2, 1)  # ours, 1, then 2 failed
     assert lookup.closest_outcomes(own=node(9)) == (1, 2)  # ours is farther out
+
+
+# ------------------------------------------------------------------ get_peers
+def get_peers(net: FakeNet, reader: tuple[str, int], infohash: bytes) -> object:
+    return net.run(reader, net.start(reader, lambda n, now: n.get_peers(infohash, now)))
+
+
+def test_a_get_peers_nobody_answered_is_unknown_not_no_peers() -> None:
+    # Regression: it returned no peers, and a swarm (or `swarmseek dht get-peers`)
+    # could not tell a torrent nobody announced from a DHT that said nothing.
+    net = bootstrapped(30, 5)
+    reader = next(iter(net.nodes))
+    infohash = net.rng.randbytes(20)
+    net.dead.update(a for a in net.nodes if a != reader)
+    outcome = get_peers(net, reader, infohash)
+    assert isinstance(outcome, LookupFailed) and outcome.target == infohash
+    assert outcome.answered <= 1 and outcome.failed >= 7
+    assert "get_peers" in str(outcome)
+
+
+def test_a_get_peers_the_k_closest_answered_empty_is_no_peers() -> None:
+    net = bootstrapped(40, 6)
+    reader = list(net.nodes)[3]
+    outcome = get_peers(net, reader, net.rng.randbytes(20))
+    assert isinstance(outcome, PeersFound) and outcome.peers == []
+    assert len(outcome.nodes) == 8
+
+
+def test_get_peers_reads_our_own_store_and_returns_peers_however_few_answered() -> None:
+    # A node among the k closest holds peers announced to it, like any replica; a
+    # lookup whose remote answers all timed out still returns them.
+    net = bootstrapped(30, 7)
+    reader = next(iter(net.nodes))
+    node = net.nodes[reader]
+    infohash = net.rng.randbytes(20)
+    node.peers.announce(infohash, ("10.9.9.9", 6881), net.now)
+    net.dead.update(a for a in net.nodes if a != reader)
+    outcome = get_peers(net, reader, infohash)
+    assert isinstance(outcome, PeersFound) and outcome.peers == [("10.9.9.9", 6881)]
+    # a read-only node holds nothing of the DHT's, so it never reads its own store
+    node.config = replace(node.config, read_only=True)
+    assert isinstance(get_peers(net, reader, infohash), LookupFailed)
+
+
+def test_an_announce_nobody_took_still_fails_as_a_put() -> None:
+    # The announce's lookup is a get_peers without the quorum rule: its outcome is
+    # the store phase's (PutError when nobody stored), never LookupFailed.
+    net = bootstrapped(20, 8)
+    reader = next(iter(net.nodes))
+    net.dead.update(a for a in net.nodes if a != reader)
+    outcome = net.run(
+        reader, net.start(reader, lambda n, now: n.announce_peer(b"\x01" * 20, 6881, now))
+    )
+    assert isinstance(outcome, PutError)
