@@ -21,8 +21,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarmseek.transfer import EncryptionPolicy
 
@@ -30,6 +31,9 @@ from .cmd_dht import DEFAULT_BOOTSTRAP
 from .cmd_transfer import _address, encryption_arg
 from .errors import CliError
 from .node_config import NodeConfig
+
+if TYPE_CHECKING:
+    from .node import Node
 
 # The node, its API and the demo load the index, aiohttp and more (about 0.5 s
 # of start-up). They are imported by the commands that run them, so `swarmseek get`,
@@ -285,11 +289,32 @@ async def _run_node(config: NodeConfig) -> int:
             host, port = node.dht.address
             print(f"swarmseek node: DHT on {host}:{port}, peers on port {node.session.port}")
             print(f"swarmseek node: API at {url}/", flush=True)
+            joined = asyncio.create_task(_report_bootstrap(node, config.bootstrap))
             await stop.wait()
+            joined.cancel()
             print("swarmseek node: stopping (saving state)", flush=True)
     except OSError as exc:
         raise CliError(f"cannot start the node: {exc}") from None
     return 0
+
+
+async def _report_bootstrap(node: Node, bootstrap: Sequence[tuple[str, int]]) -> None:
+    """Say once whether the node joined the DHT: a node nobody answered keeps trying in
+    the background (discovery's upkeep), but its user should know why searches fail."""
+    closest = await node.dht.bootstrap()
+    known = node.dht.stats().routing_nodes
+    if closest:
+        print(
+            f"swarmseek node: joined the DHT ({known} node{'' if known == 1 else 's'} known)",
+            flush=True,
+        )
+        return
+    tried = ", ".join(f"{h}:{p}" for h, p in bootstrap) or "no bootstrap address resolved"
+    print(
+        f"swarmseek node: no DHT node answered yet ({tried}); retrying in the background",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _stop_event() -> asyncio.Event:

@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 
 VERSION = b"SS\x00\x01"  # our client version in "v" (BEP 5 suggests 2 letters + 2 bytes)
 UPKEEP_EVERY = 5.0  # seconds between refresh/expiry passes
+# A node that knows fewer than k usable nodes bootstraps again, first after this many
+# seconds, then at doubling intervals up to REBOOTSTRAP_MAX (a node started while its
+# bootstrap nodes or its network were down would otherwise stay alone until some lookup
+# of its own went out; libtorrent retries its bootstrap the same way).
+REBOOTSTRAP_FIRST = 30.0
+REBOOTSTRAP_MAX = 900.0
 LATE_ANSWERS = 256  # timed-out queries whose late answers we still accept (bounded)
 # Targets whose last get's write tokens we keep for a put right after (bounded: the
 # index runs a few dozen read-modify-writes at once, each one target).
@@ -109,6 +115,9 @@ class KrpcNode:
         self._outbox: list[Outgoing] = []
         self._events: list[OperationFinished] = []
         self._next_upkeep = now
+        self._rebootstrap_at = now + REBOOTSTRAP_FIRST
+        self._rebootstrap_wait = REBOOTSTRAP_FIRST
+        self.rebootstraps = 0  # bootstraps started by upkeep (the table had too few nodes)
         self.queries_sent = 0  # every query we sent (benchmarks count per lookup)
         self.dropped = 0  # datagrams ignored: malformed, rate-limited, unsolicited
         self.answers = Answers(
@@ -202,12 +211,31 @@ class KrpcNode:
     def _upkeep(self, now: float) -> None:
         self.peers.expire(now)
         self.items.expire(now)
+        if self.config.bootstrap:
+            self._maybe_rebootstrap(now)
         if len(self.routing) == 0:
             return
         for target in self.routing.stale_buckets(now, self.rng):
             op = FindNodeOp(target, self._known(target), [], self.config.k, self.config.alpha)
             op.internal = True
             self._start(op, now)
+
+    def _maybe_rebootstrap(self, now: float) -> None:
+        k = self.config.k
+        usable = sum(1 for e in self.routing.entries() if not e.is_bad())
+        if usable >= k:  # joined: a later loss starts the backoff afresh
+            self._rebootstrap_at = now + REBOOTSTRAP_FIRST
+            self._rebootstrap_wait = REBOOTSTRAP_FIRST
+            return
+        if now < self._rebootstrap_at:
+            return
+        self._rebootstrap_at = now + self._rebootstrap_wait
+        self._rebootstrap_wait = min(2 * self._rebootstrap_wait, REBOOTSTRAP_MAX)
+        self.rebootstraps += 1
+        seeds = list(self.config.bootstrap)
+        op = FindNodeOp(self.node_id, self._known(self.node_id), seeds, k, self.config.alpha)
+        op.internal = True
+        self._start(op, now)
 
     # -- persistence ------------------------------------------------------------
     def snapshot(self, now: float) -> SavedState:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 
 from swarmseek.discovery import DhtConfig, KeyPair, krpc, sign_item
@@ -313,3 +314,55 @@ def test_answered_queries_leave_no_wakeup() -> None:
     tid = krpc.decode_message(data).tid
     node.receive_datagram(krpc.encode_response(Response(tid, PEER_ID)), PEER, 0.1)
     assert node.next_deadline() is None  # an idle node sleeps until its upkeep
+
+
+def test_a_node_whose_bootstrap_went_unanswered_bootstraps_again_with_backoff() -> None:
+    # Regression: upkeep did nothing for an empty table, so a node started while its
+    # bootstrap nodes (or its network) were down stayed alone until a lookup of its own.
+    from swarmseek.discovery.node import REBOOTSTRAP_FIRST, REBOOTSTRAP_MAX  # noqa: PLC0415
+
+    router = ("10.9.9.9", 6881)
+    node = make(DhtConfig(rate_limit=1e9, rate_burst=1e9, bootstrap=(router,)))
+    node.bootstrap(0.0)
+    assert [to for _, to in node.datagrams_to_send()] == [router]
+    now, sent_at = 0.0, []
+    while now < 3600.0:  # nobody ever answers
+        now += 1.0
+        for data, to in node.tick(now):
+            query = krpc.decode_message(data)
+            if to == router and isinstance(query, Query) and query.method == b"find_node":
+                assert query.args[b"target"] == ME  # a lookup of our own id
+                sent_at.append(now)
+    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
+    assert sent_at and sent_at[0] <= REBOOTSTRAP_FIRST + 10  # soon after the first failed
+    assert all(b >= a for a, b in itertools.pairwise(gaps))  # backing off ...
+    assert max(gaps) <= REBOOTSTRAP_MAX + 10  # ... up to a ceiling
+    assert 4 <= len(sent_at) <= 10 and node.rebootstraps == len(sent_at)
+
+    # The network comes up: the next retry fills the table, and retries stop.
+    others = {(f"10.0.0.{i}", 6881): bytes([i]) * 20 for i in range(1, 9)}
+    ids = {router: b"R" * 20, **others}
+    compact = b"".join(
+        nid + bytes([10, 0, 0, i]) + (6881).to_bytes(2, "big")
+        for i, nid in enumerate(others.values(), 1)
+    )
+
+    def answer_all(out: list[tuple[bytes, tuple[str, int]]]) -> None:
+        for data, to in out:
+            query = krpc.decode_message(data)
+            if isinstance(query, Query) and to in ids:
+                nodes = compact if to == router else b""
+                reply = Response(query.tid, ids[to], {b"nodes": nodes})
+                answer_all(node.receive_datagram(krpc.encode_response(reply), to, now))
+
+    for _ in range(int(REBOOTSTRAP_MAX) + 60):
+        now += 1.0
+        answer_all(node.tick(now))
+        if len(node.routing) >= 8:
+            break
+    assert len(node.routing) >= 8
+    done = node.rebootstraps
+    for _ in range(600):  # joined (8 nodes not known bad): no more bootstraps
+        now += 1.0
+        node.tick(now)
+    assert node.rebootstraps == done
