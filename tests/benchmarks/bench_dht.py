@@ -28,7 +28,7 @@ Then each one's growth with N against log2 N, whether the target (ours needs no 
 queries and no more time than libtorrent, success 100%) is met at each N, and mixed
 networks (N <= MIXED_MAX_N, default 1000, env SWARMSEEK_BENCH_MIXED_MAX_N): N/2
 libtorrent sessions and N/2 swarmseek nodes in one DHT, the same items fetched by a
-node of each kind.
+node of each kind (SWARMSEEK_BENCH_MIXED_ONLY=1: only these).
 
 Then BEP 44 read-modify-writes (N <= RMW_MAX_N, default 300, env
 SWARMSEEK_BENCH_RMW_MAX_N; RMW of them per kind, env SWARMSEEK_BENCH_RMW, default 30):
@@ -309,7 +309,8 @@ def main() -> None:
         return LT_ONE_CORE if name == OURS_ONE_CORE else "libtorrent"
 
     rows: dict[str, dict[int, Figures]] = {}
-    for n in sizes:
+    pure = [] if os.environ.get("SWARMSEEK_BENCH_MIXED_ONLY") == "1" else sizes
+    for n in pure:
         print(f"\nN = {n}")
         for name, figures in bench_get(n, kinds, lt_max).items():
             rows.setdefault(name, {})[n] = figures
