@@ -45,7 +45,9 @@ UPKEEP_EVERY = 5.0  # seconds between refresh/expiry passes
 # A node that knows fewer than k usable nodes bootstraps again, first after this many
 # seconds, then at doubling intervals up to REBOOTSTRAP_MAX (a node started while its
 # bootstrap nodes or its network were down would otherwise stay alone until some lookup
-# of its own went out; libtorrent retries its bootstrap the same way).
+# of its own went out). libtorrent's routing table asks for a new bootstrap every 30 s
+# while it holds no confirmed node; ours also tops up a table of fewer than k, and
+# backs off so that a node that is offline for hours does not keep knocking.
 REBOOTSTRAP_FIRST = 30.0
 REBOOTSTRAP_MAX = 900.0
 LATE_ANSWERS = 256  # timed-out queries whose late answers we still accept (bounded)
