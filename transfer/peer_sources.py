@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import TrackerError, TransferError
@@ -108,10 +108,12 @@ async def dht_loop(
     *,
     announce_self: bool,
     interval: float = 300.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
     """Look peers up while downloading; announce ourselves when listening for others."""
     while True:
         found = 0
+        announced: bool | None = None
         if not torrent.complete:
             try:
                 peers = await finder.get_peers(torrent.info_hash)
@@ -122,10 +124,21 @@ async def dht_loop(
             log.debug("%s: DHT found %d peers", torrent.name, found)
             torrent.add_peers(peers)
         if announce_self and port():
+            announced = False
             try:
                 accepted = await finder.announce_peer(torrent.info_hash, port())
                 log.debug("%s: DHT announce accepted by %d nodes", torrent.name, accepted)
                 torrent.dht_announced.set()
+                announced = accepted > 0
             except (PeerSourceError, OSError) as exc:
                 log.debug("%s: DHT announce failed: %s", torrent.name, exc)
-        await asyncio.sleep(interval if found or torrent.complete else min(interval, DHT_RETRY))
+        await sleep(dht_round_delay(interval, torrent.complete, found, announced))
+
+
+def dht_round_delay(interval: float, complete: bool, found: int, announced: bool | None) -> float:
+    """Seconds to the next DHT round: the interval once the round did its job; sooner
+    (DHT_RETRY) after a lookup that found nobody, or an announce no node took (a
+    seeder started before any other node must not stay unfindable for the interval)."""
+    if (not complete and not found) or announced is False:
+        return min(interval, DHT_RETRY)
+    return interval
