@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import TrackerError, TransferError
+from .swarm_config import TorrentState
 from .tracker import Announce, Event
 from .tracker_client import announce
 
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 TRACKER_RETRY = 60.0
 # Never re-announce faster than this, whatever interval a tracker asks for.
 MIN_ANNOUNCE_INTERVAL = 1.0
-# A DHT lookup that found nobody is repeated sooner than the regular interval.
+# A DHT round that did not do its job (no peer connected, an announce nobody took) is
+# repeated this soon rather than after the regular interval.
 DHT_RETRY = 15.0
 
 
@@ -110,35 +112,46 @@ async def dht_loop(
     interval: float = 300.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """Look peers up while downloading; announce ourselves when listening for others."""
+    """Look peers up while downloading; announce ourselves when listening for others.
+    A round comes every ``interval``, and sooner (``DHT_RETRY``) while it is needed: a
+    download connected to no peer (the peers found may all be gone: a node restarted on
+    another port leaves its old address in the DHT for half an hour), or a seeder whose
+    last announce no node took (it started before any other node was up)."""
+    step = min(interval, DHT_RETRY)
     while True:
-        found = 0
-        announced: bool | None = None
-        if not torrent.complete:
-            try:
-                peers = await finder.get_peers(torrent.info_hash)
-            except (PeerSourceError, OSError) as exc:
-                log.debug("%s: DHT get_peers failed: %s", torrent.name, exc)
-                peers = []
-            found = len(peers)
-            log.debug("%s: DHT found %d peers", torrent.name, found)
-            torrent.add_peers(peers)
-        if announce_self and port():
-            announced = False
-            try:
-                accepted = await finder.announce_peer(torrent.info_hash, port())
-                log.debug("%s: DHT announce accepted by %d nodes", torrent.name, accepted)
-                torrent.dht_announced.set()
-                announced = accepted > 0
-            except (PeerSourceError, OSError) as exc:
-                log.debug("%s: DHT announce failed: %s", torrent.name, exc)
-        await sleep(dht_round_delay(interval, torrent.complete, found, announced))
+        announced = await _dht_round(torrent, finder, port, announce_self)
+        waited = 0.0
+        while waited < interval:
+            await sleep(step)
+            waited += step
+            if _starving(torrent) or announced is False:
+                break
 
 
-def dht_round_delay(interval: float, complete: bool, found: int, announced: bool | None) -> float:
-    """Seconds to the next DHT round: the interval once the round did its job; sooner
-    (DHT_RETRY) after a lookup that found nobody, or an announce no node took (a
-    seeder started before any other node must not stay unfindable for the interval)."""
-    if (not complete and not found) or announced is False:
-        return min(interval, DHT_RETRY)
-    return interval
+def _starving(torrent: Torrent) -> bool:
+    return not torrent.complete and not torrent.peers and torrent.state is not TorrentState.PAUSED
+
+
+async def _dht_round(
+    torrent: Torrent, finder: PeerFinder, port: Callable[[], int], announce_self: bool
+) -> bool | None:
+    """One lookup (while downloading) and one announce (when listening); returns
+    whether a node took the announce (None: none was made)."""
+    if not torrent.complete:
+        try:
+            peers = await finder.get_peers(torrent.info_hash)
+        except (PeerSourceError, OSError) as exc:
+            log.debug("%s: DHT get_peers failed: %s", torrent.name, exc)
+            peers = []
+        log.debug("%s: DHT found %d peers", torrent.name, len(peers))
+        torrent.add_peers(peers)
+    if not announce_self or not port():
+        return None
+    try:
+        accepted = await finder.announce_peer(torrent.info_hash, port())
+    except (PeerSourceError, OSError) as exc:
+        log.debug("%s: DHT announce failed: %s", torrent.name, exc)
+        return False
+    log.debug("%s: DHT announce accepted by %d nodes", torrent.name, accepted)
+    torrent.dht_announced.set()
+    return accepted > 0
