@@ -111,7 +111,12 @@ class RoutingTable:
         entry = bucket.find(node_id)
         if entry is not None:
             if entry.addr != addr:
-                return None  # same id from another address: keep the one we know
+                if not entry.fails:
+                    return None  # same id from another address: keep the one we know
+                # ...unless the one we know stopped answering: the node restarted on a
+                # new port (`swarmseek node --port 0` keeps its id), and with no other
+                # node for its bucket the dead address would stay forever.
+                entry = self._readdress(bucket, entry, addr)
             entry.last_seen = now
             if responded:
                 entry.last_response = now
@@ -129,6 +134,12 @@ class RoutingTable:
                     break
         entry = NodeEntry(node_id, addr, now, now if responded else None)
         return self._insert(bucket, entry, now)
+
+    @staticmethod
+    def _readdress(bucket: Bucket, entry: NodeEntry, addr: Address) -> NodeEntry:
+        fresh = NodeEntry(entry.node_id, addr, entry.last_seen, None)
+        bucket.nodes[bucket.nodes.index(entry)] = fresh
+        return fresh
 
     def _refresh_replacement(
         self, bucket: Bucket, i: int, now: float, responded: bool

@@ -138,3 +138,20 @@ def test_a_cached_replacement_from_a_new_address_is_replaced() -> None:
     table.heard_from(nid(0x90), addr(51), 2.0, responded=False)
     far = table.bucket_for(nid(0x80))
     assert [(e.node_id, e.addr) for e in far.replacements] == [(nid(0x90), addr(51))]
+
+
+def test_a_node_back_on_a_new_port_replaces_its_dead_address() -> None:
+    # Regression: `swarmseek node --port 0` restarted with its saved id on a new port;
+    # the other node kept the old, dead address forever (no other node to replace it
+    # from the cache), so every lookup timed out and searches failed.
+    table = RoutingTable(OWN)
+    node = nid(0x80)
+    table.heard_from(node, addr(1), 0.0, responded=True)
+    table.heard_from(node, addr(2), 1.0, responded=False)  # answering: keep the known one
+    assert table.get(node) is not None and table.get(node).addr == addr(1)  # type: ignore[union-attr]
+    table.failed(node, 2.0)  # the known address stopped answering
+    table.heard_from(node, addr(2), 3.0, responded=False)
+    entry = table.get(node)
+    assert entry is not None and entry.addr == addr(2) and entry.fails == 0
+    assert [e.addr for e in table.closest(node)] == [addr(2)]
+    assert len(table) == 1
