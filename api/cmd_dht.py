@@ -28,6 +28,7 @@ from swarmseek.discovery import (
     update_mutable,
 )
 
+from .argtypes import port_number
 from .errors import CliError
 
 # Well-known Mainline DHT routers, used when no --bootstrap is given.
@@ -56,7 +57,9 @@ def register(subparsers: Any) -> None:
             metavar="HOST:PORT",
             help="node to start from (repeatable; default: the public routers)",
         )
-        parser.add_argument("--port", type=int, default=0, help="UDP port to use (default any)")
+        parser.add_argument(
+            "--port", type=port_number, default=0, help="UDP port to use (default any)"
+        )
         parser.add_argument("--json", action="store_true", help="print JSON")
         parser.add_argument(
             "--timeout", type=float, default=30.0, help="give up after this many seconds"
@@ -76,7 +79,7 @@ def register(subparsers: Any) -> None:
     p = command("announce", "announce a peer for an infohash", _announce)
     p.add_argument("infohash", metavar="INFOHASH", help="40 hex digits")
     p.add_argument(
-        "--peer-port", type=int, default=0, help="TCP port to announce (default: implied)"
+        "--peer-port", type=port_number, default=0, help="TCP port to announce (default: implied)"
     )
     p = command("put", "store an immutable item; prints its target", _put)
     p.add_argument("value", metavar="VALUE", help="the value, stored as a string")
@@ -131,14 +134,16 @@ def _show(value: Any) -> Any:
 
 def _main(args: argparse.Namespace, run: Callable[[DhtNode, argparse.Namespace], Any]) -> int:
     bootstrap: list[tuple[str, int]] = []
-    for text in args.bootstrap or DEFAULT_BOOTSTRAP:
+    # ping talks to the one node it names: it needs no router (and works offline).
+    default = [args.address] if args.dht_command == "ping" else DEFAULT_BOOTSTRAP
+    for text in args.bootstrap or default:
         try:
             bootstrap.append(_address(text))
         except CliError:
-            if args.bootstrap:
+            if args.bootstrap or args.dht_command == "ping":
                 raise
     if not bootstrap:
-        raise CliError("no bootstrap node could be resolved")
+        raise CliError("no bootstrap node could be resolved (give --bootstrap HOST:PORT)")
     config = DhtConfig(port=args.port, bootstrap=tuple(bootstrap), read_only=True)
     result: dict[str, Any] = asyncio.run(_session(config, args, run))
     if args.json:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from swarmseek.transfer import EncryptionPolicy
 
+from .argtypes import port_number
 from .cmd_dht import DEFAULT_BOOTSTRAP
 from .cmd_transfer import _address, encryption_arg
 from .errors import CliError
@@ -132,10 +133,13 @@ def register(subparsers: Any) -> None:
         help="state: routing table, DHT items, catalogue, resume data (default %(default)s)",
     )
     node.add_argument(
-        "--port", type=int, default=6881, help="DHT (UDP) and peer (TCP) port (default %(default)s)"
+        "--port",
+        type=port_number,
+        default=6881,
+        help="DHT (UDP) and peer (TCP) port (default %(default)s)",
     )
     node.add_argument(
-        "--api-port", type=int, default=8600, metavar="N", help="JSON API and web page port"
+        "--api-port", type=port_number, default=8600, metavar="N", help="JSON API and web page port"
     )
     node.add_argument(
         "--bootstrap",
@@ -233,7 +237,7 @@ def register(subparsers: Any) -> None:
     demo.add_argument(
         "--nodes", type=int, default=20, metavar="N", help="DHT nodes to run (default %(default)s)"
     )
-    demo.add_argument("--api-port", type=int, default=8600, metavar="N", help="0 picks one")
+    demo.add_argument("--api-port", type=port_number, default=8600, metavar="N", help="0 picks one")
     demo.add_argument(
         "--empty", action="store_true", help="start an empty network: share nothing, import nothing"
     )
@@ -344,7 +348,10 @@ def _share(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    data = args.file.expanduser().read_bytes()
+    path = args.file.expanduser()
+    if not path.is_file():
+        raise CliError(f"{path}: no such file")
+    data = path.read_bytes()
     start = time.monotonic()
     report = call(
         args.api,
@@ -365,12 +372,14 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    criteria = (args.query, args.prefix, args.size_min, args.size_max, args.after, args.before)
+    query = (args.query or "").strip() or None  # "" is no query, as the page reads it
+    prefix = (args.prefix or "").strip() or None
+    criteria = (query, prefix, args.size_min, args.size_max, args.after, args.before)
     if all(c is None for c in criteria):
         raise CliError("give a query, --prefix, a size range or a date range")
     params = {
-        "q": args.query,
-        "prefix": args.prefix,
+        "q": query,
+        "prefix": prefix,
         "size_min": args.size_min,
         "size_max": args.size_max,
         "after": args.after,
@@ -379,8 +388,8 @@ def _search(args: argparse.Namespace) -> int:
         "fuzzy": "false" if args.exact else None,
     }
     page = call(args.api, "GET", "/api/v1/search", params=params)
-    if page.get("fuzzy") and not args.json:
-        words = " ".join(w for w in (args.query, args.prefix) if w)
+    if page.get("fuzzy") and page["results"] and not args.json:
+        words = " ".join(w for w in (query, prefix) if w)
         like = f"results for {page['corrected']!r}" if "corrected" in page else "names like it"
         print(f"no name has every word of {words!r}; {like}:", file=sys.stderr)
     _print_results(page["results"], args.json)

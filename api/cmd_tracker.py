@@ -7,6 +7,8 @@ import asyncio
 
 from swarmseek.transfer import TrackerServer
 
+from .argtypes import port_number
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
@@ -15,7 +17,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Run a BitTorrent tracker (HTTP with compact peer lists, and UDP "
         "per BEP 15) until interrupted. Both listen on the same port number.",
     )
-    parser.add_argument("--port", type=int, default=6969, help="port (0 picks one; default 6969)")
+    parser.add_argument(
+        "--port", type=port_number, default=6969, help="port (0 picks one; default 6969)"
+    )
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
     parser.set_defaults(func=run)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swarmseek.transfer import (
+    BencodeError,
     EncryptionPolicy,
     Magnet,
     Metainfo,
@@ -36,6 +37,7 @@ from swarmseek.transfer import (
     trace,
 )
 
+from .argtypes import port_number
 from .errors import CliError
 
 if TYPE_CHECKING:
@@ -98,14 +100,27 @@ def _source(text: str) -> Metainfo | Magnet | bytes:
         return parse_magnet(text)
     if _HEX40.match(text) and not Path(text).exists():
         return as_infohash(bytes.fromhex(text))
+    if not Path(text).exists():
+        raise CliError(f"{text}: no such torrent file (nor a magnet link or infohash)")
+    return _torrent_file(Path(text))
+
+
+def _torrent_file(path: Path) -> Metainfo:
+    """A .torrent file; anything wrong with it is one line naming it (as ``info`` says)."""
     try:
-        return parse_torrent(Path(text).read_bytes())
-    except FileNotFoundError:
-        raise CliError(f"{text}: no such torrent file (nor a magnet link or infohash)") from None
+        return parse_torrent(path.read_bytes())
+    except BencodeError as exc:
+        raise CliError(f"{path}: not a .torrent (bad bencode: {exc})") from None
+    except ValueError as exc:
+        raise CliError(f"{path}: not a .torrent ({exc})") from None
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}") from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=0, help="TCP port to listen on (default any)")
+    parser.add_argument(
+        "--port", type=port_number, default=0, help="TCP port to listen on (default any)"
+    )
     parser.add_argument("--bind", default="0.0.0.0", metavar="ADDR", help="address to listen on")
     encryption_arg(parser)
     parser.add_argument(
@@ -291,7 +306,7 @@ def _freeze_startup_objects() -> None:
 
 # ------------------------------------------------------------------------ seed
 def _seed(args: argparse.Namespace) -> int:
-    meta = parse_torrent(args.torrent.read_bytes())
+    meta = _torrent_file(args.torrent)
     _freeze_startup_objects()
     return asyncio.run(_seed_async(args, meta))
 

@@ -1,0 +1,105 @@
+"""What a newcomer's mistakes get from the command line: one line on stderr naming the
+problem, and the documented exit status (1 error, 2 bad usage), never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from swarmseek.api.cli import main
+from tests.support.api_server import serve_in_thread
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> str:
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert "Traceback" not in err, err
+    assert all(w in last for w in words), err
+    return last
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["tracker", "--port", "99999"],
+        ["node", "--port", "70000"],
+        ["node", "--api-port", "-1"],
+        ["demo", "--api-port", "65536"],
+        ["get", "11" * 20, "--out", "d", "--port", "99999"],
+        ["seed", "t.torrent", "--data", "d", "--port", "x"],
+        ["dht", "ping", "127.0.0.1:1", "--port", "99999"],
+        ["dht", "announce", "11" * 20, "--peer-port", "65536"],
+    ],
+)
+def test_a_port_out_of_range_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: `swarmseek tracker --port 99999` (and node, get, ...) ended in an
+    # OverflowError traceback from socket.bind.
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    one_line_error(capsys, "port")
+
+
+def test_get_names_a_corrupt_torrent_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: "swarmseek: error: unexpected byte b'g' at byte 0", naming nothing.
+    bad = tmp_path / "bad.torrent"
+    bad.write_bytes(b"garbage")
+    assert main(["get", str(bad), "--out", str(tmp_path / "out")]) == 1
+    one_line_error(capsys, str(bad), "not a .torrent")
+    no_pieces = tmp_path / "nopieces.torrent"
+    no_pieces.write_bytes(b"d4:infod4:name1:xee")
+    assert main(["seed", str(no_pieces), "--data", str(tmp_path)]) == 1
+    one_line_error(capsys, str(no_pieces), "not a .torrent")
+
+
+def test_import_of_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.jsonl"
+    assert main(["import", str(missing), "--api", "http://127.0.0.1:9"]) == 1
+    assert one_line_error(capsys) == f"swarmseek: error: {missing}: no such file"
+
+
+def test_dht_ping_needs_no_router(capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression: `dht ping HOST:PORT` first resolved the public routers, so offline it
+    # failed with "no bootstrap node could be resolved" before pinging anything.
+    assert main(["dht", "ping", "nohost"]) == 1
+    assert one_line_error(capsys) == "swarmseek: error: expected HOST:PORT, got 'nohost'"
+
+
+@pytest.fixture
+def fuzzy_node() -> Iterator[str]:
+    """A node whose index knows nothing like anything: fuzzy answers with no results."""
+
+    async def search(request: web.Request) -> web.Response:
+        return web.json_response({"results": [], "next_cursor": None, "fuzzy": True})
+
+    def make() -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/v1/search", search)
+        return app
+
+    with serve_in_thread(make) as url:
+        yield url
+
+
+def test_an_empty_search_says_so_plainly(
+    fuzzy_node: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: "no name has every word of 'zzzz'; names like it:" then "no results".
+    assert main(["search", "zzzz", "--api", fuzzy_node]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "no results\n"
+    assert captured.err == ""
+
+
+@pytest.mark.parametrize("query", ["", "   "])
+def test_a_blank_query_is_no_query(query: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression: `search ""` went to the node, which answered in its own words.
+    assert main(["search", query, "--api", "http://127.0.0.1:9"]) == 1
+    one_line_error(capsys, "give a query, --prefix, a size range or a date range")
