@@ -291,9 +291,14 @@ class Node:
         created_at = int(time.time())
         made = await asyncio.to_thread(create_torrent, path, creation_date=created_at)
         signature: tuple[int, ...] = ()
-        if self.session.get(bytes(made.metainfo.infohash)) is None:
+        if not self._indexed(bytes(made.metainfo.infohash)):
             signature = await asyncio.to_thread(signature_of_paths, made.paths)
         return Prepared(path, made.metainfo, signature, created_at)
+
+    def _indexed(self, infohash: bytes) -> bool:
+        """Seeded already, with a card in the index (ours, or one seen there)."""
+        known = self.session.get(infohash) is not None
+        return known and self.catalogue.by_infohash(infohash) is not None
 
     async def finish_share(self, prepared: Prepared) -> Shared:
         """Seed, announce and publish a prepared share (idempotent for a known one)."""
@@ -304,15 +309,11 @@ class Node:
             await self.session.add(meta, prepared.path.parent, seed_mode=True)
             self.state.add_share(ShareRow(infohash, meta.to_bytes(), str(prepared.path)))
             self._shares.add(infohash)
-            card = Card.create(
-                infohash,
-                info.name,
-                info.total_length,
-                len(info.files),
-                prepared.created,
-                prepared.signature,
-            )
-            await asyncio.gather(self.publish([card]), self._announce(infohash))
+            await asyncio.gather(self.publish([_card(prepared)]), self._announce(infohash))
+        elif self.catalogue.by_infohash(infohash) is None:
+            # Seeded, but its card never reached the index (shared while no other DHT
+            # node answered): sharing it again publishes it now.
+            await self.publish([_card(prepared)])
         announced = await self._announce(infohash)
         magnet = Magnet(meta.infohash, info.name).to_uri()
         return Shared(infohash, info.name, info.total_length, len(info.files), magnet, announced)
@@ -465,6 +466,18 @@ class Node:
             if data["infohash"] == infohash.hex() and data["state"] in states:
                 return data
         raise NotFound("the node stopped")
+
+
+def _card(prepared: Prepared) -> Card:
+    info = prepared.metainfo.info
+    return Card.create(
+        bytes(prepared.metainfo.infohash),
+        info.name,
+        info.total_length,
+        len(info.files),
+        prepared.created,
+        prepared.signature,
+    )
 
 
 def _enlarge_buffers(dht: DhtNode) -> None:

@@ -328,6 +328,11 @@ class NodeServices:
                 shared = await self.node.share(real)
         except MetainfoError as exc:
             raise BadRequest(str(exc)) from None
+        except Unavailable as exc:  # hashed and seeding by now: only the index lacks it
+            raise Unavailable(
+                f"{real.name} is seeded, but not yet findable: {exc.message}."
+                " Share it again once other DHT nodes answer"
+            ) from None
         return {
             "infohash": shared.infohash.hex(),
             "name": shared.name,
