@@ -54,7 +54,8 @@ def _string(param: Param, raw: str) -> str:
 
 def _integer(param: Param, raw: str) -> int:
     text = raw.strip()
-    if not re.fullmatch(r"[+-]?\d{1,19}", text):
+    # ASCII digits only: \d and int() also take full-width digits (U+FF10-U+FF19).
+    if not re.fullmatch(r"[+-]?[0-9]{1,19}", text):
         raise BadRequest(f"parameter '{param.name}' must be an integer")
     value = int(text)
     if abs(value) > _MAX_INT:

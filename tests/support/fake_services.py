@@ -78,6 +78,7 @@ class _Download:
             "peers": 1,
             "eta": None,
             "folder": self.folder,
+            "path": f"{self.folder}/{self.name}" if self.folder and self.name else None,
             "error": None,
         }
 
@@ -108,8 +109,9 @@ class FakeServices:
         self.searches.append(request)
         keywords = words(request.q or "")
         prefix = (request.prefix or "").lower()
-        if not keywords and not prefix and request.q is None:
-            raise BadRequest("give 'q' or 'prefix'")
+        ranges = (request.size_min, request.size_max, request.after, request.before)
+        if not keywords and not prefix and request.q is None and all(r is None for r in ranges):
+            raise BadRequest("a query needs a term, a prefix or a range")
         if prefix and len(prefix) < self.broad_prefix_below:
             raise BadRequest("range too broad for the index: narrow it down")
         hits: list[tuple[float, Card]] = []
