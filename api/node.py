@@ -23,7 +23,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -344,6 +344,11 @@ class Node:
             )
         if self.session.get(row.infohash) is not None:
             raise Conflict(f"torrent {row.infohash.hex()} is already downloading or shared")
+        if row.name is None and not isinstance(source, Metainfo):
+            # Until the metadata comes, the name its card gives (not 40 hex digits).
+            card = self.catalogue.by_infohash(row.infohash)
+            if card is not None:
+                row = replace(row, name=card.name)
         await self._add_torrent(row)
         self.state.add_download(row)
         return self.download_json(row.infohash)
@@ -388,6 +393,8 @@ class Node:
             "peers": status.peers,
             "eta": status.eta,
             "folder": self._folders.get(infohash, ""),
+            # Where the content is on disk, once the metadata names it.
+            "path": None if torrent.info is None else str(torrent.save_path / torrent.info.name),
             "error": status.error,
         }
 

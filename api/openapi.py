@@ -153,6 +153,7 @@ SCHEMAS: dict[str, Any] = {
             "peers": {"type": "integer"},
             "eta": {"type": ["number", "null"]},
             "folder": {"type": "string"},
+            "path": {"type": ["string", "null"]},
             "error": {"type": ["string", "null"]},
         },
     },

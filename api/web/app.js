@@ -201,7 +201,9 @@ async function search(more = false) {
   if (!more) {
     state.cursor = null; state.params = params; state.mode = "search";
     $("#back").hidden = true;
-    if (!params.has("q") && !params.has("prefix")) {
+    // Nothing typed and no filter set: nothing to ask. A filter alone is a search
+    // (files of a size or date range), as in the API and the CLI.
+    if ([...params.keys()].length === 0) {
       state.lastSearch = null;
       renderResults([], false); setEmpty(""); setStatus(""); return;
     }
@@ -219,7 +221,10 @@ async function search(more = false) {
     // The address bar holds the search, so it can be bookmarked, shared or reloaded.
     if (!more) history.replaceState(null, "", `/?q=${encodeURIComponent(input.value.trim())}`);
     const asked = input.value.trim();
-    setEmpty(count ? "" : `Nothing matches “${asked}”${Object.keys(filterValues() || {}).length ? " with these filters" : ""}. Try fewer words or a shorter prefix.`);
+    const filtered = Object.keys(filterValues() || {}).length > 0;
+    if (count) setEmpty("");
+    else if (!asked) setEmpty("Nothing matches these filters. Try a wider range.");
+    else setEmpty(`Nothing matches “${asked}”${filtered ? " with these filters" : ""}. Try fewer words or a shorter prefix.`);
     if (body.fuzzy && count && body.corrected) {
       // No name has every word: the node corrected a typo from the terms it knows.
       setStatus(`No name has every word of “${asked}”: ${plural(count, "result")} for “${body.corrected}”`);
@@ -442,7 +447,7 @@ function downloadItem(d) {
     if (d.peers != null) parts.push(plural(d.peers, "peer"));
     if (d.eta != null) parts.push(`ETA ${formatDuration(d.eta)}`);
   }
-  if (d.state === "complete" && d.folder) parts.push(`in ${d.folder}`);
+  if (d.state === "complete" && (d.path || d.folder)) parts.push(`in ${d.path || d.folder}`);
   if (d.error) parts.push(d.error);
   info.textContent = parts.join(" · ");
   const controls = document.createElement("span");

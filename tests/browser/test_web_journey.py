@@ -191,6 +191,9 @@ async def journey(page: Any, backend: Backend, shots: Shots) -> None:
     await shots(page, "downloading")
     await page.wait_for_selector('#downloads li[data-state="complete"]', timeout=TIMEOUT_MS)
     await expect(page.get_by_role("status")).to_have_text(f"{backend.name} downloaded")
+    await expect(item.locator(".download-info")).to_contain_text(
+        f"in {backend.download_dir}/{backend.name}"
+    )
     await shots(page, "complete")
 
     files = [p for p in backend.download_dir.rglob("*") if p.is_file()]
@@ -329,3 +332,40 @@ async def test_token_from_fragment_is_sent(page: Any, tmp_path: Path) -> None:
     finally:
         services.close()
         await runner.cleanup()
+
+
+async def test_a_filter_alone_searches(page: Any, fake_backend: Backend) -> None:
+    # Regression: with the search box empty, setting a size or date filter did
+    # nothing at all (no request, no status), though the API and the CLI take a range
+    # alone ("everything over 1 GB").
+    expect = playwright_api.expect
+    await page.goto(fake_backend.url + "/")
+    await page.locator("#filters summary").click()
+    await page.get_by_label("Min size").fill("3 GB")
+    await page.get_by_label("Min size").press("Enter")
+    rows = page.locator("#results tbody tr")
+    await expect(rows).to_have_count(2)  # the live image and the Ubuntu desktop
+    await expect(page.get_by_role("status")).to_have_text("2 results")
+    await page.get_by_label("Min size").fill("100 GB")
+    await page.get_by_label("Min size").press("Enter")
+    await expect(page.locator("#empty")).to_have_text(
+        "Nothing matches these filters. Try a wider range."
+    )
+    await page.get_by_role("button", name="Clear filters").click()
+    await expect(rows).to_have_count(0)
+    await expect(page.locator("#empty")).to_be_hidden()
+    await Shots("filters")(page, "filter-alone")
+
+
+async def test_the_page_says_when_the_node_is_unreachable(page: Any, fake_backend: Backend) -> None:
+    expect = playwright_api.expect
+    await page.goto(fake_backend.url + "/")
+    await expect(page.locator("#stats")).to_contain_text("files indexed here")
+    await page.route("**/api/v1/**", lambda route: route.abort())  # the node went away
+    search_box = page.get_by_role("combobox", name="Search files by name")
+    await search_box.fill("debian")
+    await search_box.press("Enter")
+    await expect(page.get_by_role("alert")).to_have_text(
+        "Search failed: cannot reach the node; is it running?"
+    )
+    await Shots("unreachable")(page, "search")

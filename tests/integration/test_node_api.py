@@ -100,6 +100,8 @@ async def test_every_endpoint_and_hostile_requests(api: Any, tmp_path: Path) -> 
         ) as r:
             assert r.status == 200, await r.text()
             download = await r.json()
+        # Named from its card at once (it said 40 hex digits until the metadata came).
+        assert download["name"] == "licenses"
         async with http.post(base + "/downloads", json={"infohash": shared["infohash"]}) as r:
             assert r.status == 409
         status, listed = await get(http, base + "/downloads")
@@ -112,6 +114,7 @@ async def test_every_endpoint_and_hostile_requests(api: Any, tmp_path: Path) -> 
         status, one = await get(http, base + "/downloads/" + download["id"])
         assert one["state"] == "complete" and one["verified_bytes"] == shared["size"]
         got = net.nodes[0].config.downloads / "sub" / "dir" / "licenses"
+        assert one["path"] == str(got)  # where it is, not only the folder asked for
         assert (got / "GPL-3.txt").read_bytes() == (corpus / "licenses" / "GPL-3.txt").read_bytes()
         for action in ("pause", "resume"):
             async with http.post(base + f"/downloads/{download['id']}/{action}") as r:
