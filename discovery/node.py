@@ -36,7 +36,7 @@ from .operations import (
 )
 from .persist import SavedState
 from .routing import NodeEntry, RoutingTable
-from .store import ItemStorage, PeerStore, RateLimiter, TokenSecrets
+from .store import PEER_TTL, ItemStorage, PeerStore, RateLimiter, TokenSecrets
 
 log = logging.getLogger(__name__)
 
@@ -241,15 +241,16 @@ class KrpcNode:
 
     # -- persistence ------------------------------------------------------------
     def snapshot(self, now: float) -> SavedState:
-        """The routing table and stored items, for ``persist.save_state``."""
+        """The routing table, stored items and peers, for ``persist.save_state``."""
         nodes = [(e.node_id, e.addr) for e in self.routing.entries() if not e.is_bad()]
         items = [
             (target, s.value, now - s.stored_at, s.mutable) for target, s in self.items.items()
         ]
-        return SavedState(self.node_id, nodes, items)
+        peers = [(ih, addr, now - t) for ih, addr, t in self.peers.entries() if now - t < PEER_TTL]
+        return SavedState(self.node_id, nodes, items, peers)
 
     def restore(self, state: SavedState, now: float) -> None:
-        """Load a previous run's table (as questionable nodes) and items."""
+        """Load a previous run's table (as questionable nodes), items and peers."""
         for node_id, addr in state.nodes:
             self.routing.heard_from(node_id, addr, now, responded=False)
         for target, value, age, item in state.items:
@@ -257,6 +258,9 @@ class KrpcNode:
                 self.items.put_immutable(target, value, now - age)
             else:
                 self.items.put_mutable(item, None, now - age)
+        for infohash, addr, age in state.peers:
+            if 0 <= age < PEER_TTL:
+                self.peers.announce(infohash, addr, now - age)
 
     # -- operations -------------------------------------------------------------
     def _known(self, target: bytes) -> list[NodeEntry]:

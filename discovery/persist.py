@@ -1,4 +1,5 @@
-"""Routing table and stored items in the node's SQLite file, so a restart is warm.
+"""Routing table, stored items and announced peers in the node's SQLite file, so a
+restart is warm.
 
 Tables are prefixed ``dht_`` because the same file holds the rest of the node's state
 (DESIGN.md decision 5). Items are saved with their age, not a clock reading, so the
@@ -22,6 +23,10 @@ CREATE TABLE IF NOT EXISTS dht_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS dht_nodes (
     id BLOB PRIMARY KEY, host TEXT NOT NULL, port INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dht_peers (
+    infohash BLOB NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL, age REAL NOT NULL,
+    PRIMARY KEY (infohash, host, port)
+);
 CREATE TABLE IF NOT EXISTS dht_items (
     target BLOB PRIMARY KEY, value BLOB NOT NULL, age REAL NOT NULL,
     public_key BLOB, salt BLOB, seq INTEGER, sig BLOB
@@ -35,6 +40,10 @@ class SavedState:
     nodes: list[tuple[bytes, Address]] = field(default_factory=list)
     # (target, value, age in seconds, mutable item or None)
     items: list[tuple[bytes, Value, float, MutableItem | None]] = field(default_factory=list)
+    # (infohash, peer address, age in seconds): announces others made to us. Without
+    # them a restarted node, often the only one holding a small swarm's announces,
+    # knows no seeder until each re-announces (libtorrent's interval: 30 min; ours: 5).
+    peers: list[tuple[bytes, Address, float]] = field(default_factory=list)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -66,6 +75,11 @@ def load_state(path: Path) -> SavedState:
             except (BencodeError, ItemError):
                 continue
             state.items.append((bytes(target), value, float(age), item))
+        for infohash, host, port, age in conn.execute(
+            "SELECT infohash, host, port, age FROM dht_peers"
+        ):
+            if len(infohash) == 20 and isinstance(host, str) and 0 < port < 65536:
+                state.peers.append((bytes(infohash), (host, int(port)), float(age)))
     conn.close()
     return state
 
@@ -98,5 +112,10 @@ def save_state(path: Path, state: SavedState) -> None:
                 )
                 for target, value, age, m in state.items
             ],
+        )
+        conn.execute("DELETE FROM dht_peers")
+        conn.executemany(
+            "INSERT OR REPLACE INTO dht_peers VALUES (?, ?, ?, ?)",
+            [(infohash, host, port, age) for infohash, (host, port), age in state.peers],
         )
     conn.close()

@@ -50,6 +50,10 @@ class PeerStore:
         rng.shuffle(live)
         return live[:n]
 
+    def entries(self) -> list[tuple[bytes, Address, float]]:
+        """Every (infohash, peer, time announced), oldest infohash first."""
+        return [(ih, addr, t) for ih, peers in self._peers.items() for addr, t in peers.items()]
+
     def expire(self, now: float) -> None:
         for infohash in list(self._peers):
             entries = self._peers[infohash]
