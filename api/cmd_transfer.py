@@ -260,11 +260,7 @@ async def _watch(torrent: Torrent, timeout: float) -> None:
             if bar is not None:
                 _update_bar(bar, status)
             if now - last_progress > timeout and not torrent.finished.is_set():
-                if torrent.info is None:
-                    reason = "metadata never arrived" if status.peers else "no peers found"
-                else:
-                    reason = "no progress" if status.peers else "no peers found"
-                raise CliError(f"{reason} within {timeout:g} s ({torrent.name})", exit_code=3)
+                raise CliError(stall_message(torrent, status.peers, timeout), exit_code=3)
     finally:
         if bar is not None:
             bar.close()
@@ -282,6 +278,19 @@ async def _watch(torrent: Torrent, timeout: float) -> None:
         f" ({torrent.downloaded / max(elapsed, 1e-9) / 1e6:.1f} MB/s)",
         flush=True,
     )
+
+
+def stall_message(torrent: Torrent, peers: int, timeout: float) -> str:
+    """Why a download gave up, and how far it got (what a stopped seeder leaves)."""
+    if torrent.info is None:
+        reason = "metadata never arrived" if peers else "no peers found"
+        return f"{reason} within {timeout:g} s ({torrent.name})"
+    # No peer now: every one went away (a seeder stopped), or none was ever reached.
+    gone = "no peer left" if torrent.downloaded else "no peers found"
+    reason = "no progress" if peers else gone
+    done = f"{torrent.verified_bytes} of {torrent.total_length} bytes verified"
+    hint = "; the same command resumes" if torrent.verified_bytes else ""
+    return f"{reason} within {timeout:g} s ({torrent.name}: {done}{hint})"
 
 
 def _bar(torrent: Torrent) -> Any:
