@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+from collections.abc import Iterator
+
 
 class ApiError(Exception):
     """Base class of every error raised by ``swarmseek.api``."""
@@ -69,3 +74,19 @@ class TooManyRequests(HttpError):
 class Unavailable(HttpError):
     status = 503
     code = "unavailable"
+
+
+@contextlib.contextmanager
+def listening(what: str, where: str, option: str) -> Iterator[None]:
+    """A bind that failed says what could not listen where, and which option moves
+    it (an OSError still, one line: ``[Errno 98] Address already in use`` named
+    neither the port nor the part of the node)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        raise OSError(
+            f"{what} cannot listen on {where}: {os.strerror(exc.errno)}"
+            f" (another node or client using it? {option} 0 picks a free port)"
+        ) from None

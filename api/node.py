@@ -53,7 +53,7 @@ from swarmseek.transfer import (
 )
 
 from .cmd_transfer import DhtFinder
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, listening
 from .node_config import (
     LOOPBACK_RATE,
     PUBLISH_ATTEMPTS,
@@ -108,23 +108,8 @@ class Node:
 
     async def _start(self) -> None:
         cfg = self.config
-        defaults = DhtConfig()
-        rate = LOOPBACK_RATE if cfg.loopback else defaults.rate_limit
-        self.dht = await self._stack.enter_async_context(
-            DhtNode(
-                DhtConfig(
-                    host=cfg.dht_host,
-                    port=cfg.dht_port,
-                    bootstrap=cfg.bootstrap,
-                    sqlite_path=cfg.db_path if cfg.persist_dht else None,
-                    rate_limit=rate,
-                    rate_burst=rate if cfg.loopback else defaults.rate_burst,
-                    max_items=cfg.dht_max_items,
-                    query_timeout=cfg.dht_query_timeout,
-                    query_slow=cfg.dht_query_slow,
-                )
-            )
-        )
+        with listening("the DHT", f"UDP {cfg.dht_host}:{cfg.dht_port}", "--port"):
+            self.dht = await self._stack.enter_async_context(DhtNode(self._dht_config()))
         _enlarge_buffers(self.dht)
         self.catalogue = Catalogue(cfg.db_path)
         self._stack.callback(self.catalogue.close)
@@ -139,23 +124,39 @@ class Node:
                 in_flight=cfg.index_in_flight,
             ),
         )
-        self.session = await self._stack.enter_async_context(
-            Session(
-                SessionConfig(
-                    host=cfg.peer_host,
-                    port=cfg.peer_port,
-                    encryption=cfg.encryption,
-                    resume_interval=cfg.resume_interval,
-                ),
-                resume_db=cfg.db_path,
-                dht=DhtFinder(self.dht),
-            )
+        session = Session(
+            SessionConfig(
+                host=cfg.peer_host,
+                port=cfg.peer_port,
+                encryption=cfg.encryption,
+                resume_interval=cfg.resume_interval,
+            ),
+            resume_db=cfg.db_path,
+            dht=DhtFinder(self.dht),
         )
+        with listening("peers", f"TCP {cfg.peer_host}:{cfg.peer_port}", "--port"):
+            self.session = await self._stack.enter_async_context(session)
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         await self._restore()
         for job in (self._publisher(), self._republisher(), self._progress()):
             self._tasks.append(self._tg.create_task(job))
+
+    def _dht_config(self) -> DhtConfig:
+        cfg = self.config
+        defaults = DhtConfig()
+        rate = LOOPBACK_RATE if cfg.loopback else defaults.rate_limit
+        return DhtConfig(
+            host=cfg.dht_host,
+            port=cfg.dht_port,
+            bootstrap=cfg.bootstrap,
+            sqlite_path=cfg.db_path if cfg.persist_dht else None,
+            rate_limit=rate,
+            rate_burst=rate if cfg.loopback else defaults.rate_burst,
+            max_items=cfg.dht_max_items,
+            query_timeout=cfg.dht_query_timeout,
+            query_slow=cfg.dht_query_slow,
+        )
 
     async def __aexit__(
         self,

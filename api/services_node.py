@@ -43,7 +43,7 @@ from swarmseek.transfer import (
     walk_folder,
 )
 
-from .errors import BadRequest, Forbidden, NotFound, Unavailable
+from .errors import BadRequest, Forbidden, NotFound, Unavailable, listening
 from .http import ApiConfig, make_app
 from .node import Node
 from .peer_counts import PeerCounts
@@ -482,7 +482,8 @@ async def serve_api(node: Node, host: str, port: int, token: str | None) -> Asyn
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
-        await site.start()
+        with listening("the API", f"{host}:{port}", "--api-port"):
+            await site.start()
         server = site._server  # aiohttp exposes the bound port only through the server
         sockets = getattr(server, "sockets", None) or []
         bound = sockets[0].getsockname()[1] if sockets else port

@@ -3,6 +3,7 @@ problem, and the documented exit status (1 error, 2 bad usage), never a tracebac
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +104,22 @@ def test_a_blank_query_is_no_query(query: str, capsys: pytest.CaptureFixture[str
     # Regression: `search ""` went to the node, which answered in its own words.
     assert main(["search", query, "--api", "http://127.0.0.1:9"]) == 1
     one_line_error(capsys, "give a query, --prefix, a size range or a date range")
+
+
+@pytest.mark.parametrize(("kind", "option"), [("udp", "--port"), ("tcp", "--api-port")])
+def test_a_port_in_use_is_named(
+    kind: str, option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: "cannot start the node: [Errno 98] Address already in use", naming
+    # neither the port nor which part of the node (DHT, peers, API) wanted it.
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
+    with busy:
+        busy.bind(("0.0.0.0" if kind == "udp" else "127.0.0.1", 0))
+        if kind == "tcp":
+            busy.listen()
+        port = str(busy.getsockname()[1])
+        ports = {"--port": "0", "--api-port": "0", option: port}
+        argv = ["node", "--data-dir", str(tmp_path), "--bootstrap", "127.0.0.1:1"]
+        assert main([*argv, *(x for item in ports.items() for x in item)]) == 1
+    what = "the DHT cannot listen on UDP" if kind == "udp" else "the API cannot listen on"
+    one_line_error(capsys, what, f":{port}: Address already in use", f"{option} 0 picks")
