@@ -191,7 +191,10 @@ async def _dht(bootstrap: list[str], *, read_only: bool) -> AsyncIterator[PeerFi
             if bootstrap:
                 raise
     if not nodes:
-        raise CliError("no DHT bootstrap node could be resolved")
+        raise CliError(
+            "no DHT bootstrap node could be resolved"
+            " (give --dht-bootstrap HOST:PORT, a --peer or a --tracker)"
+        )
     config = DhtConfig(bootstrap=tuple(nodes), read_only=read_only)
     async with DhtNode(config) as node:
         yield DhtFinder(node)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from swarmseek.api import cmd_dht
 from swarmseek.api.cli import main
 from tests.support.api_server import serve_in_thread
 
@@ -123,3 +124,12 @@ def test_a_port_in_use_is_named(
         assert main([*argv, *(x for item in ports.items() for x in item)]) == 1
     what = "the DHT cannot listen on UDP" if kind == "udp" else "the API cannot listen on"
     one_line_error(capsys, what, f":{port}: Address already in use", f"{option} 0 picks")
+
+
+def test_get_without_any_peer_source_says_what_to_give(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Offline, the public routers do not resolve (.invalid never does, RFC 2606).
+    monkeypatch.setattr(cmd_dht, "DEFAULT_BOOTSTRAP", ("router.invalid:6881",))
+    assert main(["get", "11" * 20, "--out", str(tmp_path)]) == 1
+    one_line_error(capsys, "no DHT bootstrap node could be resolved", "--dht-bootstrap")
