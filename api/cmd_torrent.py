@@ -56,6 +56,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_create(args: argparse.Namespace) -> int:
     if not args.path.exists():
         raise CliError(f"{args.path}: no such file or folder")
+    if args.output is not None and not args.output.parent.is_dir():
+        # Said before hashing, not after minutes of it.
+        raise CliError(f"{args.output}: no such folder as {args.output.parent}")
     with _progress_bar("hashing") as progress:
         created = create_torrent(
             args.path,
@@ -70,7 +73,10 @@ def cmd_create(args: argparse.Namespace) -> int:
         print(f"swarmseek: warning: skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
     meta = created.metainfo
     output = args.output or Path(f"{meta.info.name}.torrent")
-    output.write_bytes(meta.to_bytes())
+    try:
+        output.write_bytes(meta.to_bytes())
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
     print(f"infohash {meta.infohash.hex()}")
     print(f"magnet   {make_magnet(meta.infohash, meta.info.name, meta.trackers)}")
     print(f"torrent  {output}")
@@ -125,6 +131,8 @@ def format_ranges(pieces: Sequence[int]) -> str:
 
 
 def _load_torrent(path: Path) -> Metainfo:
+    if path.is_dir():
+        raise CliError(f"{path}: a folder, not a .torrent file")
     if not path.is_file():
         raise CliError(f"{path}: no such file")
     if path.stat().st_size > MAX_TORRENT_FILE:

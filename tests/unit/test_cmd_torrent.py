@@ -112,7 +112,7 @@ def _info(**extra: object) -> dict[bytes, object]:
     ("args", "message"),
     [
         (["info", "{tmp}/nope.torrent"], "no such file"),
-        (["info", "{tmp}"], "no such file"),
+        (["info", "{tmp}"], "a folder, not a .torrent file"),  # it said "no such file"
         (["info", "{tmp}/garbage"], "bad bencode"),
         (["info", "magnet:?xt=urn:btih:xyz"], "infohash"),
         (["verify", "{tmp}/garbage", "--data", "{tmp}"], "bad bencode"),
@@ -125,6 +125,8 @@ def _info(**extra: object) -> dict[bytes, object]:
         (["create", "{tmp}/missing"], "no such file"),
         (["create", "{tmp}/emptydir"], "no files"),
         (["create", "{tmp}/garbage", "--piece-size", "1000"], "power of two"),
+        # Said before hashing (it was an OSError after hashing it all).
+        (["create", "{tmp}/garbage", "-o", "{tmp}/nodir/x.torrent"], "no such folder"),
     ],
 )
 def test_errors_are_one_line(
