@@ -43,6 +43,10 @@ SCHEMAS: dict[str, Any] = {
             "peers": _NULLABLE_INT,
             "magnet": {"type": "string"},
             "namespace": {"type": "string"},
+            "signature": {
+                "type": "boolean",
+                "description": "the card has a content signature (similar can use it)",
+            },
         },
     },
     "SearchPage": {

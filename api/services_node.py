@@ -67,6 +67,7 @@ def result_json(result: Result, *, similarity: bool = False, peers: int | None =
         "peers": peers,  # None: not asked, or the DHT did not answer in time
         "magnet": result.magnet,
         "namespace": result.namespace.hex(),
+        "signature": result.signature,  # False: no content to compare, so no "similar"
     }
     if similarity:
         out["similarity"] = out["score"]
@@ -75,7 +76,16 @@ def result_json(result: Result, *, similarity: bool = False, peers: int | None =
 
 def card_json(card: Card) -> Json:
     return result_json(
-        Result(card.infohash, card.name, card.size, card.files, card.created, 0.0, card.target)
+        Result(
+            card.infohash,
+            card.name,
+            card.size,
+            card.files,
+            card.created,
+            0.0,
+            card.target,
+            signature=bool(card.signature),
+        )
     )
 
 

@@ -198,6 +198,7 @@ class Result:
     score: float
     target: bytes
     namespace: bytes = b""
+    signature: bool = False  # the card has a content signature: "similar" can use it
 
     @property
     def magnet(self) -> str:

@@ -67,7 +67,9 @@ def rank(
     """Scored and sorted: score desc, then name, then infohash (a stable total order)."""
     scores = bm25(query_terms, [normalise(r.name) for r in results], prefix)
     scored = [
-        Result(r.infohash, r.name, r.size, r.files, r.created, s, r.target, r.namespace)
+        Result(
+            r.infohash, r.name, r.size, r.files, r.created, s, r.target, r.namespace, r.signature
+        )
         for r, s in zip(results, scores, strict=True)
     ]
     return sorted(scored, key=lambda r: (-r.score, r.name.casefold(), r.infohash))

@@ -451,7 +451,15 @@ def _valid(card: Card, found: Candidate, query: Query) -> bool:
 
 def _result(card: Card, namespace: bytes, score: float) -> Result:
     return Result(
-        card.infohash, card.name, card.size, card.files, card.created, score, card.target, namespace
+        card.infohash,
+        card.name,
+        card.size,
+        card.files,
+        card.created,
+        score,
+        card.target,
+        namespace,
+        bool(card.signature),
     )
 
 

@@ -286,10 +286,11 @@ function resultRow(result) {
   if ([...state.downloads.values()].some((d) => d.infohash === result.infohash)) {
     download.disabled = true; download.textContent = "Added";
   }
-  actions.append(
-    button("Similar", `Find files similar to ${result.name}`, () => similarTo(result), "similar"),
-    download,
-  );
+  // A card without a content signature (a catalogue entry) has nothing to compare.
+  if (result.signature !== false) {
+    actions.append(button("Similar", `Find files similar to ${result.name}`, () => similarTo(result), "similar"));
+  }
+  actions.append(download);
   row.append(cell);
   return row;
 }

@@ -369,3 +369,27 @@ async def test_the_page_says_when_the_node_is_unreachable(page: Any, fake_backen
         "Search failed: cannot reach the node; is it running?"
     )
     await Shots("unreachable")(page, "search")
+
+
+async def test_no_similar_button_without_a_content_signature(page: Any, tmp_path: Path) -> None:
+    # Regression: in the demo, every Debian catalogue entry (63,664 of them) offered
+    # "Similar", which always failed: "no card with a signature for that infohash".
+    expect = playwright_api.expect
+    listed = Card("bash_5.2.15-2_amd64.deb", 1_500_000, None, peers=0, signature=False)
+    shared = Card("bash-completion.tar", 300_000, 1_700_000_000, peers=1)
+    services = FakeServices(cards=[listed, shared], download_dir=tmp_path)
+    runner, url = await _serve(make_app(services, ApiConfig()))
+    try:
+        await page.goto(url + "/?q=bash")
+        rows = page.locator("#results tbody tr")
+        await expect(rows).to_have_count(2)
+        row = rows.filter(has_text=listed.name)
+        await expect(row.get_by_role("button", name=f"Download {listed.name}")).to_be_visible()
+        await expect(row.locator('[data-action="similar"]')).to_have_count(0)
+        other = rows.filter(has_text=shared.name)
+        await expect(
+            other.get_by_role("button", name=f"Find files similar to {shared.name}")
+        ).to_be_visible()
+    finally:
+        services.close()
+        await runner.cleanup()

@@ -54,6 +54,7 @@ async def test_every_endpoint_and_hostile_requests(api: Any, tmp_path: Path) -> 
         assert {"infohash", "name", "size", "files", "score", "magnet", "peers"} <= set(
             page["results"][0]
         )
+        assert page["results"][0]["signature"] is True  # shared: its content is known
         status, card = await get(http, base + "/torrents/" + mine["infohash"])
         assert status == 200 and card["name"] == "Apache-2.0.txt"
         # a folder shared by another node: found by keyword, prefix and size
@@ -93,6 +94,9 @@ async def test_every_endpoint_and_hostile_requests(api: Any, tmp_path: Path) -> 
             report = await r.json()
         assert report["imported"] == 1 and report["rejected"] == 1
         assert report["errors"][0].startswith("line 2")
+        # An imported line has no content signature: nothing to find similar files by.
+        status, page = await get(http, base + "/search", q="zebra")
+        assert [(x["name"], x["signature"]) for x in page["results"]] == [("zebra stripes", False)]
 
         # downloads: add (infohash), list, get, pause, resume, events, remove
         async with http.post(

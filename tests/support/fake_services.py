@@ -38,6 +38,7 @@ class Card:
     peers: int | None = None
     files: int = 1
     infohash: str = ""
+    signature: bool = True  # False: a catalogue entry, no content to compare
 
     def __post_init__(self) -> None:
         if not self.infohash:
@@ -52,6 +53,7 @@ class Card:
             "created": self.created,
             "peers": self.peers,
             "magnet": f"magnet:?xt=urn:btih:{self.infohash}",
+            "signature": self.signature,
             **extra,
         }
 
@@ -163,6 +165,8 @@ class FakeServices:
         }
 
     async def similar_to_infohash(self, infohash: str, limit: int) -> Json:
+        if not self._by_infohash(infohash).signature:
+            raise NotFound("no card with a signature for that infohash")
         return self._similar(words(self._by_infohash(infohash).name), limit, infohash)
 
     async def similar_to_bytes(self, data: bytes, limit: int) -> Json:
