@@ -387,8 +387,13 @@ class SearchIndex:
         exclude = b""
         if isinstance(what, bytes):
             card = self.catalogue.by_infohash(what)
-            if card is None or not card.signature:
-                raise QueryError("no card with a signature for that infohash")
+            if card is None:
+                raise QueryError("no card for that infohash here (search for it first)")
+            if not card.signature:
+                raise QueryError(
+                    f"{card.name} has no content signature (listed from a catalogue,"
+                    " not shared): there is nothing to compare"
+                )
             sig, exclude = card.signature, what
         else:
             sig = tuple(what)

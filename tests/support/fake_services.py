@@ -166,7 +166,7 @@ class FakeServices:
 
     async def similar_to_infohash(self, infohash: str, limit: int) -> Json:
         if not self._by_infohash(infohash).signature:
-            raise NotFound("no card with a signature for that infohash")
+            raise NotFound("no content signature for that infohash")
         return self._similar(words(self._by_infohash(infohash).name), limit, infohash)
 
     async def similar_to_bytes(self, data: bytes, limit: int) -> Json:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pathlib
+import re
 
 import pytest
 from hypothesis import given
@@ -228,8 +229,17 @@ async def test_similar_to_by_infohash_leaves_the_torrent_out() -> None:
     assert cards[0].infohash not in {r.infohash for r in found}
     assert {r.infohash for r in found} <= {c.infohash for c in cards[:4]}  # its own family
     assert found and all(r.score >= 0.5 for r in found)
-    with pytest.raises(QueryError):
+    with pytest.raises(QueryError, match="no card for that infohash here"):
         await idx.similar_to(b"\0" * 20)
+
+
+async def test_similar_to_a_card_without_a_signature_says_why() -> None:
+    # It said "no card with a signature for that infohash" of a card it had.
+    listed = card("bash_5.2.15-2_amd64.deb")  # a catalogue line: no content signature
+    idx = SearchIndex(MemoryItemStore(), config=IndexConfig(name_lsh=None))
+    await idx.publish([listed])
+    with pytest.raises(QueryError, match=re.escape(f"{listed.name} has no content signature")):
+        await idx.similar_to(listed.infohash)
 
 
 async def test_too_broad_range_is_refused_not_silently_cut() -> None:
