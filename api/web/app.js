@@ -487,8 +487,10 @@ let pollTimer = null;
 function listen() {
   const events = new EventSource(api("/events"));
   events.addEventListener("download", (event) => updateDownload(JSON.parse(event.data)));
-  events.onopen = () => { eventsOpen = true; loadDownloads(); };
-  events.onerror = () => { eventsOpen = false; pollIfNeeded(); }; // EventSource reconnects by itself
+  events.onopen = () => { eventsOpen = true; loadDownloads(); loadStats(); };
+  events.onerror = () => { // EventSource reconnects by itself; say so meanwhile
+    eventsOpen = false; $("#stats").textContent = "node unreachable"; pollIfNeeded();
+  };
 }
 function pollIfNeeded() {
   const active = [...state.downloads.values()].some((d) => !["complete", "failed", "paused"].includes(d.state));
