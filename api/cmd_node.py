@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 # `create`, `search` and the others start without paying for it.
 
 DEFAULT_API = "http://127.0.0.1:8600"
+# The largest body the API takes (ApiConfig.max_body): a larger file is compared where it
+# lies, by path, as a folder is (the node must be on this machine and may read it).
+UPLOAD_LIMIT = 64 * 1024 * 1024
 _HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
 
@@ -406,7 +409,7 @@ def _similar(args: argparse.Namespace) -> int:
             "/api/v1/similar",
             params={"infohash": target.lower(), "limit": args.limit},
         )
-    elif path.is_file():
+    elif path.is_file() and path.stat().st_size <= UPLOAD_LIMIT:
         page = call(
             args.api,
             "POST",
@@ -416,15 +419,23 @@ def _similar(args: argparse.Namespace) -> int:
             content_type="application/octet-stream",
             timeout=600.0,
         )
-    elif path.is_dir():
-        page = call(
-            args.api,
-            "POST",
-            "/api/v1/similar",
-            params={"limit": args.limit},
-            body=json.dumps({"path": str(path.resolve())}).encode(),
-            timeout=600.0,
-        )
+    elif path.exists():  # a folder, or a file too large to send
+        try:
+            page = call(
+                args.api,
+                "POST",
+                "/api/v1/similar",
+                params={"limit": args.limit},
+                body=json.dumps({"path": str(path.resolve())}).encode(),
+                timeout=600.0,
+            )
+        except CliError as exc:
+            if path.is_dir():
+                raise
+            raise CliError(
+                f"{path} is too large to send (over {UPLOAD_LIMIT >> 20} MiB), so the node"
+                f" must read it where it is: {exc}"
+            ) from None
     else:
         raise CliError(f"{target}: neither a file, a folder nor an infohash")
     _print_results(page["results"], args.json)

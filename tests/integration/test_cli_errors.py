@@ -3,6 +3,7 @@ problem, and the documented exit status (1 error, 2 bad usage), never a tracebac
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from swarmseek.api import cmd_dht
+from swarmseek.api import cmd_dht, cmd_node
 from swarmseek.api.cli import main
+from swarmseek.api.http import ApiConfig, make_app
 from tests.support.api_server import serve_in_thread
+from tests.support.fake_services import FakeServices, sample_cards
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str], *words: str) -> str:
@@ -133,3 +136,18 @@ def test_get_without_any_peer_source_says_what_to_give(
     monkeypatch.setattr(cmd_dht, "DEFAULT_BOOTSTRAP", ("router.invalid:6881",))
     assert main(["get", "11" * 20, "--out", str(tmp_path)]) == 1
     one_line_error(capsys, "no DHT bootstrap node could be resolved", "--dht-bootstrap")
+
+
+def test_similar_sends_a_large_file_by_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: `similar FILE` sent any file whole, and one over the API's body limit
+    # failed: "the node says: the body may be at most 67108864 bytes".
+    assert ApiConfig().max_body == cmd_node.UPLOAD_LIMIT
+    monkeypatch.setattr(cmd_node, "UPLOAD_LIMIT", 100)
+    big = tmp_path / "debian-notes"
+    big.write_text("z" * 101)  # the fake compares a path by its name, bytes by content
+    with serve_in_thread(lambda: make_app(FakeServices(cards=sample_cards()))) as url:
+        assert main(["similar", str(big), "--json", "--api", url]) == 0
+    names = [r["name"] for r in json.loads(capsys.readouterr().out)]
+    assert names and all("debian" in name for name in names)
