@@ -427,6 +427,9 @@ function renderDownloads() {
   }
 }
 
+// What each state means to someone who has not read BEP 9.
+const STATE_TEXT = { metadata: "looking for peers and the file list", checking: "checking what is on disk" };
+
 function downloadItem(d) {
   const li = document.createElement("li");
   li.dataset.id = d.id; li.dataset.infohash = d.infohash; li.dataset.state = d.state;
@@ -441,9 +444,11 @@ function downloadItem(d) {
   bar.setAttribute("aria-valuetext", d.total_size ? `${percent}%` : d.state);
   const info = document.createElement("span");
   info.className = "download-info";
-  const parts = [d.state];
+  const parts = [STATE_TEXT[d.state] || d.state];
   if (d.total_size) parts.push(`${percent}% of ${formatSize(d.total_size)}`);
-  if (d.state === "downloading") {
+  if (d.state === "downloading" && d.peers === 0) {
+    parts.push("no peer connected: waiting for one"); // the seeders went away, or none yet
+  } else if (d.state === "downloading") {
     if (d.rate != null) parts.push(`${formatSize(d.rate)}/s`);
     if (d.peers != null) parts.push(plural(d.peers, "peer"));
     if (d.eta != null) parts.push(`ETA ${formatDuration(d.eta)}`);

@@ -401,3 +401,23 @@ async def test_no_similar_button_without_a_content_signature(page: Any, tmp_path
     finally:
         services.close()
         await runner.cleanup()
+
+
+async def test_a_download_whose_peers_went_away_says_so(page: Any, tmp_path: Path) -> None:
+    # It said "downloading · 40% of 659.6 MB · 0 B/s · 0 peers" forever.
+    expect = playwright_api.expect
+    services = FakeServices(cards=sample_cards(), download_dir=tmp_path)
+    runner, url = await _serve(make_app(services, ApiConfig()))
+    try:
+        await page.goto(url + "/?q=netinst")
+        row = page.locator("#results tbody tr").first
+        await row.get_by_role("button", name="Download", exact=False).click()
+        info = page.locator("#downloads li .download-info")
+        await expect(info).to_contain_text("downloading · 0% of")
+        await expect(info).to_contain_text("1 peer")
+        services.lose_peers("1")
+        await expect(info).to_contain_text("no peer connected: waiting for one")
+        await Shots("stalled")(page, "no-peer")
+    finally:
+        services.close()
+        await runner.cleanup()

@@ -67,6 +67,7 @@ class _Download:
     folder: str
     state: str = "downloading"
     verified_bytes: int = 0
+    peers: int = 1
 
     def json(self) -> Json:
         return {
@@ -77,7 +78,7 @@ class _Download:
             "total_size": self.total_size,
             "verified_bytes": self.verified_bytes,
             "rate": 0.0,
-            "peers": 1,
+            "peers": self.peers,
             "eta": None,
             "folder": self.folder,
             "path": f"{self.folder}/{self.name}" if self.folder and self.name else None,
@@ -247,6 +248,12 @@ class FakeServices:
             if source is not None and self.download_dir is not None:
                 target = self.download_dir / (download.name or download.infohash)
                 target.write_bytes(source.read_bytes())
+        self._publish(download)
+
+    def lose_peers(self, download_id: str) -> None:
+        """Every peer of a download goes away (its seeder stopped)."""
+        download = self._downloads[download_id]
+        download.peers = 0
         self._publish(download)
 
     def _get(self, download_id: str) -> _Download:
