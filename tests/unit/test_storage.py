@@ -291,6 +291,19 @@ def test_memory_storage_filled_is_a_seeder(share: tuple[Info, Path]) -> None:
         MemoryStorage.filled(info, stream[:-1])
 
 
+def open_into(folder: Path) -> list[str]:
+    """This process's open descriptors of files under ``folder``."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed between the listing and the look
+            continue
+        if target.startswith(str(folder) + os.sep):
+            found.append(target)
+    return found
+
+
 def test_disk_storage_io_outside_its_lock_leaks_no_descriptor(
     share: tuple[Info, Path], tmp_path: Path
 ) -> None:
@@ -299,8 +312,9 @@ def test_disk_storage_io_outside_its_lock_leaks_no_descriptor(
     info, save = share
     with DiskStorage(info, save) as source:
         pieces = [source.read_piece(p) for p in range(info.num_pieces)]
-    open_before = len(os.listdir("/proc/self/fd"))
-    target = DiskStorage(info, tmp_path / "out", max_open_files=1)
+    out = tmp_path / "out"
+    assert open_into(out) == []
+    target = DiskStorage(info, out, max_open_files=1)
     for piece, data in enumerate(pieces):  # every piece once, so reads can run beside writes
         target.write_block(piece, 0, data)
     jobs = [("w", p, o) for p in range(info.num_pieces) for o in range(0, len(pieces[p]), 700)]
@@ -318,5 +332,7 @@ def test_disk_storage_io_outside_its_lock_leaks_no_descriptor(
         results = list(pool.map(run, jobs))
     target.close()
     assert all(r == pieces[j[1]] for j, r in zip(jobs, results, strict=True) if r is not None)
-    assert len(os.listdir("/proc/self/fd")) == open_before
-    assert verify(info, tmp_path / "out").complete
+    # Only descriptors of the files under test: the whole process's count also moved
+    # with other tests' sockets and pipes closed by the collector meanwhile (a flake).
+    assert open_into(out) == []
+    assert verify(info, out).complete
