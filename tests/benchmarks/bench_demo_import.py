@@ -1,0 +1,95 @@
+"""The demo's catalogue import as a person running ``swarmseek demo`` sees it.
+
+Run: python tests/benchmarks/bench_demo_import.py [--cards 63664] [--nodes 20]
+
+Runs ``swarmseek demo`` in this process (``run_demo``: its nodes, its corpus shares, its
+import schedule; API on port 0) with the first ``--cards`` cards of the Debian
+catalogue, and prints, from the import's start to "catalogue imported": cards per
+second, CPU seconds per 1000 cards (this process and any it started, so work moved to
+another process is still counted), and the load average. Then it stops the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from swarmseek.api.demo import DemoOptions, run_demo  # noqa: E402
+
+CATALOGUE = ROOT / "data" / "catalogue" / "debian-bookworm.jsonl.gz"
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and every live or finished child process it started."""
+    total = time.process_time()
+    children = os.times()
+    total += children.children_user + children.children_system
+    for pid in _live_children():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _live_children() -> list[int]:
+    me = str(os.getpid())
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            out.append(int(entry.name))
+    return out
+
+
+async def run(cards: int, nodes: int, folder: Path, data_dir: Path | None) -> None:
+    path = folder / "catalogue.jsonl.gz"
+    with gzip.open(CATALOGUE) as f:
+        lines = f.read().splitlines(keepends=True)[:cards]
+    path.write_bytes(gzip.compress(b"".join(lines)))
+    stop, ready, imported = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    options = DemoOptions(nodes=nodes, api_port=0, catalogue=path, data_dir=data_dir)
+    async with asyncio.TaskGroup() as tg:
+        demo = tg.create_task(run_demo(options, lambda: stop, ready, imported))
+        await ready.wait()
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        await imported.wait()
+        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+        stop.set()
+        await demo
+    print(
+        f"# demo import: {len(lines)} cards, {nodes} nodes: {wall:.1f} s,"
+        f" {len(lines) / wall:.0f} cards/s, {cpu / len(lines) * 1000:.2f} CPU s/1000 cards,"
+        f" CPU {cpu:.0f} s over {wall:.0f} s wall, load {os.getloadavg()[0]:.2f}"
+        f" (cpu_count={os.cpu_count()})",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cards", type=int, default=63_664)
+    parser.add_argument("--nodes", type=int, default=20)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(args.cards, args.nodes, Path(tmp), args.data_dir))
+
+
+if __name__ == "__main__":
+    main()
