@@ -205,24 +205,28 @@ async def _import(
         start_new_session=True,  # Ctrl-C stops the demo, which stops the child
     )
     try:
-        done = await _follow(child, len(cards), start)
+        last = await _follow(child, len(cards), start)
     finally:
         if child.returncode is None:
             assert child.stdin is not None
             child.stdin.close()  # the child stops when its stdin closes
             await child.wait()
+    done = last.done or 0
     if child.returncode != 0 or done < len(cards):
         _say(f"catalogue import stopped at {done} cards (exit status {child.returncode})")
         return
-    _say(f"catalogue imported: {done} cards in {time.monotonic() - start:.0f} s")
+    _say(
+        f"catalogue imported: {done} cards in {time.monotonic() - start:.0f} s"
+        f" ({last.puts / done:.2f} puts and {last.gets / done:.2f} gets per card)"
+    )
     if imported is not None:
         imported.set()
 
 
-async def _follow(child: asyncio.subprocess.Process, total: int, start: float) -> int:
-    """Say what the child reports until it exits; the cards it got into the DHT."""
+async def _follow(child: asyncio.subprocess.Process, total: int, start: float) -> Report:
+    """Say what the child reports until it exits; its last report of a finished batch."""
     assert child.stdout is not None
-    done = 0
+    last = Report(done=0)
     async for line in child.stdout:
         try:
             report = Report.parse(line)
@@ -232,13 +236,13 @@ async def _follow(child: asyncio.subprocess.Process, total: int, start: float) -
         if report.error is not None:
             _say(f"catalogue import failed: {report.error}")
         elif report.done is not None:
-            done = report.done
-            rate = done / max(elapsed, 1e-9)
-            _say(f"catalogue: {done}/{total} cards in the DHT ({rate:.0f} cards/s)")
+            last = report
+            rate = report.done / max(elapsed, 1e-9)
+            _say(f"catalogue: {report.done}/{total} cards in the DHT ({rate:.0f} cards/s)")
         else:
             _say(
                 f"catalogue: writing {report.writing} cards, {report.items} items"
                 f" stored so far ({elapsed:.0f} s)"
             )
     await child.wait()
-    return done
+    return last

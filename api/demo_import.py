@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import socket
 import sys
@@ -40,16 +41,21 @@ FIRST_CHUNK = 2000
 PROGRESS_EVERY = 15.0  # seconds between progress reports while a batch is written
 QUERY_TIMEOUT = 2.0  # as the demo's nodes (DemoOptions)
 IN_FLIGHT = 32  # DHT operations outstanding for the index, as a node (NodeConfig)
+# What ends an import with a report instead of a traceback (as a node's publisher).
+FAILURES = (DhtError, PublishError, ReadError, OSError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
     """One line of the child's stdout. ``done``: cards in the DHT so far (a batch
-    finished); else a progress report while ``writing`` cards: ``items`` stored."""
+    finished), at the cost of ``gets`` and ``puts`` in all; else a progress report
+    while ``writing`` cards: ``items`` stored."""
 
     done: int | None = None
     writing: int = 0
     items: int = 0
+    gets: int = 0
+    puts: int = 0
     error: str | None = None
 
     def line(self) -> bytes:
@@ -86,9 +92,8 @@ def _address(text: str) -> Address:
     return host, int(port)
 
 
-async def import_catalogue(path: Path, now: int, bootstrap: Sequence[Address]) -> None:
-    """Publish the catalogue's cards through a read-only DHT node, reporting on stdout."""
-    cards, _, _ = parse_lines(await asyncio.to_thread(path.read_bytes), now)
+async def import_catalogue(cards: Sequence[Card], bootstrap: Sequence[Address]) -> None:
+    """Publish ``cards`` through a read-only DHT node, reporting on stdout."""
     config = DhtConfig(
         host="127.0.0.1",
         bootstrap=tuple(bootstrap),
@@ -108,7 +113,7 @@ async def import_catalogue(path: Path, now: int, bootstrap: Sequence[Address]) -
             async with _progress(index, len(batch)):
                 await _publish(index, batch)
             done += len(batch)
-            _emit(Report(done=done))
+            _emit(Report(done=done, gets=index.stats.gets, puts=index.stats.puts))
 
 
 async def _publish(index: SearchIndex, cards: Sequence[Card]) -> None:
@@ -154,8 +159,12 @@ async def _until_stdin_closes() -> None:
 
 
 async def _main(path: Path, now: int, bootstrap: Sequence[Address]) -> int:
+    cards, _, _ = parse_lines(await asyncio.to_thread(path.read_bytes), now)
+    # The cards live until the end: out of the collector's sight, its full passes do not
+    # walk 10^5 of them again and again (3.6% of this process's CPU on 8000 cards).
+    gc.freeze()
     async with asyncio.TaskGroup() as tg:
-        work = tg.create_task(import_catalogue(path, now, bootstrap))
+        work = tg.create_task(import_catalogue(cards, bootstrap))
         watch = tg.create_task(_until_stdin_closes())
         await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
         if not work.done():
@@ -172,12 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return asyncio.run(_main(args.catalogue, args.now, args.bootstrap))
-    except ExceptionGroup as group:
-        failed, rest = group.split((DhtError, PublishError, ReadError, OSError, ValueError))
+    except FAILURES as exc:  # reading the catalogue
+        _emit(Report(error=str(exc)))
+    except ExceptionGroup as group:  # from the import's TaskGroup
+        failed, rest = group.split(FAILURES)
         if failed is None or rest is not None:
             raise
         _emit(Report(error="; ".join(str(exc) for exc in _leaves(failed))))
-        return 1
+    return 1
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

@@ -14,6 +14,7 @@ import pytest
 
 from swarmseek.api import demo_import
 from swarmseek.api.demo_import import Report, command, import_catalogue
+from swarmseek.api.services_node import parse_lines
 from swarmseek.index import Query
 from tests.support.node_net import catalogue_lines, node_network
 
@@ -45,7 +46,8 @@ async def test_the_importer_publishes_every_card_from_a_read_only_node(
     out = Stdout()
     monkeypatch.setattr(sys, "stdout", out)
     async with node_network(tmp_path, 4) as net:
-        await import_catalogue(tmp_path / "cat.jsonl", NOW, [n.dht.address for n in net.nodes])
+        cards, _, _ = parse_lines((tmp_path / "cat.jsonl").read_bytes(), NOW)
+        await import_catalogue(cards, [n.dht.address for n in net.nodes])
         assert [r.done for r in out.reports()] == [30]
         found = await net.nodes[2].index.search(Query((), min_size=1, limit=50))
         assert sorted(r.name for r in found.results) == sorted(str(r["name"]) for r in rows)
