@@ -33,6 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 # the same PHT lost entries over the loopback DHT (BEP 44 cas is decided by each
 # replica on its own, so two writers can both win on different replicas).
 SHARES_AT_ONCE = 1
+# Seconds the importer gets to stop after its stdin closes (it cancels its puts, which
+# takes a moment) before it is killed.
+CHILD_STOP_GRACE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +210,7 @@ async def _import(
     try:
         last = await _follow(child, len(cards), start)
     finally:
-        if child.returncode is None:
-            assert child.stdin is not None
-            child.stdin.close()  # the child stops when its stdin closes
-            await child.wait()
+        await _stop(child)
     done = last.done or 0
     if child.returncode != 0 or done < len(cards):
         _say(f"catalogue import stopped at {done} cards (exit status {child.returncode})")
@@ -221,6 +221,19 @@ async def _import(
     )
     if imported is not None:
         imported.set()
+
+
+async def _stop(child: asyncio.subprocess.Process) -> None:
+    if child.returncode is not None:
+        return
+    assert child.stdin is not None
+    child.stdin.close()  # the child stops when its stdin closes
+    try:
+        async with asyncio.timeout(CHILD_STOP_GRACE):
+            await child.wait()
+    except TimeoutError:
+        child.kill()  # stuck: the demo's stop must not wait for it
+        await child.wait()
 
 
 async def _follow(child: asyncio.subprocess.Process, total: int, start: float) -> Report:

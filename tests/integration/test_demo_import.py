@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from swarmseek.api import demo as demo_module
 from swarmseek.api import demo_import
+from swarmseek.api.demo import DemoOptions, run_demo
 from swarmseek.api.demo_import import Report, command, import_catalogue
 from swarmseek.api.services_node import parse_lines
 from swarmseek.index import Query
@@ -92,3 +94,44 @@ def test_reports_round_trip_and_ignore_unknown_fields() -> None:
     assert Report.parse(b'{"done": 2, "later": 1}') == Report(done=2)
     with pytest.raises(ValueError):
         Report.parse(b"[1]")
+
+
+def importers() -> list[int]:
+    """Our child processes that are demo importers (live or not yet reaped)."""
+    me, out = str(os.getpid()), []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if stat[1] == me and b"swarmseek.api.demo_import" in cmdline:
+            out.append(int(entry.name))
+    return out
+
+
+async def test_a_demo_stopped_mid_import_leaves_no_importer_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_catalogue(tmp_path / "cat.jsonl", 3000)
+    (tmp_path / "corpus").mkdir()
+    started = asyncio.Event()
+    follow = demo_module._follow
+
+    async def following(child: asyncio.subprocess.Process, total: int, start: float) -> Report:
+        started.set()  # the child is running: the demo now reads its reports
+        return await follow(child, total, start)
+
+    monkeypatch.setattr(demo_module, "_follow", following)
+    stop = asyncio.Event()
+    options = DemoOptions(
+        nodes=4, api_port=0, catalogue=tmp_path / "cat.jsonl", corpus=tmp_path / "corpus"
+    )
+    demo = asyncio.create_task(run_demo(options, lambda: stop))
+    await started.wait()
+    assert importers()
+    stop.set()
+    assert await demo == 0
+    assert importers() == []
+    out = capsys.readouterr().out
+    assert "stopping" in out and "catalogue imported" not in out
