@@ -136,9 +136,11 @@ def verify_own_item(item: MutableItem) -> None:
 # message and the signature, so a hit needs all three to be equal to what passed: each
 # distinct item is still verified in this process, once. Failures are not remembered.
 _VERIFIED: OrderedDict[bytes, tuple[bytes, bytes]] = OrderedDict()
-# The replicas of one put verify it within a round trip of each other; 4096 covers the
-# puts a node keeps in flight many times over (the index allows 64 at once) for about
-# 4 MiB at most (a message is at most ~1.1 KB).
+# The replicas of one put verify it within a round trip of each other, so the oldest
+# entry goes first (no reordering on a hit: saved items are loaded in worker threads,
+# and single dict operations are what stays safe between threads under the GIL); 4096
+# covers the puts a node keeps in flight many times over (the index allows 64 at once)
+# for about 4 MiB at most (a message is at most ~1.1 KB).
 VERIFIED_MEMO = 4096
 
 
@@ -151,7 +153,6 @@ def verify_item(item: MutableItem) -> None:
     message = signable(item.salt, item.seq, encoded_value(item.value))
     signed = (item.public_key, message)
     if _VERIFIED.get(signature) == signed:
-        _VERIFIED.move_to_end(signature)
         return
     try:
         Ed25519PublicKey.from_public_bytes(item.public_key).verify(signature, message)
