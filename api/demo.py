@@ -3,8 +3,9 @@
 N nodes (DHT on UDP port 0, each bootstrapped from up to 8 earlier ones), the files of
 ``data/corpus`` each shared as its own torrent by a different node (so similarity
 search finds the near-duplicate pairs of data/README.md), the Debian catalogue
-imported in the background from the node that serves the API (search works while it
-proceeds), until Ctrl-C. State lives in a temporary folder unless ``--data-dir``.
+imported in the background (search works while it proceeds) by a child process on the
+machine's other core (demo_import.py), on behalf of the node that serves the API, until
+Ctrl-C. State lives in a temporary folder unless ``--data-dir``.
 """
 
 from __future__ import annotations
@@ -14,30 +15,27 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from swarmseek.discovery import DhtError
+from swarmseek.discovery import Address, DhtError
 from swarmseek.index import PublishError, ReadError
 
+from .demo_import import Report, command
 from .node import Node, NodeConfig, Prepared, Shared
 from .services_node import parse_lines, serve_api
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
-# The catalogue goes in two batches: a first small one, searchable within seconds,
-# then all the rest at once. A PHT leaf is written once per batch that has entries
-# for it, so the demo's old 2000-card batches rewrote leaves again and again: 63,664
-# cards cost 8.6 puts and 14.3 gets per card; these two batches 3.5 and 2.8
-# (tests/benchmarks/bench_import.py).
-FIRST_CHUNK = 2000
-PROGRESS_EVERY = 15.0  # seconds between progress lines while the big batch is written
 # Shares are published one at a time: concurrent writers on *different* nodes into
 # the same PHT lost entries over the loopback DHT (BEP 44 cas is decided by each
 # replica on its own, so two writers can both win on different replicas).
 SHARES_AT_ONCE = 1
+# Seconds the importer gets to stop after its stdin closes (it cancels its puts, which
+# takes a moment) before it is killed.
+CHILD_STOP_GRACE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +139,8 @@ async def _run(
         async with asyncio.TaskGroup() as tg:
             importer = None
             if catalogue is not None:
-                importer = tg.create_task(_import(api_node, catalogue, imported))
+                addresses = [n.dht.address for n in nodes]
+                importer = tg.create_task(_import(api_node, catalogue, imported, addresses))
             _say(f"open {url}/")
             if ready is not None:
                 ready.set()
@@ -184,49 +183,79 @@ async def _share_corpus(nodes: list[Node], corpus: Path) -> None:
     _say(f"shared {shared} torrents in {time.monotonic() - start:.1f} s")
 
 
-async def _import(node: Node, path: Path, imported: asyncio.Event | None) -> None:
+async def _import(
+    node: Node, path: Path, imported: asyncio.Event | None, bootstrap: list[Address]
+) -> None:
+    """Import the catalogue from a child process (demo_import.py) on the machine's
+    other core, into the namespace and catalogue of ``node`` (which republishes it)."""
     try:
         data = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
         _say(f"cannot read the catalogue {path}: {exc}")
         return
-    cards, _, rejected = await asyncio.to_thread(parse_lines, data, int(time.time()))
+    now = int(time.time())  # the child must judge lines as we do (created in the future)
+    cards, _, rejected = await asyncio.to_thread(parse_lines, data, now)
     _say(
         f"importing {len(cards)} cards of {path.name} in the background"
         f" ({rejected} lines rejected); search works meanwhile"
     )
     start = time.monotonic()
-    done = 0
-    for batch in (cards[:FIRST_CHUNK], cards[FIRST_CHUNK:]):
-        if not batch:
-            continue
-        async with _progress(node, len(batch), start):
-            await node.publish(batch)
-        done += len(batch)
-        rate = done / max(time.monotonic() - start, 1e-9)
-        _say(f"catalogue: {done}/{len(cards)} cards in the DHT ({rate:.0f} cards/s)")
-    _say(f"catalogue imported: {done} cards in {time.monotonic() - start:.0f} s")
+    await node.index.remember_published(cards)
+    child = await asyncio.create_subprocess_exec(
+        *command(path, now, bootstrap),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,  # Ctrl-C stops the demo, which stops the child
+    )
+    try:
+        last = await _follow(child, len(cards), start)
+    finally:
+        await _stop(child)
+    done = last.done or 0
+    if child.returncode != 0 or done < len(cards):
+        _say(f"catalogue import stopped at {done} cards (exit status {child.returncode})")
+        return
+    _say(
+        f"catalogue imported: {done} cards in {time.monotonic() - start:.0f} s"
+        f" ({last.puts / done:.2f} puts and {last.gets / done:.2f} gets per card)"
+    )
     if imported is not None:
         imported.set()
 
 
-@contextlib.asynccontextmanager
-async def _progress(node: Node, cards: int, start: float) -> AsyncIterator[None]:
-    """While a batch is written, say every ``PROGRESS_EVERY`` s how far it got."""
-    stats = node.index.stats
-    before = len(stats.items)  # distinct items stored (``puts`` counts puts begun)
+async def _stop(child: asyncio.subprocess.Process) -> None:
+    if child.returncode is not None:
+        return
+    assert child.stdin is not None
+    child.stdin.close()  # the child stops when its stdin closes
+    try:
+        async with asyncio.timeout(CHILD_STOP_GRACE):
+            await child.wait()
+    except TimeoutError:
+        child.kill()  # stuck: the demo's stop must not wait for it
+        await child.wait()
 
-    async def tick() -> None:
-        while True:
-            await asyncio.sleep(PROGRESS_EVERY)
-            _say(
-                f"catalogue: writing {cards} cards, {len(stats.items) - before} items"
-                f" stored so far ({time.monotonic() - start:.0f} s)"
-            )
 
-    async with asyncio.TaskGroup() as tg:
-        ticker = tg.create_task(tick())
+async def _follow(child: asyncio.subprocess.Process, total: int, start: float) -> Report:
+    """Say what the child reports until it exits; its last report of a finished batch."""
+    assert child.stdout is not None
+    last = Report(done=0)
+    async for line in child.stdout:
         try:
-            yield
-        finally:
-            ticker.cancel()
+            report = Report.parse(line)
+        except (ValueError, TypeError):
+            continue
+        elapsed = time.monotonic() - start
+        if report.error is not None:
+            _say(f"catalogue import failed: {report.error}")
+        elif report.done is not None:
+            last = report
+            rate = report.done / max(elapsed, 1e-9)
+            _say(f"catalogue: {report.done}/{total} cards in the DHT ({rate:.0f} cards/s)")
+        else:
+            _say(
+                f"catalogue: writing {report.writing} cards, {report.items} items"
+                f" stored so far ({elapsed:.0f} s)"
+            )
+    await child.wait()
+    return last

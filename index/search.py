@@ -153,12 +153,22 @@ class SearchIndex:
         # Remembered as ours before the trees are written: if a write fails part-way
         # (the DHT refused or timed out), the error reaches the caller and the next
         # ``republish`` writes every entry again, so nothing stays half-indexed.
+        await self.remember_published(cards, ns)
+        await asyncio.gather(*(self._pht(ns, s).apply(e) for s, e in by_tree.items()))
+        self.stats.cards_published += len(cards)
+
+    async def remember_published(
+        self, cards: Sequence[Card], namespace: Namespace | None = None
+    ) -> None:
+        """Record cards as published into ``namespace`` by this index, whoever writes
+        them to the DHT (``publish``, or another process on our behalf, as the demo's
+        importer): searches then read them from the catalogue, and ``republish`` keeps
+        their items alive."""
+        ns = self._writer(namespace)
         for first in range(0, len(cards), CATALOGUE_CHUNK):
             part = cards[first : first + CATALOGUE_CHUNK]
             self.catalogue.add_many(part, ns.public_key, published=True)
             await asyncio.sleep(0)  # the DHT (same event loop) answers between them
-        await asyncio.gather(*(self._pht(ns, s).apply(e) for s, e in by_tree.items()))
-        self.stats.cards_published += len(cards)
 
     async def _put_card(self, card: Card) -> None:
         # A put no node stored (all refused or timed out: a loaded network) is tried

@@ -333,3 +333,21 @@ async def test_publishing_a_batch_commits_the_catalogue_per_thousand_cards(
     await index.publish([card(f"tool {i}") for i in range(2500)])
     assert len(commits) <= 3, len(commits)
     assert len(list(catalogue.published())) == 2500
+
+
+async def test_cards_another_process_published_are_searched_locally_and_republished() -> None:
+    # The demo's importer is another process: the API node records its cards as its own
+    # published ones, so its searches read them locally and its republish keeps them.
+    store = MemoryItemStore()
+    cards = [card(f"tool {i} release") for i in range(30)]
+    await SearchIndex(store, config=NO_LSH).publish(cards)  # the importer
+    node = SearchIndex(store, config=NO_LSH)
+    await node.remember_published(cards)
+    assert sorted(c.target for _, c in node.catalogue.published()) == sorted(
+        c.target for c in cards
+    )
+    for c in cards:  # the items expired: only the node's republish can bring them back
+        store.drop(c.target)
+    assert await node.republish() > 0
+    page = await SearchIndex(store, config=NO_LSH).search(Query(("tool",), limit=100))
+    assert sorted(r.name for r in page.results) == sorted(c.name for c in cards)
