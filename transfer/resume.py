@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,14 +79,20 @@ class ResumeStore:
     def __init__(self, db: sqlite3.Connection | Path | str) -> None:
         self._own = not isinstance(db, sqlite3.Connection)
         self._db = db if isinstance(db, sqlite3.Connection) else sqlite3.connect(db)
-        with self._db:
+        # Torrents commit from worker threads, several at once on one connection: two
+        # transactions on it interleave (one thread's commit ends the other's, whose own
+        # commit then fails with "cannot commit - no transaction is active", as a node
+        # restoring 26 shares did). One statement-and-commit at a time.
+        self._lock = threading.Lock()
+        with self._lock, self._db:
             self._db.execute(_SCHEMA)
 
     def load(self, infohash: InfoHash) -> ResumeRecord | None:
-        row = self._db.execute(
-            "SELECT num_pieces, bitfield, files FROM transfer_resume WHERE infohash = ?",
-            (bytes(infohash),),
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT num_pieces, bitfield, files FROM transfer_resume WHERE infohash = ?",
+                (bytes(infohash),),
+            ).fetchone()
         if row is None:
             return None
         try:
@@ -97,7 +104,7 @@ class ResumeStore:
 
     def save(self, infohash: InfoHash, record: ResumeRecord) -> None:
         """Store ``record``; call only after the pieces it claims were flushed."""
-        with self._db:
+        with self._lock, self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO transfer_resume VALUES (?, ?, ?, ?)",
                 (
@@ -123,7 +130,7 @@ class ResumeStore:
         self.save(infohash, ResumeRecord(tuple(have), tuple(stat_files(paths))))
 
     def forget(self, infohash: InfoHash) -> None:
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("DELETE FROM transfer_resume WHERE infohash = ?", (bytes(infohash),))
 
     def close(self) -> None:
