@@ -23,8 +23,9 @@ from swarmseek.discovery import Address, DhtError
 from swarmseek.index import PublishError, ReadError
 
 from .demo_import import Report, command
+from .import_lines import parse_lines
 from .node import Node, NodeConfig, Prepared, Shared
-from .services_node import parse_lines, serve_api
+from .services_node import serve_api
 
 log = logging.getLogger(__name__)
 

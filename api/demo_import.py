@@ -29,8 +29,8 @@ from pathlib import Path
 from swarmseek.discovery import Address, DhtConfig, DhtError, DhtNode
 from swarmseek.index import Card, IndexConfig, PublishError, ReadError, SearchIndex
 
+from .import_lines import parse_lines
 from .node_config import LOOPBACK_RATE, PUBLISH_ATTEMPTS, UDP_BUFFER
-from .services_node import parse_lines
 
 # The catalogue goes in two batches: a first small one, searchable within seconds,
 # then all the rest at once. A PHT leaf is written once per batch that has entries

@@ -44,10 +44,11 @@ sys.path.insert(0, str(ROOT))
 
 from swarmseek.api.errors import HttpError  # noqa: E402
 from swarmseek.api.http import ApiConfig, make_app  # noqa: E402
+from swarmseek.api.import_lines import parse_lines  # noqa: E402
 from swarmseek.api.params import parse  # noqa: E402
 from swarmseek.api.routes import SEARCH_PARAMS  # noqa: E402
 from swarmseek.api.services import SearchRequest  # noqa: E402
-from swarmseek.api.services_node import NodeServices, parse_lines, serve_api  # noqa: E402
+from swarmseek.api.services_node import NodeServices, serve_api  # noqa: E402
 from swarmseek.discovery import MemoryItemStore  # noqa: E402
 from swarmseek.index import IndexConfig, SearchIndex, normalise  # noqa: E402
 from tests.support.clients import lt_session, wait_for_alert  # noqa: E402

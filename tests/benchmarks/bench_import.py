@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from swarmseek.api.services_node import parse_lines  # noqa: E402
+from swarmseek.api.import_lines import parse_lines  # noqa: E402
 from swarmseek.discovery import MemoryItemStore  # noqa: E402
 from swarmseek.index import Card, IndexConfig, SearchIndex  # noqa: E402
 from tests.benchmarks.bench_search import network  # noqa: E402

@@ -16,7 +16,7 @@ from swarmseek.api import demo as demo_module
 from swarmseek.api import demo_import
 from swarmseek.api.demo import DemoOptions, run_demo
 from swarmseek.api.demo_import import Report, command, import_catalogue
-from swarmseek.api.services_node import parse_lines
+from swarmseek.api.import_lines import parse_lines
 from swarmseek.index import Query
 from tests.support.node_net import catalogue_lines, node_network
 

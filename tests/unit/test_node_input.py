@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from swarmseek.api.cmd_node import parse_date, parse_size
 from swarmseek.api.errors import BadRequest, Forbidden, HttpError, NotFound
-from swarmseek.api.services_node import check_folder, check_local_path, parse_lines
+from swarmseek.api.import_lines import parse_lines
+from swarmseek.api.services_node import check_folder, check_local_path
 
 IH = "ab" * 20
 
