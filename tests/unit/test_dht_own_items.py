@@ -11,9 +11,9 @@ from swarmseek.discovery import KeyPair, sign_item
 from swarmseek.discovery import items as items_module
 from swarmseek.discovery.errors import ItemError
 from swarmseek.discovery.items import MutableItem, verify_own_item
+from tests.support.forgeries import forgeries
 
 KEYS = KeyPair.from_seed(bytes(range(32)))
-OTHER = KeyPair.from_seed(bytes(range(1, 33)))
 
 
 def counting_verify(monkeypatch: pytest.MonkeyPatch) -> list[MutableItem]:
@@ -37,12 +37,7 @@ def test_an_item_signed_here_is_not_verified_again(monkeypatch: pytest.MonkeyPat
 
 def test_a_changed_item_with_a_signature_made_here_is_refused() -> None:
     item = sign_item(KEYS, b"value", 3, b"salt")
-    for forged in (
-        replace(item, value=b"other"),
-        replace(item, seq=4),
-        replace(item, salt=b"pepper"),
-        replace(item, public_key=OTHER.public_key),
-    ):
+    for forged in forgeries(item):
         with pytest.raises(ItemError):
             verify_own_item(forged)
 
